@@ -1,0 +1,23 @@
+"""physlearn: learning in physical systems with equilibrium propagation and its family.
+
+The package has two axes meeting at one seam: physical *systems* (``physlearn.systems``) relax
+or evolve and report local measurements; learning *rules* choose nudges and contrast those
+measurements into a gradient. Exact references (implicit differentiation, finite differences)
+check every rule.
+"""
+
+from .check import bias_order, gradient_check
+from .costs import CrossEntropy, SquaredError
+from .nudges import Clamp, Nudge
+from .reference import exact_gradient, finite_difference_gradient, loss
+from .rules import EP, ContrastiveLearning, CoupledLearning, HolomorphicEP, Rule
+from .system import ConvergenceError, EquilibriumSystem, State
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EP", "HolomorphicEP", "ContrastiveLearning", "CoupledLearning", "Rule",
+    "SquaredError", "CrossEntropy", "Nudge", "Clamp",
+    "exact_gradient", "finite_difference_gradient", "loss", "gradient_check", "bias_order",
+    "EquilibriumSystem", "State", "ConvergenceError",
+]

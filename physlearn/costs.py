@@ -1,0 +1,115 @@
+"""Costs C(o, y) of the output observables o, with their gradient and Hessian in o.
+
+A cost enters the physics as the nudge term β·C of the total energy F = E + β C, so it is also
+what generates the nudging force −β ∂C/∂o on the output degrees of freedom. All functions are
+holomorphic in o (no conjugation, no absolute values), so that holomorphic EP can evaluate them
+at complex states.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .params import HyperParams
+
+
+class Cost(HyperParams):
+    """Base class: a per-sample cost of outputs ``o`` of shape (batch, n_out)."""
+
+    def value(self, outputs, y):
+        """Per-sample cost, shape (batch,)."""
+        raise NotImplementedError
+
+    def gradient(self, outputs, y):
+        """∂C/∂o, shape (batch, n_out)."""
+        raise NotImplementedError
+
+    def hessian(self, outputs, y):
+        """∂²C/∂o², shape (batch, n_out, n_out)."""
+        raise NotImplementedError
+
+    def mean(self, outputs, y):
+        """Batch mean of :meth:`value` (the loss)."""
+        return float(np.mean(np.real(self.value(outputs, y))))
+
+
+class SquaredError(Cost):
+    """Squared error ``C = ½ Σ_k (o_k − y_k)²``.
+
+    Notes
+    -----
+    The nudging force −β(o − y) pulls each output toward its target; in a resistor network it is
+    a current β(y − V) injected at the output node (Kendall et al. 2020).
+    """
+
+    def __init__(self):
+        pass
+
+    def value(self, outputs, y):
+        d = outputs - y
+        return 0.5 * np.sum(d * d, axis=-1)
+
+    def gradient(self, outputs, y):
+        return outputs - y
+
+    def hessian(self, outputs, y):
+        n = outputs.shape[-1]
+        return np.broadcast_to(np.eye(n), outputs.shape[:-1] + (n, n))
+
+
+class CrossEntropy(Cost):
+    """Cross-entropy of a softmax over the output observables.
+
+    ``C = −Σ_k y_k log p_k`` with ``p = softmax(o / temperature)``; ``y`` is one-hot (or a
+    probability vector).
+
+    Parameters
+    ----------
+    temperature : float, default 1.0
+        Scale of the output observables in the softmax (dimensionless). Physical outputs such as
+        node voltages are bounded; a temperature below one sharpens the class probabilities.
+
+    Notes
+    -----
+    Gradient ``(p − y)/T`` (for Σy = 1), Hessian ``(diag p − p pᵀ)/T²``. Using the cost inside the
+    energy (Laborieux et al. 2021) means the nudge is a softmax-shaped force on the outputs.
+    """
+
+    def __init__(self, temperature=1.0):
+        self.temperature = temperature
+
+    def _probs(self, outputs):
+        z = outputs / self.temperature
+        z = z - np.max(np.real(z), axis=-1, keepdims=True)  # shift is exact for complex too
+        e = np.exp(z)
+        return e / np.sum(e, axis=-1, keepdims=True)
+
+    def value(self, outputs, y):
+        z = outputs / self.temperature
+        shift = np.max(np.real(z), axis=-1, keepdims=True)
+        log_norm = np.log(np.sum(np.exp(z - shift), axis=-1, keepdims=True)) + shift
+        return -np.sum(y * (z - log_norm), axis=-1)
+
+    def gradient(self, outputs, y):
+        p = self._probs(outputs)
+        return (p * np.sum(y, axis=-1, keepdims=True) - y) / self.temperature
+
+    def hessian(self, outputs, y):
+        p = self._probs(outputs)
+        w = np.sum(y, axis=-1)[..., None, None]
+        h = np.einsum("bi,ij->bij", p, np.eye(p.shape[-1])) - np.einsum("bi,bj->bij", p, p)
+        return w * h / self.temperature**2
+
+
+COSTS = {"squared_error": SquaredError, "cross_entropy": CrossEntropy}
+
+
+def make_cost(cost):
+    """Return a cost instance from ``None`` (squared error), a name, or an instance."""
+    if cost is None:
+        return SquaredError()
+    if isinstance(cost, Cost):
+        return cost
+    if isinstance(cost, str) and cost in COSTS:
+        return COSTS[cost]()
+    raise ValueError(f"cost={cost!r} is not a Cost instance or one of {sorted(COSTS)}")

@@ -1,0 +1,8 @@
+"""Learning rules: one class per rule, all on the same seam."""
+
+from .base import Rule
+from .contrastive import ContrastiveLearning, CoupledLearning
+from .ep import EP
+from .holomorphic import HolomorphicEP
+
+__all__ = ["Rule", "EP", "HolomorphicEP", "ContrastiveLearning", "CoupledLearning"]

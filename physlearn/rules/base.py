@@ -1,0 +1,62 @@
+"""The rule side of the seam: which nudges to run and how to contrast their measurements."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..costs import make_cost
+from ..params import HyperParams
+from ..system import batch_mean
+
+
+class Rule(HyperParams):
+    """Base class of learning rules.
+
+    A rule estimates ``dL/dθ`` (batch mean over the rows of ``x``) from a few relaxations of the
+    system. ``requires`` lists the system capabilities the rule needs; ``bias_order`` is the
+    declared order ``p`` of the estimator's error ``O(β^p)`` (``None``: not a gradient
+    estimator, e.g. contrastive learning).
+    """
+
+    requires = frozenset({"soft_nudge"})
+    bias_order = None
+
+    def gradient(self, system, x, y, cost=None):
+        """Gradient estimate: dict with the keys and shapes of ``system.params``."""
+        x = system.check_inputs(x)
+        y = system.check_targets(y, x.shape[0])
+        self.check_system(system)
+        return batch_mean(self.per_sample_gradient(system, x, y, make_cost(cost)))
+
+    def per_sample_gradient(self, system, x, y, cost):
+        raise NotImplementedError
+
+    def check_system(self, system):
+        missing = self.requires - set(system.capabilities)
+        if missing:
+            raise ValueError(f"{type(self).__name__} needs {sorted(missing)}, which "
+                             f"{type(system).__name__} does not offer")
+
+    def applies_to(self, system):
+        return self.requires <= set(system.capabilities)
+
+
+def contrast(g2, g1, denominator):
+    """(∂E/∂θ(state 2) − ∂E/∂θ(state 1)) / denominator, per parameter, real part."""
+    return {k: np.real(g2[k] - g1[k]) / denominator for k in g2}
+
+
+def check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not one of {list(choices)}")
+    return value
+
+
+def check_strength(name, value):
+    """A nudge strength must be a finite non-zero real number."""
+    if isinstance(value, complex) or np.iscomplexobj(value):
+        raise ValueError(f"{name}={value!r} must be real")
+    value = float(value)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name}={value!r} must be a finite positive number")
+    return value

@@ -1,0 +1,191 @@
+"""The system side of the system × rule seam.
+
+A physical system answers three questions, batched over samples (rows of ``x``):
+
+* :meth:`EquilibriumSystem.equilibrium` — relax ``E(θ, x, s) + β C(o(s), y)`` (or clamp the
+  outputs) and return the state;
+* :meth:`EquilibriumSystem.outputs` — the observables a cost reads;
+* :meth:`EquilibriumSystem.param_gradient` — ∂E/∂θ at a state: the *local* measurement.
+
+For exact references it also gives second-order information: the adjoint (a solve with the
+Hessian ∂²E/∂s²) and the mixed derivative ∂²E/∂θ∂s contracted with a vector. Learning rules
+never look further inside.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from .nudges import Clamp, Nudge
+from .params import HyperParams
+
+
+class ConvergenceError(RuntimeError):
+    """A relaxation did not reach equilibrium; the message carries the residual."""
+
+
+@dataclass
+class State:
+    """An equilibrium (or clamped) state of a system, batched over samples.
+
+    Attributes
+    ----------
+    s : ndarray, shape (batch, n_state)
+        The free degrees of freedom (float64, or complex128 under a complex nudge).
+    x : ndarray, shape (batch, n_features)
+        The inputs the state was relaxed with.
+    nudge : Nudge, Clamp or None
+        How the outputs were pushed (None: free state).
+    """
+
+    s: np.ndarray
+    x: np.ndarray
+    nudge: object = None
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
+class EquilibriumSystem(HyperParams):
+    """Base class of systems that relax to a minimum of ``E + β C``.
+
+    Subclasses define ``param_shapes`` (name → shape), ``n_outputs``, ``n_features``,
+    ``output_index`` (the state components that are the outputs, for systems that can clamp
+    them) and the physics methods below. ``capabilities`` lists the nudges the physics allows:
+    ``"soft_nudge"`` (finite β), ``"complex"`` (complex β: the energy is holomorphic),
+    ``"clamp"`` (outputs can be held).
+    """
+
+    capabilities = frozenset({"soft_nudge", "clamp"})
+
+    # -- parameters ---------------------------------------------------------------------------
+    @property
+    def params(self):
+        """Trainable parameters: dict of named float64 arrays (copies are not made)."""
+        return self._params
+
+    @params.setter
+    def params(self, new):
+        self._params = self.project(self._validate_params(new))
+
+    def _validate_params(self, new):
+        expected = self.param_shapes
+        if set(new) != set(expected):
+            raise ValueError(f"params keys {sorted(new)} do not match expected {sorted(expected)}")
+        out = {}
+        for name, shape in expected.items():
+            value = np.asarray(new[name], dtype=float)
+            if value.shape != tuple(shape):
+                raise ValueError(f"params[{name!r}] has shape {value.shape}, expected {shape}")
+            if not np.all(np.isfinite(value)):
+                bad = np.flatnonzero(~np.isfinite(value.ravel()))[:5]
+                raise ValueError(f"params[{name!r}] has non-finite entries at flat indices {bad}")
+            out[name] = value
+        return out
+
+    def project(self, params):
+        """Enforce physical constraints on a parameter dict (identity by default)."""
+        return params
+
+    # -- inputs -------------------------------------------------------------------------------
+    def check_inputs(self, x):
+        """Return ``x`` as a float64 (batch, n_features) array or raise a clear error."""
+        x = np.asarray(x, dtype=float)
+        if x.ndim == 1 and x.shape[0] == self.n_features:
+            x = x[None, :]
+        if x.ndim != 2 or x.shape[1] != self.n_features:
+            raise ValueError(
+                f"x has shape {x.shape}, expected (batch, {self.n_features}) for "
+                f"{type(self).__name__} with {self.n_features} input features"
+            )
+        if not np.all(np.isfinite(x)):
+            raise ValueError("x contains NaN or infinite values")
+        return x
+
+    def check_targets(self, y, batch):
+        """Return ``y`` as a float64 (batch, n_outputs) array or raise a clear error."""
+        y = np.asarray(y, dtype=float)
+        if y.ndim == 1 and y.shape[0] == self.n_outputs and batch == 1:
+            y = y[None, :]
+        if y.shape != (batch, self.n_outputs):
+            raise ValueError(f"y has shape {y.shape}, expected ({batch}, {self.n_outputs})")
+        if not np.all(np.isfinite(y)):
+            raise ValueError("y contains NaN or infinite values")
+        return y
+
+    def check_nudge(self, nudge):
+        """Refuse nudges the physics cannot take (complex β on a non-holomorphic energy, ...)."""
+        if nudge is None:
+            return
+        if isinstance(nudge, Clamp):
+            if "clamp" not in self.capabilities:
+                raise ValueError(f"{type(self).__name__} cannot clamp its outputs")
+            return
+        if not isinstance(nudge, Nudge):
+            raise TypeError(f"nudge must be a Nudge, a Clamp or None, not {type(nudge).__name__}")
+        if nudge.is_complex and "complex" not in self.capabilities:
+            raise ValueError(
+                f"complex beta={nudge.beta!r} given to {type(self).__name__}, whose energy is not "
+                "holomorphic; use a real beta (EP) instead of HolomorphicEP"
+            )
+
+    # -- the three questions ------------------------------------------------------------------
+    def equilibrium(self, x, nudge=None, start=None):
+        """Relax to equilibrium under ``nudge`` (None: free), warm-started from ``start``."""
+        raise NotImplementedError
+
+    def outputs(self, state):
+        """Output observables, shape (batch, n_outputs)."""
+        raise NotImplementedError
+
+    def param_gradient(self, state):
+        """∂E/∂θ at ``state``: dict name → (batch, *shape)."""
+        raise NotImplementedError
+
+    def predict(self, x):
+        """Outputs of the free equilibrium for inputs ``x``."""
+        return self.outputs(self.equilibrium(x))
+
+    # -- physics used by references and contract tests ----------------------------------------
+    def with_s(self, state, s):
+        """The same state with its degrees of freedom replaced by ``s`` (for finite differences)."""
+        return state.replace(s=s)
+
+    def energy(self, state):
+        """E(θ, x, s) per sample, shape (batch,)."""
+        raise NotImplementedError
+
+    def energy_gradient(self, state):
+        """∂E/∂s, shape (batch, n_state)."""
+        raise NotImplementedError
+
+    def output_vjp(self, state, g_out):
+        """Pull a cotangent on the outputs back to the state: (∂o/∂s)ᵀ g, shape like ``s``."""
+        raise NotImplementedError
+
+    def adjoint(self, state, rhs):
+        """Solve ``∂²E/∂s² · λ = rhs`` at ``state`` (batched rhs of shape like ``s``)."""
+        raise NotImplementedError
+
+    def mixed_vjp(self, state, lam):
+        """Σ_i λ_i ∂²E/∂θ∂s_i at ``state``: dict name → (batch, *shape)."""
+        raise NotImplementedError
+
+    def residual(self, state):
+        """∂(E + βC)/∂s at ``state`` on the unclamped degrees of freedom (zero at equilibrium)."""
+        r = self.energy_gradient(state)
+        nudge = state.nudge
+        if isinstance(nudge, Nudge):
+            r = r + self.output_vjp(state, nudge.force(self.outputs(state)))
+        elif isinstance(nudge, Clamp):
+            r = r.copy()
+            r[:, self.output_index] = 0.0  # clamped outputs carry a reaction force
+        return r
+
+
+def batch_mean(per_sample):
+    """Mean over the leading (batch) axis of every array in a dict."""
+    return {name: np.mean(value, axis=0) for name, value in per_sample.items()}

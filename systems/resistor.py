@@ -1,0 +1,394 @@
+"""Linear resistor networks (equivalently: linear flow networks).
+
+Physics
+-------
+Nodes carry voltages ``V``; edge ``e = (a, b)`` is a resistor of conductance ``g_e ≥ 0``.
+Input nodes are held by ideal voltage sources relative to a ground node (0 V). At steady state
+Kirchhoff's current law holds at every other node, which is the condition for a minimum of the
+total co-content (half the dissipated power)
+
+    E(g, x, V) = ½ Σ_e g_e (V_a − V_b)²,
+
+over the voltages of the free nodes. Outputs are node voltages. A soft nudge injects the current
+−β ∂C/∂V_out at each output node; a clamp holds the outputs with extra voltage sources.
+
+Everything is linear in ``V``: the free-node block ``K`` of the weighted Laplacian is factorised
+once (sparse LU) and serves every sample of a batch and every nudged phase, because a nudge only
+acts on the ``n_out`` output nodes. The nudged outputs solve an ``n_out``-dimensional problem
+``o = o₀ − β R ∇C(o)`` with the output response matrix ``R = P K⁻¹ Pᵀ`` (a Schur complement).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from physlearn.nudges import Clamp, Nudge
+from physlearn.system import ConvergenceError, EquilibriumSystem, State
+
+
+@dataclass
+class ResistorState(State):
+    """A resistor-network state; ``voltages`` holds every node (sources included)."""
+
+    voltages: np.ndarray = None
+    nodes: tuple = ()
+
+    @property
+    def node_voltages(self):
+        """Map node → voltage array of shape (batch,) (one entry per sample)."""
+        return {node: self.voltages[:, i] for i, node in enumerate(self.nodes)}
+
+
+class ResistorNetwork(EquilibriumSystem):
+    """A linear resistor (or flow) network trained through its conductances.
+
+    Parameters
+    ----------
+    graph : networkx.Graph
+        Undirected graph; every edge is a resistor. If every edge has a ``"conductance"``
+        attribute it gives the initial conductances.
+    inputs : list
+        One entry per input feature: a node held at ``+x_k`` volts, or a pair ``(n_plus,
+        n_minus)`` held at ``+x_k`` and ``−x_k`` (a differential drive, which lets a passive
+        network realise negative weights; Kendall et al. 2020).
+    outputs : list
+        Nodes whose voltages are the outputs. They must be free (not sources, not ground).
+    ground : node
+        The reference node, held at 0 V.
+    bias_sources : dict, optional
+        Extra fixed voltage sources, node → volts (a bias).
+    conductance : array_like, optional
+        Initial conductances aligned with ``net.edges``; default: edge attributes, else uniform
+        in ``[0.1, 1]`` drawn from ``seed``.
+    min_conductance : float, default 1e-6
+        Floor applied after every update, keeping ``g ≥ 0`` and the network connected.
+    seed : int, optional
+        Seed for the initial conductances.
+
+    Notes
+    -----
+    Dimensionless units: voltages in units of the input scale, conductances in units of a
+    reference conductance. The same class describes a *flow network*: read pressures for
+    voltages and pipe conductances for conductances (Stern et al. 2021); the dissipated power
+    is the same quadratic form.
+
+    The local learning signal is ∂E/∂g_e = ½ ΔV_e², the squared voltage drop across the
+    resistor, so every EP-family rule only needs the drops of a few runs.
+
+    References
+    ----------
+    .. [1] J. Kendall et al., "Training end-to-end analog neural networks with equilibrium
+       propagation", arXiv:2006.01981 (2020).
+    .. [2] M. Stern, D. Hexner, J. Rocks, A. Liu, "Supervised learning in physical networks:
+       from machine learning to learning machines", Phys. Rev. X 11, 021045 (2021).
+    .. [3] B. Scellier, "A fast algorithm to simulate nonlinear resistive networks",
+       ICML 2024, arXiv:2402.11674.
+
+    Examples
+    --------
+    >>> from physlearn.systems import ResistorNetwork
+    >>> net = ResistorNetwork.layered([2, 4, 1], seed=0)
+    >>> state = net.equilibrium([[0.5, -0.2]])
+    >>> net.outputs(state).shape
+    (1, 1)
+    """
+
+    capabilities = frozenset({"soft_nudge", "clamp", "complex"})
+
+    def __init__(self, graph, inputs, outputs, ground, *, bias_sources=None, conductance=None,
+                 min_conductance=1e-6, seed=None):
+        self.graph = graph
+        self.inputs = inputs
+        self.ground = ground
+        self.bias_sources = bias_sources
+        self.conductance = conductance
+        self.min_conductance = min_conductance
+        self.seed = seed
+        self.output_nodes = list(outputs)
+        self._build_topology()
+        self._cache = None
+        self.params = {"conductance": self._initial_conductance()}
+
+    # sklearn-style: ``outputs`` is a hyperparameter name but also the method of the seam.
+    def get_params(self):
+        params = super().get_params()
+        params["outputs"] = self.output_nodes
+        return params
+
+    @classmethod
+    def _param_names(cls):
+        return ["graph", "inputs", "outputs", "ground", "bias_sources", "conductance",
+                "min_conductance", "seed"]
+
+    # -- topology -----------------------------------------------------------------------------
+    def _build_topology(self):
+        g = self.graph
+        if not isinstance(g, nx.Graph) or g.is_directed():
+            raise TypeError("graph must be an undirected networkx.Graph")
+        self.nodes = tuple(g.nodes)
+        index = {n: i for i, n in enumerate(self.nodes)}
+        self.edges = tuple(g.edges)
+        if not self.edges:
+            raise ValueError("graph has no edges")
+
+        def node_index(node, what):
+            if node not in index:
+                raise ValueError(f"{what} node {node!r} is not in the graph")
+            return index[node]
+
+        # Sources: x → source voltages is the linear map  v_src = S x + c.
+        src, rows, cols, signs, const = [], [], [], [], []
+        for k, entry in enumerate(self.inputs):
+            pair = entry if isinstance(entry, tuple) and len(entry) == 2 and all(
+                n in index for n in entry) and entry not in index else (entry,)
+            for sign, node in zip((1.0, -1.0), pair):
+                rows.append(len(src))
+                cols.append(k)
+                signs.append(sign)
+                src.append(node_index(node, "input"))
+                const.append(0.0)
+        for node, volts in (self.bias_sources or {}).items():
+            src.append(node_index(node, "bias source"))
+            const.append(float(volts))
+        src.append(node_index(self.ground, "ground"))
+        const.append(0.0)
+        if len(set(src)) != len(src):
+            raise ValueError("a node is listed twice among inputs, bias sources and ground")
+        self.n_features = len(self.inputs)
+        self._source = np.array(src)
+        self._source_map = sp.csr_matrix((signs, (rows, cols)), shape=(len(src), self.n_features))
+        self._source_const = np.array(const)
+
+        is_source = np.zeros(len(self.nodes), bool)
+        is_source[self._source] = True
+        self._free = np.flatnonzero(~is_source)
+        free_pos = {int(i): p for p, i in enumerate(self._free)}
+        out = [node_index(n, "output") for n in self.output_nodes]
+        if any(is_source[i] for i in out):
+            raise ValueError("output nodes must be free nodes, not inputs, bias sources or ground")
+        self.output_index = np.array([free_pos[i] for i in out], dtype=int)
+        self.n_outputs = len(out)
+        self._check_connected(is_source)
+
+        a = np.array([index[u] for u, _ in self.edges])
+        b = np.array([index[v] for _, v in self.edges])
+        m = len(self.edges)
+        self._ends = (a, b)
+        incidence = sp.csr_matrix(
+            (np.r_[np.ones(m), -np.ones(m)], (np.r_[np.arange(m), np.arange(m)], np.r_[a, b])),
+            shape=(m, len(self.nodes)))
+        self._incidence = incidence
+        self._d_free = incidence[:, self._free].tocsc()
+        self._d_src = incidence[:, self._source].tocsc()
+
+    def _check_connected(self, is_source):
+        sources = {self.nodes[i] for i in np.flatnonzero(is_source)}
+        floating = [n for comp in nx.connected_components(self.graph)
+                    if not comp & sources for n in comp]
+        if floating:
+            raise ValueError(
+                f"floating node(s) {floating[:10]}: no path to a voltage source or ground, so "
+                "their voltage is undefined; connect them or remove them")
+
+    @property
+    def param_shapes(self):
+        return {"conductance": (len(self.edges),)}
+
+    def _initial_conductance(self):
+        if self.conductance is not None:
+            return np.asarray(self.conductance, dtype=float)
+        attrs = [d.get("conductance") for *_, d in self.graph.edges(data=True)]
+        if all(a is not None for a in attrs):
+            return np.asarray(attrs, dtype=float)
+        return np.random.default_rng(self.seed).uniform(0.1, 1.0, len(self.edges))
+
+    def _validate_params(self, new):
+        out = super()._validate_params(new)
+        g = out["conductance"]
+        if np.any(g < 0):
+            bad = np.flatnonzero(g < 0)[:5]
+            raise ValueError(
+                f"negative conductance at edges {[self.edges[i] for i in bad]} "
+                f"(values {g[bad]}); conductances must be >= 0")
+        return out
+
+    def project(self, params):
+        return {"conductance": np.maximum(params["conductance"], self.min_conductance)}
+
+    # -- factorisation, shared by every sample and every phase -------------------------------
+    def _factor(self):
+        g = self._params["conductance"]
+        if self._cache is not None and np.array_equal(self._cache["g"], g):
+            return self._cache
+        G = sp.diags(g)
+        K = (self._d_free.T @ G @ self._d_free).tocsc()
+        B = (self._d_free.T @ G @ self._d_src).tocsr()
+        try:
+            lu = spla.splu(K)
+        except RuntimeError as err:  # exactly singular: an island of zero conductance
+            raise ValueError(f"the conductance matrix is singular ({err}); some node is "
+                             "disconnected from every source by zero conductances") from err
+        P = sp.csr_matrix((np.ones(self.n_outputs), (np.arange(self.n_outputs),
+                          self.output_index)), shape=(self.n_outputs, len(self._free)))
+        U = lu.solve(P.T.toarray())          # K⁻¹ Pᵀ: response of every node to output currents
+        R = U[self.output_index]              # P K⁻¹ Pᵀ: output response (symmetric)
+        self._cache = {"g": g.copy(), "lu": lu, "B": B, "U": U, "R": 0.5 * (R + R.T)}
+        return self._cache
+
+    def clear_cache(self):
+        """Forget the factorisation (the next relaxation refactorises)."""
+        self._cache = None
+
+    def source_voltages(self, x):
+        """Voltages of the source nodes (inputs, bias sources, ground) for inputs ``x``."""
+        return (self._source_map @ x.T).T + self._source_const
+
+    # -- the three questions ------------------------------------------------------------------
+    def equilibrium(self, x, nudge=None, start=None):
+        """Steady state for inputs ``x`` (batch, n_features).
+
+        Parameters
+        ----------
+        x : array_like, shape (batch, n_features)
+        nudge : Nudge, Clamp or None
+            ``Nudge``: injects the current −β ∂C/∂V at the outputs (β may be complex).
+            ``Clamp``: holds the outputs at the given voltages.
+        start : ResistorState, optional
+            The free state of the same ``x``; reused instead of solving it again.
+
+        Returns
+        -------
+        ResistorState
+        """
+        x = self.check_inputs(x)
+        self.check_nudge(nudge)
+        f = self._factor()
+        v_src = self.source_voltages(x)
+        if start is not None and start.nudge is None and start.s.shape[0] == x.shape[0] \
+                and np.array_equal(start.x, x):
+            s_free = start.s
+        else:
+            s_free = -f["lu"].solve(np.asarray(f["B"] @ v_src.T)).T
+        if nudge is None:
+            s = s_free
+        elif isinstance(nudge, Clamp):
+            o0 = s_free[:, self.output_index]
+            c = self.check_targets(nudge.values, x.shape[0])
+            mu = np.linalg.solve(f["R"], (c - o0).T).T   # output currents that hold the clamp
+            s = s_free + mu @ f["U"].T
+        else:
+            o = self._nudged_outputs(s_free[:, self.output_index], nudge, f["R"])
+            s = s_free - nudge.force(o) @ f["U"].T
+        return self._state(s, x, nudge, v_src)
+
+    def _nudged_outputs(self, o0, nudge, R, tol=1e-13, max_iter=50):
+        """Solve ``o = o₀ − β R ∇C(o)`` by Newton's method (one step for a quadratic cost)."""
+        o = o0.astype(np.result_type(o0, nudge.beta))
+        eye = np.eye(len(R))
+        scale = 1.0 + np.max(np.abs(o0))
+        for _ in range(max_iter):
+            r = o - o0 + nudge.force(o) @ R.T
+            if np.max(np.abs(r)) <= tol * scale:
+                return o
+            J = eye + np.einsum("ij,bjk->bik", R, nudge.stiffness(o))
+            o = o - np.linalg.solve(J, r[..., None])[..., 0]
+        r = o - o0 + nudge.force(o) @ R.T
+        if np.max(np.abs(r)) <= 1e3 * tol * scale:
+            return o
+        raise ConvergenceError(
+            f"nudged relaxation did not converge in {max_iter} Newton steps: residual "
+            f"{np.max(np.abs(r)):.3e} (beta={nudge.beta!r})")
+
+    def _state(self, s, x, nudge, v_src):
+        v = np.zeros((x.shape[0], len(self.nodes)), dtype=s.dtype)
+        v[:, self._free] = s
+        v[:, self._source] = v_src
+        return ResistorState(s=s, x=x, nudge=nudge, voltages=v, nodes=self.nodes)
+
+    def outputs(self, state):
+        return state.s[:, self.output_index]
+
+    def _drops(self, state):
+        a, b = self._ends
+        return state.voltages[:, a] - state.voltages[:, b]
+
+    def param_gradient(self, state):
+        """∂E/∂g_e = ½ ΔV_e² for every edge (the local measurement)."""
+        dv = self._drops(state)
+        return {"conductance": 0.5 * dv * dv}
+
+    # -- physics for references and contract tests --------------------------------------------
+    def with_s(self, state, s):
+        v_src = state.voltages[:, self._source]
+        return self._state(s, state.x, state.nudge, v_src)
+
+    def energy(self, state):
+        dv = self._drops(state)
+        return 0.5 * (dv * dv) @ self._params["conductance"]
+
+    def energy_gradient(self, state):
+        current = self._drops(state) * self._params["conductance"]   # Ohm's law, per edge
+        return np.asarray(self._d_free.T @ current.T).T                # net current out of nodes
+
+    def output_vjp(self, state, g_out):
+        out = np.zeros(state.s.shape, dtype=np.result_type(state.s, g_out))
+        out[:, self.output_index] = g_out
+        return out
+
+    def adjoint(self, state, rhs):
+        return self._factor()["lu"].solve(np.ascontiguousarray(rhs.T)).T
+
+    def mixed_vjp(self, state, lam):
+        full = np.zeros((lam.shape[0], len(self.nodes)), dtype=lam.dtype)
+        full[:, self._free] = lam
+        a, b = self._ends
+        return {"conductance": self._drops(state) * (full[:, a] - full[:, b])}
+
+    # -- builders -----------------------------------------------------------------------------
+    @classmethod
+    def layered(cls, layers, *, seed=0, bias=1.0, differential=True, **kwargs):
+        """A layered network: ``layers = [n_in, *hidden, n_out]``, all-to-all between layers.
+
+        Each input feature drives a pair of nodes at ``±x`` (``differential=True``) or one node
+        at ``+x``; a bias node at ``bias`` volts and the ground node join the input layer, so
+        the first layer after the inputs sees every source.
+
+        Returns
+        -------
+        ResistorNetwork
+        """
+        if len(layers) < 2 or any(int(n) < 1 for n in layers):
+            raise ValueError(f"layers={layers!r}: need [n_in, *hidden, n_out] with sizes >= 1")
+        n_in, *hidden, n_out = (int(n) for n in layers)
+        graph = nx.Graph()
+        inputs = [(("in", k, "+"), ("in", k, "-")) if differential else ("in", k, "+")
+                  for k in range(n_in)]
+        first = [n for entry in inputs for n in (entry if differential else (entry,))]
+        first += (["bias"] if bias is not None else []) + ["ground"]
+        groups = [first] + [[("h", l, j) for j in range(n)] for l, n in enumerate(hidden)]
+        groups.append([("out", j) for j in range(n_out)])
+        for layer in groups:
+            graph.add_nodes_from(layer)
+        for lower, upper in zip(groups, groups[1:]):
+            graph.add_edges_from((u, v) for u in lower for v in upper)
+        return cls(graph, inputs, groups[-1], "ground",
+                   bias_sources=None if bias is None else {"bias": bias}, seed=seed, **kwargs)
+
+    @classmethod
+    def random(cls, n_nodes, *, n_inputs=3, n_outputs=2, degree=4, rewire=0.3, seed=0,
+               conductance_range=(0.1, 1.0), **kwargs):
+        """A random connected small-world graph with randomly placed inputs, outputs, ground.
+
+        Conductances are uniform in ``conductance_range``. Inputs drive single nodes.
+        """
+        rng = np.random.default_rng(seed)
+        graph = nx.connected_watts_strogatz_graph(n_nodes, degree, rewire, seed=int(seed))
+        picks = rng.choice(n_nodes, n_inputs + n_outputs + 1, replace=False).tolist()
+        g = rng.uniform(*conductance_range, graph.number_of_edges())
+        return cls(graph, picks[:n_inputs], picks[n_inputs:-1], picks[-1], conductance=g,
+                   seed=seed, **kwargs)
