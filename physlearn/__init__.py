@@ -11,7 +11,7 @@ from .costs import CrossEntropy, SquaredError
 from .nudges import Clamp, Nudge
 from .reference import exact_gradient, finite_difference_gradient, loss
 from .rules import EP, ContrastiveLearning, CoupledLearning, HolomorphicEP, Rule
-from .system import ConvergenceError, EquilibriumSystem, State
+from .system import ConvergenceError, EquilibriumSystem, State, System
 
 __version__ = "0.1.0"
 
@@ -19,5 +19,5 @@ __all__ = [
     "EP", "HolomorphicEP", "ContrastiveLearning", "CoupledLearning", "Rule",
     "SquaredError", "CrossEntropy", "Nudge", "Clamp",
     "exact_gradient", "finite_difference_gradient", "loss", "gradient_check", "bias_order",
-    "EquilibriumSystem", "State", "ConvergenceError",
+    "System", "EquilibriumSystem", "State", "ConvergenceError",
 ]

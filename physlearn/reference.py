@@ -1,7 +1,7 @@
 """Exact references every rule is checked against.
 
-* :func:`exact_gradient` — implicit differentiation at the free equilibrium (recurrent
-  backprop / Almeida–Pineda): ``dL/dθ = −∂²E/∂θ∂s · [∂²E/∂s²]⁻¹ · ∂C/∂s``.
+* :func:`exact_gradient` — the system's own exact derivative: implicit differentiation at the
+  free equilibrium (recurrent backprop / Almeida–Pineda) for equilibrium systems.
 * :func:`finite_difference_gradient` — central differences of the loss, re-relaxing the
   system for every perturbed parameter (slow; small systems).
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 
 from .costs import make_cost
-from .system import batch_mean
 
 
 def loss(system, x, y, cost=None):
@@ -23,7 +22,7 @@ def loss(system, x, y, cost=None):
 
 
 def exact_gradient(system, x, y, cost=None):
-    """``dL/dθ`` by implicit differentiation at the free equilibrium (batch mean).
+    """The exact ``dL/dθ`` (batch mean) of a system: the reference every rule is checked against.
 
     Parameters
     ----------
@@ -40,17 +39,15 @@ def exact_gradient(system, x, y, cost=None):
 
     Notes
     -----
-    At the free equilibrium ``∂E/∂s = 0``. Differentiating in θ gives
-    ``ds/dθ = −H⁻¹ ∂²E/∂s∂θ`` with the Hessian ``H = ∂²E/∂s²``, so
-    ``dL/dθ = −(H⁻¹ ∂C/∂s) · ∂²E/∂s∂θ``: one adjoint solve per sample.
+    Each system supplies its own exact reference through ``system.exact_gradient``: implicit
+    differentiation for equilibrium systems (see
+    :meth:`physlearn.EquilibriumSystem.exact_gradient`), linear response for quantum states,
+    backpropagation through time for trajectories.
     """
     cost = make_cost(cost)
     x = system.check_inputs(x)
     y = system.check_targets(y, x.shape[0])
-    free = system.equilibrium(x)
-    g_out = cost.gradient(system.outputs(free), y)
-    lam = system.adjoint(free, system.output_vjp(free, g_out))
-    return {k: -v for k, v in batch_mean(system.mixed_vjp(free, lam)).items()}
+    return system.exact_gradient(x, y, cost)
 
 
 def finite_difference_gradient(system, x, y, cost=None, h=1e-6):

@@ -49,17 +49,16 @@ class State:
         return dataclasses.replace(self, **changes)
 
 
-class EquilibriumSystem(HyperParams):
-    """Base class of systems that relax to a minimum of ``E + β C``.
+class System(HyperParams):
+    """Base class of every physical system: named parameters, input checks, capabilities.
 
-    Subclasses define ``param_shapes`` (name → shape), ``n_outputs``, ``n_features``,
-    ``output_index`` (the state components that are the outputs, for systems that can clamp
-    them) and the physics methods below. ``capabilities`` lists the nudges the physics allows:
-    ``"soft_nudge"`` (finite β), ``"complex"`` (complex β: the energy is holomorphic),
-    ``"clamp"`` (outputs can be held).
+    ``capabilities`` lists what the physics allows a rule to do: ``"soft_nudge"`` (finite β),
+    ``"complex"`` (complex β: the energy is holomorphic), ``"clamp"`` (outputs can be held),
+    and for trajectory systems e.g. ``"echo"`` (time reversal).
+    Subclasses define ``param_shapes`` (name → shape), ``n_outputs`` and ``n_features``.
     """
 
-    capabilities = frozenset({"soft_nudge", "clamp"})
+    capabilities = frozenset()
 
     # -- parameters ---------------------------------------------------------------------------
     @property
@@ -131,6 +130,32 @@ class EquilibriumSystem(HyperParams):
                 f"complex beta={nudge.beta!r} given to {type(self).__name__}, whose energy is not "
                 "holomorphic; use a real beta (EP) instead of HolomorphicEP"
             )
+
+    def exact_gradient(self, x, y, cost):
+        """The exact reference ``dL/dθ`` (batch mean) for checked ``x``, ``y`` and a cost."""
+        raise NotImplementedError
+
+
+class EquilibriumSystem(System):
+    """Base class of systems that relax to a minimum of ``E + β C``.
+
+    Subclasses also define ``output_index`` (the state components that are the outputs, for
+    systems that can clamp them) and the physics methods below.
+    """
+
+    capabilities = frozenset({"soft_nudge", "clamp"})
+
+    def exact_gradient(self, x, y, cost):
+        """Implicit differentiation at the free equilibrium.
+
+        At the free equilibrium ``∂E/∂s = 0``. Differentiating in θ gives
+        ``ds/dθ = −H⁻¹ ∂²E/∂s∂θ`` with the Hessian ``H = ∂²E/∂s²``, so
+        ``dL/dθ = −(H⁻¹ ∂C/∂s) · ∂²E/∂s∂θ``: one adjoint solve per sample.
+        """
+        free = self.equilibrium(x)
+        g_out = cost.gradient(self.outputs(free), y)
+        lam = self.adjoint(free, self.output_vjp(free, g_out))
+        return {k: -v for k, v in batch_mean(self.mixed_vjp(free, lam)).items()}
 
     # -- the three questions ------------------------------------------------------------------
     def equilibrium(self, x, nudge=None, start=None):

@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from physlearn.nudges import Clamp, Nudge
+from physlearn.nudges import Clamp
 from physlearn.system import ConvergenceError, EquilibriumSystem, State
 
 

@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
+from physlearn.systems import ResistorNetwork
 
 import physlearn as pl
 from physlearn.nudges import Nudge
-from physlearn.systems import ResistorNetwork
 
 
 class RealOnly(ResistorNetwork):
