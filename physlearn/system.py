@@ -70,19 +70,30 @@ class System(HyperParams):
     def params(self, new):
         self._params = self.project(self._validate_params(new))
 
-    def _validate_params(self, new):
+    def update_params(self, new):
+        """Assign parameters after a learning step: project onto the physical constraints first.
+
+        Unlike assigning ``system.params`` (which refuses unphysical values such as a negative
+        conductance), an update that overshoots a constraint is clipped back onto it, as a
+        physical device would saturate.
+        """
+        self._params = self._validate_params(self.project(self._validate_shapes(new)))
+
+    def _validate_shapes(self, new):
         expected = self.param_shapes
         if set(new) != set(expected):
             raise ValueError(f"params keys {sorted(new)} do not match expected {sorted(expected)}")
-        out = {}
-        for name, shape in expected.items():
-            value = np.asarray(new[name], dtype=float)
-            if value.shape != tuple(shape):
-                raise ValueError(f"params[{name!r}] has shape {value.shape}, expected {shape}")
+        return {name: np.asarray(new[name], dtype=float) for name in expected}
+
+    def _validate_params(self, new):
+        out = self._validate_shapes(new)
+        for name, value in out.items():
+            if value.shape != tuple(self.param_shapes[name]):
+                raise ValueError(f"params[{name!r}] has shape {value.shape}, "
+                                 f"expected {self.param_shapes[name]}")
             if not np.all(np.isfinite(value)):
                 bad = np.flatnonzero(~np.isfinite(value.ravel()))[:5]
                 raise ValueError(f"params[{name!r}] has non-finite entries at flat indices {bad}")
-            out[name] = value
         return out
 
     def project(self, params):

@@ -287,22 +287,34 @@ class ResistorNetwork(EquilibriumSystem):
         return self._state(s, x, nudge, v_src)
 
     def _nudged_outputs(self, o0, nudge, R, tol=1e-13, max_iter=50):
-        """Solve ``o = o₀ − β R ∇C(o)`` by Newton's method (one step for a quadratic cost)."""
+        """Solve ``o = o₀ − β R ∇C(o)`` by damped Newton (one step for a quadratic cost)."""
         o = o0.astype(np.result_type(o0, nudge.beta))
         eye = np.eye(len(R))
         scale = 1.0 + np.max(np.abs(o0))
+
+        def residual(o):
+            return o - o0 + nudge.force(o) @ R.T
+
+        r = residual(o)
         for _ in range(max_iter):
-            r = o - o0 + nudge.force(o) @ R.T
             if np.max(np.abs(r)) <= tol * scale:
                 return o
             J = eye + np.einsum("ij,bjk->bik", R, nudge.stiffness(o))
-            o = o - np.linalg.solve(J, r[..., None])[..., 0]
-        r = o - o0 + nudge.force(o) @ R.T
+            step = np.linalg.solve(J, r[..., None])[..., 0]
+            for _ in range(30):   # backtrack until the residual shrinks
+                trial = o - step
+                r_trial = residual(trial)
+                if np.max(np.abs(r_trial)) < np.max(np.abs(r)):
+                    break
+                step = step / 2
+            o, r = trial, r_trial
         if np.max(np.abs(r)) <= 1e3 * tol * scale:
             return o
         raise ConvergenceError(
             f"nudged relaxation did not converge in {max_iter} Newton steps: residual "
-            f"{np.max(np.abs(r)):.3e} (beta={nudge.beta!r})")
+            f"{np.max(np.abs(r)):.3e} (beta={nudge.beta!r}). A negative or large nudge can "
+            "out-weigh the network's stiffness, leaving E + beta*C without a minimum; "
+            "reduce |beta| or soften the cost")
 
     def _state(self, s, x, nudge, v_src):
         v = np.zeros((x.shape[0], len(self.nodes)), dtype=s.dtype)

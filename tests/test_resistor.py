@@ -211,3 +211,11 @@ def test_wrong_target_shape_is_refused():
     net = ResistorNetwork.layered([2, 3, 1], seed=0)
     with pytest.raises(ValueError, match="y has shape"):
         pl.EP().gradient(net, np.zeros((4, 2)), np.zeros((3, 1)))
+
+
+def test_nudge_without_minimum_reports_its_residual():
+    net = ResistorNetwork.layered([4, 5, 3], seed=0)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(4, 4)), np.eye(3)[[0, 1, 2, 0]]
+    with pytest.raises(pl.ConvergenceError, match=r"residual \d"):
+        net.equilibrium(x, Nudge(pl.CrossEntropy(temperature=0.01), y, -1.0))
