@@ -1,0 +1,42 @@
+"""A tiny benchmark harness: ratios against a baseline measured in the same run.
+
+Each ``bench_*.py`` module in this folder defines ``run(quick=False) -> list[Ratio]``.
+``python benchmarks/run.py`` runs them all, prints a table, and exits non-zero when a ratio
+misses its threshold. Timings are the best of ``repeat`` runs (wall clock), never absolute
+thresholds: only ratios between two measurements taken back to back are compared.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class Ratio:
+    """One measured ratio and the bound it must respect."""
+
+    name: str
+    value: float
+    bound: float
+    kind: str = "max"   # "max": value <= bound; "min": value >= bound
+    detail: str = ""
+
+    @property
+    def ok(self):
+        return self.value <= self.bound if self.kind == "max" else self.value >= self.bound
+
+    def __str__(self):
+        sign = "<=" if self.kind == "max" else ">="
+        flag = "ok" if self.ok else "FAIL"
+        return f"{self.name:<58} {self.value:>10.3f} {sign} {self.bound:<8g} {flag}  {self.detail}"
+
+
+def best_time(fn, repeat=3):
+    """Best wall-clock time of ``repeat`` calls of ``fn()`` (seconds)."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best

@@ -1,0 +1,433 @@
+"""Small, seeded learning tasks for physical systems.
+
+Every loader returns a :class:`Dataset` with float64 arrays, a train/test split
+fixed by an explicit ``seed``, and inputs standardised with *training* statistics
+(zero mean, unit variance per feature, so no test information leaks into the
+preprocessing). Inputs are then multiplied by ``input_scale``: a physical network
+sees inputs as boundary voltages, forces or fields, and ``input_scale`` sets their
+magnitude relative to the system's own scales.
+
+Classification targets are one-hot float64 rows (``n_classes`` columns), the form a
+cost on the outputs of a physical system reads; the integer labels are available as
+:attr:`Dataset.labels_train` and :attr:`Dataset.labels_test`.
+
+All data ship with scikit-learn or are generated; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+
+import numpy as np
+
+__all__ = ["Dataset", "one_hot", "xor", "iris", "digits", "linear_regression", "DATASETS", "load"]
+
+TASKS = ("regression", "classification")
+
+
+def _frozen_array(a, name: str) -> np.ndarray:
+    """A read-only float64 2-D copy of ``a`` (so a frozen Dataset really is immutable)."""
+    a = np.array(a, dtype=np.float64, copy=True)
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (samples, features), got shape {a.shape}")
+    a.flags.writeable = False
+    return a
+
+
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class Dataset:
+    """A train/test split of a supervised task.
+
+    Parameters
+    ----------
+    x_train, x_test : ndarray, shape (n_train, n_features), (n_test, n_features)
+        Inputs (float64).
+    y_train, y_test : ndarray, shape (n_train, n_outputs), (n_test, n_outputs)
+        Targets (float64). For classification, one-hot rows with ``n_classes`` columns.
+    task : {"regression", "classification"}
+        Kind of task; decides whether accuracy is meaningful.
+    n_classes : int, optional
+        Number of classes (required for classification, None for regression).
+    name : str, default "custom"
+        Name used in run configs.
+    meta : Mapping, optional
+        Read-only extra information: standardisation statistics, feature and class
+        names, the generating map of synthetic data, ...
+
+    Notes
+    -----
+    The arrays are stored as read-only copies; ``dataclasses.replace`` builds a
+    modified dataset.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    task: str
+    n_classes: int | None = None
+    name: str = "custom"
+    meta: Mapping = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for field in ("x_train", "y_train", "x_test", "y_test"):
+            object.__setattr__(self, field, _frozen_array(getattr(self, field), field))
+        object.__setattr__(self, "meta", MappingProxyType(dict(self.meta)))
+        self._check_shapes()
+        self._check_task()
+
+    def _check_shapes(self) -> None:
+        for part in ("train", "test"):
+            x, y = getattr(self, f"x_{part}"), getattr(self, f"y_{part}")
+            if x.shape[0] != y.shape[0]:
+                raise ValueError(
+                    f"x_{part} has {x.shape[0]} rows but y_{part} has {y.shape[0]}"
+                )
+        if self.x_train.shape[1] != self.x_test.shape[1]:
+            raise ValueError(
+                f"x_train has {self.x_train.shape[1]} features but x_test has "
+                f"{self.x_test.shape[1]}"
+            )
+        if self.y_train.shape[1] != self.y_test.shape[1]:
+            raise ValueError(
+                f"y_train has {self.y_train.shape[1]} columns but y_test has "
+                f"{self.y_test.shape[1]}"
+            )
+
+    def _check_task(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        if self.task == "regression":
+            if self.n_classes is not None:
+                raise ValueError(f"n_classes must be None for regression, got {self.n_classes!r}")
+            return
+        if not isinstance(self.n_classes, (int, np.integer)) or self.n_classes < 2:
+            raise ValueError(f"classification needs n_classes >= 2, got {self.n_classes!r}")
+        for part in ("y_train", "y_test"):
+            y = getattr(self, part)
+            if y.shape[1] != self.n_classes:
+                raise ValueError(
+                    f"{part} must be one-hot with n_classes={self.n_classes} columns, "
+                    f"got {y.shape[1]}"
+                )
+            if not (np.isin(y, (0.0, 1.0)).all() and (y.sum(axis=1) == 1.0).all()):
+                raise ValueError(f"{part} must be one-hot (a single 1 per row)")
+
+    # -- convenience --------------------------------------------------------------------
+    @property
+    def n_features(self) -> int:
+        """Number of input features."""
+        return self.x_train.shape[1]
+
+    @property
+    def n_outputs(self) -> int:
+        """Number of target columns (outputs the system must produce)."""
+        return self.y_train.shape[1]
+
+    @property
+    def n_train(self) -> int:
+        """Number of training samples."""
+        return self.x_train.shape[0]
+
+    @property
+    def n_test(self) -> int:
+        """Number of test samples."""
+        return self.x_test.shape[0]
+
+    def _labels(self, y: np.ndarray) -> np.ndarray:
+        if self.task != "classification":
+            raise AttributeError(f"dataset {self.name!r} is a regression task: it has no labels")
+        return np.argmax(y, axis=1).astype(np.int64)
+
+    @property
+    def labels_train(self) -> np.ndarray:
+        """Integer class labels of the training set, shape (n_train,)."""
+        return self._labels(self.y_train)
+
+    @property
+    def labels_test(self) -> np.ndarray:
+        """Integer class labels of the test set, shape (n_test,)."""
+        return self._labels(self.y_test)
+
+    def __repr__(self) -> str:
+        classes = f", n_classes={self.n_classes}" if self.n_classes is not None else ""
+        return (
+            f"Dataset(name={self.name!r}, task={self.task!r}{classes}, "
+            f"train={self.x_train.shape}->{self.y_train.shape[1]}, "
+            f"test={self.x_test.shape}->{self.y_test.shape[1]})"
+        )
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """One-hot float64 encoding of integer labels.
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (n,)
+        Class indices in ``[0, n_classes)``.
+    n_classes : int
+        Number of columns.
+
+    Returns
+    -------
+    ndarray, shape (n, n_classes)
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    return np.eye(n_classes, dtype=np.float64)[labels]
+
+
+def _standardise(x_train: np.ndarray, x_test: np.ndarray, input_scale: float):
+    """Scale features with training mean/std; constant features (std 0) are only centred."""
+    mean = x_train.mean(axis=0)
+    std = x_train.std(axis=0)
+    std = np.where(std > 0, std, 1.0)  # e.g. digits' always-blank corner pixels
+    scale = input_scale / std
+    return (x_train - mean) * scale, (x_test - mean) * scale, {"mean": mean, "std": std}
+
+
+def _check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    return int(seed)
+
+
+def _check_input_scale(input_scale) -> float:
+    if not np.isfinite(input_scale) or input_scale <= 0:
+        raise ValueError(f"input_scale must be a finite number > 0, got {input_scale!r}")
+    return float(input_scale)
+
+
+def _check_test_size(test_size) -> float:
+    if not 0.0 < test_size < 1.0:
+        raise ValueError(f"test_size must be a fraction in (0, 1), got {test_size!r}")
+    return float(test_size)
+
+
+def _classification(x, labels, *, name, seed, test_size, input_scale, meta) -> Dataset:
+    """Stratified seeded split, standardisation and one-hot targets."""
+    from sklearn.model_selection import train_test_split
+
+    seed = _check_seed(seed)
+    test_size = _check_test_size(test_size)
+    input_scale = _check_input_scale(input_scale)
+    n_classes = int(labels.max()) + 1
+    x_train, x_test, l_train, l_test = train_test_split(
+        np.asarray(x, dtype=np.float64), labels,
+        test_size=test_size, random_state=seed, stratify=labels,
+    )
+    x_train, x_test, stats = _standardise(x_train, x_test, input_scale)
+    return Dataset(
+        x_train, one_hot(l_train, n_classes), x_test, one_hot(l_test, n_classes),
+        task="classification", n_classes=n_classes, name=name,
+        meta={**meta, **stats, "input_scale": input_scale, "seed": seed, "test_size": test_size},
+    )
+
+
+# -- loaders ------------------------------------------------------------------------------
+
+
+def xor(input_scale: float = 1.0) -> Dataset:
+    """The four points of XOR on ±1 inputs, as two-class classification.
+
+    The classic task a linear model cannot solve. Train and test sets are the same
+    four points (there is nothing to generalise to).
+
+    Parameters
+    ----------
+    input_scale : float, default 1.0
+        Magnitude of the inputs, which are ``±input_scale`` (the ±1 points are
+        already standardised).
+
+    Returns
+    -------
+    Dataset
+        ``x`` of shape (4, 2); class 1 where the two inputs differ.
+    """
+    input_scale = _check_input_scale(input_scale)
+    x = np.array([[-1.0, -1.0], [-1.0, 1.0], [1.0, -1.0], [1.0, 1.0]])
+    labels = np.array([0, 1, 1, 0])
+    x, _, stats = _standardise(x, x, input_scale)
+    y = one_hot(labels, 2)
+    return Dataset(
+        x, y, x, y, task="classification", n_classes=2, name="xor",
+        meta={**stats, "input_scale": input_scale},
+    )
+
+
+def iris(seed: int = 0, test_size: float = 0.3, input_scale: float = 1.0) -> Dataset:
+    """Fisher's iris flowers: 4 features, 3 classes, 150 samples (scikit-learn copy).
+
+    Parameters
+    ----------
+    seed : int, default 0
+        Seed of the stratified train/test split.
+    test_size : float, default 0.3
+        Fraction of samples held out for testing.
+    input_scale : float, default 1.0
+        Factor applied after standardisation (train-set mean 0, std ``input_scale``).
+
+    Returns
+    -------
+    Dataset
+    """
+    from sklearn.datasets import load_iris
+
+    bunch = load_iris()
+    meta = {"feature_names": list(bunch.feature_names), "target_names": list(bunch.target_names)}
+    return _classification(
+        bunch.data, bunch.target, name="iris", seed=seed, test_size=test_size,
+        input_scale=input_scale, meta=meta,
+    )
+
+
+def digits(seed: int = 0, test_size: float = 0.2, input_scale: float = 1.0) -> Dataset:
+    """Handwritten digits, 8×8 pixels: 64 features, 10 classes, 1797 samples.
+
+    Parameters
+    ----------
+    seed : int, default 0
+        Seed of the stratified train/test split.
+    test_size : float, default 0.2
+        Fraction of samples held out for testing.
+    input_scale : float, default 1.0
+        Factor applied after standardisation. Pixels that are blank in every
+        training image are centred but not rescaled.
+
+    Returns
+    -------
+    Dataset
+    """
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    meta = {"target_names": [int(t) for t in bunch.target_names]}
+    return _classification(
+        bunch.data, bunch.target, name="digits", seed=seed, test_size=test_size,
+        input_scale=input_scale, meta=meta,
+    )
+
+
+def linear_regression(
+    n_samples: int = 200,
+    n_inputs: int = 3,
+    n_outputs: int = 2,
+    noise: float = 0.0,
+    gain: float = 0.4,
+    seed: int = 0,
+    test_size: float = 0.25,
+) -> Dataset:
+    """A random affine map ``y = x Aᵀ + b`` that a passive network can realise.
+
+    A passive resistive network's node voltages are weighted averages of the
+    voltages applied at its boundary, so it realises only linear maps of gain below
+    one. With inputs applied differentially (``+x_j`` and ``−x_j`` on two terminals),
+    negative coefficients are realisable too, and with a unit bias source the
+    condition for output ``k`` is ``‖A_k‖₁ + |b_k| ≤ 1``. Hence each row of ``A`` is
+    scaled to ℓ1 norm ``gain`` and ``b`` is drawn uniformly in
+    ``[−(1−gain)/2, (1−gain)/2]``.
+
+    Parameters
+    ----------
+    n_samples : int, default 200
+        Total number of samples (train + test).
+    n_inputs : int, default 3
+        Number of input features.
+    n_outputs : int, default 2
+        Number of targets.
+    noise : float, default 0.0
+        Standard deviation of Gaussian noise added to ``y``.
+    gain : float, default 0.4
+        ℓ1 norm of each row of ``A``, in (0, 1).
+    seed : int, default 0
+        Seeds ``x``, ``A``, ``b``, the noise and the train/test split.
+    test_size : float, default 0.25
+        Fraction of samples held out for testing.
+
+    Returns
+    -------
+    Dataset
+        Regression task. ``x`` is standard normal and, unlike the other loaders, is
+        not re-standardised (so ``y = x Aᵀ + b`` holds exactly for ``noise=0``);
+        ``y`` is not standardised. ``meta`` holds ``A``, ``b``, ``gain`` and ``noise``.
+    """
+    from sklearn.model_selection import train_test_split
+
+    seed = _check_seed(seed)
+    test_size = _check_test_size(test_size)
+    for name, value in (("n_samples", n_samples), ("n_inputs", n_inputs), ("n_outputs", n_outputs)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if n_samples < 2:
+        raise ValueError(f"n_samples must be >= 2 to split into train and test, got {n_samples}")
+    if not 0.0 < gain < 1.0:
+        raise ValueError(f"gain must lie in (0, 1) for a passive network, got {gain!r}")
+    if not (np.isfinite(noise) and noise >= 0):
+        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((n_outputs, n_inputs))
+    A *= gain / np.abs(A).sum(axis=1, keepdims=True)
+    half_width = (1.0 - gain) / 2.0
+    b = rng.uniform(-half_width, half_width, size=n_outputs)
+    x = rng.standard_normal((n_samples, n_inputs))
+    y = x @ A.T + b
+    if noise > 0:
+        y = y + noise * rng.standard_normal(y.shape)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=test_size, random_state=seed
+    )
+    return Dataset(
+        x_train, y_train, x_test, y_test, task="regression", name="linear_regression",
+        meta={"A": A, "b": b, "gain": float(gain), "noise": float(noise), "seed": seed},
+    )
+
+
+DATASETS: dict[str, Callable[..., Dataset]] = {
+    "xor": xor,
+    "iris": iris,
+    "digits": digits,
+    "linear_regression": linear_regression,
+}
+
+
+def load(name: str, **kwargs) -> Dataset:
+    """Load a registered dataset by name.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`DATASETS` (case-insensitive; ``-`` may replace ``_``).
+    **kwargs
+        Passed to the loader (e.g. ``seed``, ``test_size``, ``input_scale``).
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is unknown (the message lists the valid names).
+    TypeError
+        If a keyword is not accepted by that loader (the message lists the accepted ones).
+
+    Examples
+    --------
+    >>> load("iris", seed=1).x_train.shape
+    (105, 4)
+    """
+    key = name.lower().replace("-", "_") if isinstance(name, str) else name
+    if key not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; valid names are {sorted(DATASETS)}")
+    loader = DATASETS[key]
+    accepted = list(inspect.signature(loader).parameters)
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise TypeError(f"dataset {key!r} does not accept {unknown}; its keywords are {accepted}")
+    return loader(**kwargs)

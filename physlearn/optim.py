@@ -1,0 +1,311 @@
+"""First-order optimizers acting on parameter dictionaries.
+
+A physical system exposes its trainable parameters as a dict of named float64
+arrays (``system.params``) and a learning rule returns a gradient estimate with the
+same keys and shapes. An optimizer turns the two into new parameters::
+
+    system.params = optimizer.step(system.params, rule.gradient(system, x, y))
+
+All optimizers *minimise* (they move against the gradient), never mutate their
+inputs, and keep their internal state (step count, moment estimates) in a form
+that :meth:`Optimizer.state_dict` can write to an ``.npz`` file, so that an
+interrupted training run resumes bit for bit.
+
+Physical constraints (a conductance stays non-negative, ...) are not the
+optimizer's business: the system projects the parameters when they are assigned.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from .params import HyperParams
+
+__all__ = ["Optimizer", "SGD", "Momentum", "Adam", "OPTIMIZERS", "make_optimizer"]
+
+
+def _check_real(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+
+
+def _check_positive(name: str, value: float) -> None:
+    _check_real(name, value)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+
+
+def _check_unit_interval(name: str, value: float) -> None:
+    _check_real(name, value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
+
+
+def _check_matching(params: Mapping, grads: Mapping) -> None:
+    """Raise a ValueError if ``grads`` does not have the keys and shapes of ``params``."""
+    missing = sorted(set(params) - set(grads))
+    extra = sorted(set(grads) - set(params))
+    if missing or extra:
+        raise ValueError(
+            f"grads keys do not match params keys: missing {missing}, unexpected {extra}"
+        )
+    for key in params:
+        p_shape, g_shape = np.shape(params[key]), np.shape(grads[key])
+        if p_shape != g_shape:
+            raise ValueError(
+                f"grads[{key!r}] has shape {g_shape} but params[{key!r}] has shape {p_shape}"
+            )
+
+
+class Optimizer(HyperParams):
+    """Base class: a first-order update rule with resumable state.
+
+    Hyperparameters are keyword arguments stored verbatim as attributes, so
+    ``get_params`` / ``set_params`` (from :class:`~physlearn.params.HyperParams`) and
+    ``type(opt)(**opt.get_params())`` work as in scikit-learn.
+
+    Subclasses list the names of their per-parameter state arrays in ``_slots``
+    (e.g. ``("m", "v")`` for Adam) and implement :meth:`_direction`, which
+    returns the displacement to *subtract* from a parameter.
+
+    Attributes
+    ----------
+    t : int
+        Number of steps taken so far.
+    """
+
+    _slots: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        self.reset()
+
+    # -- state ------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget all state (step count and moment estimates)."""
+        self.t = 0
+        self._state: dict[str, dict[str, np.ndarray]] = {slot: {} for slot in self._slots}
+
+    def state_dict(self) -> dict:
+        """Snapshot of the internal state, suitable for ``numpy.savez``.
+
+        Returns
+        -------
+        dict
+            ``{"t": int}`` plus one copied array per slot and parameter, under the
+            key ``"<slot>/<parameter name>"``.
+        """
+        state: dict = {"t": int(self.t)}
+        for slot, arrays in self._state.items():
+            for key, value in arrays.items():
+                state[f"{slot}/{key}"] = value.copy()
+        return state
+
+    def load_state_dict(self, state: Mapping) -> None:
+        """Restore a snapshot made by :meth:`state_dict` (possibly via an npz file).
+
+        Parameters
+        ----------
+        state : Mapping
+            Must contain ``"t"``; other keys must be ``"<slot>/<name>"`` with a slot
+            of this optimizer.
+
+        Raises
+        ------
+        ValueError
+            If a key does not belong to this optimizer's state.
+        """
+        if "t" not in state:
+            raise ValueError(f"{type(self).__name__} state must contain 't' (the step count)")
+        new_state: dict[str, dict[str, np.ndarray]] = {slot: {} for slot in self._slots}
+        for full_key, value in state.items():
+            if full_key == "t":
+                continue
+            slot, sep, key = full_key.partition("/")
+            if not sep or slot not in new_state:
+                raise ValueError(
+                    f"unexpected key {full_key!r} in {type(self).__name__} state; "
+                    f"expected 't' or '<slot>/<name>' with slot in {list(self._slots)}"
+                )
+            new_state[slot][key] = np.array(value, copy=True)
+        self.t = int(np.asarray(state["t"]))
+        self._state = new_state
+
+    # -- the update -------------------------------------------------------------------
+    def step(self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> dict:
+        """One minimisation step.
+
+        Parameters
+        ----------
+        params : Mapping[str, ndarray]
+            Current parameters (not modified).
+        grads : Mapping[str, ndarray]
+            Gradient estimate of the loss, same keys and shapes as ``params``.
+
+        Returns
+        -------
+        dict[str, ndarray]
+            New parameters, in the key order of ``params``.
+
+        Raises
+        ------
+        ValueError
+            If keys or shapes of ``grads`` differ from ``params``, or if the state
+            was built for a different set of parameters.
+        """
+        _check_matching(params, grads)
+        self._check_state_keys(params)
+        self.t += 1
+        return {
+            key: np.asarray(params[key]) - self._direction(key, np.asarray(grads[key]))
+            for key in params
+        }
+
+    def _check_state_keys(self, params: Mapping) -> None:
+        for slot, arrays in self._state.items():
+            if arrays and set(arrays) != set(params):
+                raise ValueError(
+                    f"{type(self).__name__} state ({slot!r}) holds parameters "
+                    f"{sorted(arrays)} but step() got {sorted(params)}; call reset() "
+                    "before reusing an optimizer on a different system"
+                )
+
+    def _slot(self, slot: str, key: str, like: np.ndarray) -> np.ndarray:
+        """The state array ``slot`` for parameter ``key``, zero-initialised on first use."""
+        arrays = self._state[slot]
+        if key not in arrays:
+            arrays[key] = np.zeros(like.shape, dtype=np.result_type(like, np.float64))
+        return arrays[key]
+
+    def _direction(self, key: str, grad: np.ndarray) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """Plain gradient descent, ``θ ← θ − lr · g``.
+
+    Parameters
+    ----------
+    lr : float, default 0.01
+        Learning rate (step size), > 0.
+    """
+
+    def __init__(self, lr: float = 0.01) -> None:
+        _check_positive("lr", lr)
+        self.lr = lr
+        super().__init__()
+
+    def _direction(self, key: str, grad: np.ndarray) -> np.ndarray:
+        return self.lr * grad
+
+
+class Momentum(Optimizer):
+    """Heavy-ball momentum, ``v ← μ v + g``, ``θ ← θ − lr · v``.
+
+    With a constant gradient the effective step approaches ``lr / (1 − μ)``.
+
+    Parameters
+    ----------
+    lr : float, default 0.01
+        Learning rate, > 0.
+    momentum : float, default 0.9
+        Decay ``μ`` of the velocity, in [0, 1). ``momentum=0`` is :class:`SGD`.
+    """
+
+    _slots = ("velocity",)
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
+        _check_positive("lr", lr)
+        _check_unit_interval("momentum", momentum)
+        self.lr = lr
+        self.momentum = momentum
+        super().__init__()
+
+    def _direction(self, key: str, grad: np.ndarray) -> np.ndarray:
+        velocity = self._slot("velocity", key, grad)
+        velocity *= self.momentum
+        velocity += grad
+        return self.lr * velocity
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015) with bias-corrected moment estimates.
+
+    ``m ← β1 m + (1−β1) g``, ``v ← β2 v + (1−β2) |g|²``,
+    ``θ ← θ − lr · m̂ / (√v̂ + eps)`` with ``m̂ = m / (1−β1^t)``, ``v̂ = v / (1−β2^t)``.
+    The first step therefore moves every component by ``lr · |g| / (|g| + eps) ≈ lr``,
+    whatever the scale of the gradient.
+
+    Parameters
+    ----------
+    lr : float, default 1e-3
+        Learning rate, > 0; roughly the largest per-component step.
+    beta1 : float, default 0.9
+        Decay of the first-moment estimate, in [0, 1).
+    beta2 : float, default 0.999
+        Decay of the second-moment estimate, in [0, 1).
+    eps : float, default 1e-8
+        Regulariser of the denominator, > 0.
+    """
+
+    _slots = ("m", "v")
+
+    def __init__(
+        self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8
+    ) -> None:
+        _check_positive("lr", lr)
+        _check_unit_interval("beta1", beta1)
+        _check_unit_interval("beta2", beta2)
+        _check_positive("eps", eps)
+        self.lr = lr
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+        super().__init__()
+
+    def _direction(self, key: str, grad: np.ndarray) -> np.ndarray:
+        m = self._slot("m", key, grad)
+        v = self._slot("v", key, grad)
+        m *= self.beta1
+        m += (1.0 - self.beta1) * grad
+        v *= self.beta2
+        # |g|² rather than g² so that complex parameters get a real second moment
+        v += (1.0 - self.beta2) * (grad * np.conj(grad)).real
+        m_hat = m / (1.0 - self.beta1**self.t)
+        v_hat = v / (1.0 - self.beta2**self.t)
+        return self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "momentum": Momentum, "adam": Adam}
+
+
+def make_optimizer(name: str, **kwargs) -> Optimizer:
+    """Build a registered optimizer by name.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`OPTIMIZERS` (case-insensitive): ``"sgd"``, ``"momentum"``, ``"adam"``.
+    **kwargs
+        Hyperparameters passed to the optimizer's constructor.
+
+    Returns
+    -------
+    Optimizer
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not registered; the message lists the valid names.
+
+    Examples
+    --------
+    >>> make_optimizer("adam", lr=0.01)
+    Adam(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-08)
+    """
+    key = name.lower() if isinstance(name, str) else name
+    if key not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; valid names are {sorted(OPTIMIZERS)}")
+    return OPTIMIZERS[key](**kwargs)
