@@ -326,8 +326,11 @@ class ResistorNetwork(EquilibriumSystem):
         return state.s[:, self.output_index]
 
     def _drops(self, state):
-        a, b = self._ends
-        return state.voltages[:, a] - state.voltages[:, b]
+        return self._edge_differences(state.voltages)
+
+    def _edge_differences(self, node_values):
+        """``u_a − u_b`` for every edge (a, b): one sparse incidence product for the batch."""
+        return np.asarray(self._incidence @ node_values.T).T
 
     def param_gradient(self, state):
         """∂E/∂g_e = ½ ΔV_e² for every edge (the local measurement)."""
@@ -358,8 +361,7 @@ class ResistorNetwork(EquilibriumSystem):
     def mixed_vjp(self, state, lam):
         full = np.zeros((lam.shape[0], len(self.nodes)), dtype=lam.dtype)
         full[:, self._free] = lam
-        a, b = self._ends
-        return {"conductance": self._drops(state) * (full[:, a] - full[:, b])}
+        return {"conductance": self._drops(state) * self._edge_differences(full)}
 
     # -- builders -----------------------------------------------------------------------------
     @classmethod

@@ -1,0 +1,51 @@
+"""The benchmarks' baselines compute what they claim to (correctness only; timing lives in
+``benchmarks/``)."""
+
+import importlib.util
+import pathlib
+
+import numpy as np
+import pytest
+
+import physlearn as pl
+from physlearn.check import relative_error
+
+BENCH_DIR = pathlib.Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def bench_resistor():
+    """``benchmarks/bench_resistor.py`` imported by path (it imports ``harness`` beside it)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.syspath_prepend(str(BENCH_DIR))
+        spec = importlib.util.spec_from_file_location(
+            "bench_resistor", BENCH_DIR / "bench_resistor.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_dense_baseline_matches_physlearn_centered_ep(bench_resistor, seed):
+    err = bench_resistor.check_baseline(n=8, batch=4, seed=seed)
+    assert err < bench_resistor.BASELINE_TOL
+
+
+def test_dense_baseline_matches_exact_gradient(bench_resistor):
+    """Independent of physlearn's EP: at small β the baseline is the true gradient."""
+    net = bench_resistor.grid_network(8, seed=2)
+    x, y = bench_resistor.make_batch(net, 4, seed=2)
+    dense = bench_resistor.dense_centered_ep(net, x, y, beta=1e-4)
+    assert relative_error(dense, pl.exact_gradient(net, x, y)) < 1e-6
+
+
+def test_grid_network_layout(bench_resistor):
+    net = bench_resistor.grid_network(8, n_inputs=4, n_outputs=3, seed=0)
+    assert len(net.nodes) == 64 and len(net.edges) == 2 * 8 * 7
+    assert all(r == 0 for r, _ in net.inputs) and len(net.inputs) == 4
+    assert all(r == 7 for r, _ in net.output_nodes) and len(net.output_nodes) == 3
+    assert net.ground == (7, 7)
+    g = net.params["conductance"]
+    assert g.min() >= 0.1 and g.max() <= 1.0
+    x, y = bench_resistor.make_batch(net, 5, seed=0)
+    assert x.shape == (5, 4) and y.shape == (5, 3) and np.all(np.isfinite(x))
