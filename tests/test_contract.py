@@ -10,6 +10,21 @@ from physlearn.nudges import Clamp, Nudge
 from physlearn.registry import RULES, SYSTEMS, make_rule, make_system, rule_entry, system_entry
 
 
+def implements(system, method):
+    """True where the system defines ``method`` beyond the base-class stub."""
+    from physlearn.system import EquilibriumSystem, System
+
+    impl = getattr(type(system), method, None)
+    return impl is not None and impl not in (getattr(EquilibriumSystem, method, None),
+                                             getattr(System, method, None))
+
+
+def needs(system, *methods):
+    missing = [m for m in methods if not implements(system, m)]
+    if missing:
+        pytest.skip(f"{type(system).__name__} has no {missing}")
+
+
 def problem(name):
     system = make_system(name, seed=0)
     x, y = system_entry(name).problem(system, seed=1)
@@ -30,6 +45,7 @@ def fd_grad(f, s, h=1e-6):
 class TestSystemContract:
     def test_energy_gradient_matches_finite_differences(self, name):
         system, x, _ = problem(name)
+        needs(system, "energy", "energy_gradient")
         state = system.equilibrium(x)
         s = state.s + 0.1 * np.random.default_rng(2).normal(size=state.s.shape)
         moved = system.with_s(state, s)
@@ -38,6 +54,7 @@ class TestSystemContract:
 
     def test_param_gradient_matches_finite_differences(self, name):
         system, x, _ = problem(name)
+        needs(system, "energy", "param_gradient")
         state = system.equilibrium(x)
         measured = system.param_gradient(state)
         original = {k: v.copy() for k, v in system.params.items()}
@@ -58,6 +75,7 @@ class TestSystemContract:
     @pytest.mark.parametrize("nudge", ["free", "soft", "clamp"])
     def test_equilibrium_residual_vanishes(self, name, nudge):
         system, x, y = problem(name)
+        needs(system, "energy_gradient", "equilibrium")
         if nudge == "free":
             n = None
         elif nudge == "soft":
@@ -95,10 +113,12 @@ class TestSystemContract:
 
     def test_inputs_of_wrong_shape_are_refused(self, name):
         system, x, _ = problem(name)
-        with pytest.raises(ValueError, match="x has shape"):
-            system.equilibrium(np.zeros((2, system.n_features + 1)))
+        with pytest.raises(ValueError, match="x"):
+            system.predict(x[..., :-1])
+        bad = np.array(x, dtype=float)
+        bad.flat[0] = np.nan
         with pytest.raises(ValueError, match="NaN"):
-            system.equilibrium(np.full((2, system.n_features), np.nan))
+            system.predict(bad)
 
     def test_exact_gradient_matches_finite_differences(self, name):
         system, x, y = problem(name)
