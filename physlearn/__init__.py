@@ -6,7 +6,7 @@ measurements into a gradient. Exact references (implicit differentiation, finite
 check every rule.
 """
 
-from . import datasets, optim, sweep
+from . import datasets, optim
 from .check import bias_order, gradient_check
 from .costs import CrossEntropy, SquaredError
 from .nudges import Clamp, Nudge
