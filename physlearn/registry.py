@@ -95,6 +95,9 @@ def _register_builtins():
     for variant in ("positive", "negative", "centered"):
         register_rule(f"coupled-{variant}", lambda v=variant: CoupledLearning(0.1, v),
                       betas=(), param="eta")
+    from .rules.echo import register as register_echo
+
+    register_echo()
 
 
 _register_builtins()

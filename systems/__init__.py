@@ -1,5 +1,13 @@
 """Physical systems (installed as ``physlearn.systems``): one module per family."""
 
+from .hamiltonian import Hamiltonian
+from .hru import HRU
+from .hssm import HSSM
+from .oscillators import CoupledOscillators
 from .resistor import ResistorNetwork, ResistorState
+from .self_learning import SelfLearningMachine
 
-__all__ = ["ResistorNetwork", "ResistorState"]
+__all__ = [
+    "ResistorNetwork", "ResistorState", "HRU", "HSSM", "CoupledOscillators", "Hamiltonian",
+    "SelfLearningMachine",
+]

@@ -2,7 +2,8 @@
 
 from .base import Rule
 from .contrastive import ContrastiveLearning, CoupledLearning
+from .echo import BPTT, RHEL
 from .ep import EP
 from .holomorphic import HolomorphicEP
 
-__all__ = ["Rule", "EP", "HolomorphicEP", "ContrastiveLearning", "CoupledLearning"]
+__all__ = ["Rule", "EP", "HolomorphicEP", "ContrastiveLearning", "CoupledLearning", "RHEL", "BPTT"]

@@ -1,0 +1,237 @@
+"""Hamiltonian echo learning (RHEL) and its exact reference (BPTT) for trajectory systems.
+
+The rule side of the seam for systems with the ``"echo"`` capability (time-reversible
+Hamiltonian dynamics, :mod:`physlearn.systems.trajectory`): run the system forward, flip its
+momenta, run it back with replayed inputs and a loss-gradient nudge of strength ``±ε``, and
+contrast the local measurement ``∫ ∂H/∂θ dt`` of the two echoes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..costs import make_cost
+from .base import Rule, check_choice, check_strength
+
+_VARIANTS = {"centered": (1.0, -1.0), "one-sided": (1.0,)}
+
+
+@dataclass
+class EchoEstimate:
+    """Per-sample output of :meth:`RHEL.estimate`.
+
+    Attributes
+    ----------
+    params : dict
+        ``dL/dθ`` estimates, name → (batch, *shape).
+    inputs : ndarray or None
+        ``dc_b/dx_b`` estimates, (batch, T, n_features).
+    initial_state : tuple or None
+        ``(dc/dq_0, dc/dp_0)`` of block 0, read from the final echo states alone.
+    """
+
+    params: dict
+    inputs: np.ndarray = None
+    initial_state: tuple = None
+
+
+class RHEL(Rule):
+    """Recurrent Hamiltonian echo learning: gradients from time-reversed, nudged echoes.
+
+    Parameters
+    ----------
+    eps : float, default 1e-3
+        Echo nudge strength ε > 0 (dimensionless: it multiplies the loss gradient, so the
+        relevant scale is ε times the size of the adjoint, ``ε max_k ‖λ_k‖``).
+    variant : {"centered", "one-sided"}, default "centered"
+        Three passes (forward, echoes at ``±ε``; error ``O(ε²)``) or two passes (forward
+        with read-outs, echo at ``+ε``; error ``O(ε)``).
+
+    Notes
+    -----
+    For a separable, time-reversal-invariant ``H = T(p) + V(q, u)`` integrated by leapfrog,
+    the free run ends in ``S_K``. Each echo starts at ``(q_K, −p_K + ε ∂L/∂q_K)``, replays the
+    inputs backwards, adds ``ε ∂L/∂q_k`` to the momenta after the step that mirrors ``S_k``,
+    and integrates the half-step read-out ``∂H_{1/2}/∂θ`` (Pourcel & Ernoult 2025, Alg. 1,
+    Cor. A.8). Then
+
+        dL/dθ   ≈ −(∫∂_θH dt |_{+ε} − ∫∂_θH dt |_{−ε}) / 2ε,
+        dL/du_j ≈ −δ (∂_uV_j |_{+ε} − ∂_uV_j |_{−ε}) / 2ε,
+        dL/dS_0 ≈ Σ_x (Φ^e_K(+ε) − Φ^e_K(−ε)) / 2ε     (position ↔ momentum swap),
+
+    equal to backpropagation through time at every step in the limit ε → 0 (Thm. 3.2). When
+    the loss is a quadratic function of a linear system (linear HRU, coupled springs), each
+    echo is affine in ε and the estimate is exact for every ε. In a stack (HSSM) the input
+    gradients of a block, pulled back through the coupling, nudge the echo of the block below
+    (RHEL chaining, Thm. 3.3). Nothing of the trajectory is stored beyond the block inputs
+    (and the per-step output errors of a trajectory readout).
+
+    The echo retraces the run only for reversible dynamics: no friction, a symplectic
+    (half-step) kick. Systems without these lack the ``"echo"`` capability and are refused.
+
+    References
+    ----------
+    .. [1] G. Pourcel, M. Ernoult, "Learning long range dependencies through time reversal
+       symmetry breaking", NeurIPS 2025, arXiv:2506.05259.
+    .. [2] V. López-Pastor, F. Marquardt, "Self-learning machines based on Hamiltonian echo
+       backpropagation", Phys. Rev. X 13, 031020 (2023).
+
+    Examples
+    --------
+    >>> import numpy as np, physlearn as pl
+    >>> from physlearn.systems.hru import HRU
+    >>> net = HRU(1, 8, 2, kind="linear", seed=0)
+    >>> x, y = np.random.default_rng(0).normal(size=(4, 100, 1)), np.zeros((4, 2))
+    >>> check = pl.gradient_check(net, RHEL(eps=1e-2), x, y)
+    >>> check.total_relative_error < 1e-9
+    True
+    """
+
+    requires = frozenset({"echo"})
+
+    def __init__(self, eps=1e-3, variant="centered"):
+        self.eps = eps
+        self.variant = variant
+
+    @property
+    def bias_order(self):
+        return 2 if self.variant == "centered" else 1
+
+    def nudges(self):
+        """The echo nudge strengths: ``(ε, −ε)`` or ``(ε,)``."""
+        eps = check_strength("eps", self.eps)
+        signs = _VARIANTS[check_choice("variant", self.variant, _VARIANTS)]
+        return np.array(signs) * eps
+
+    def per_sample_gradient(self, system, x, y, cost):
+        return self.estimate(system, x, y, cost, checked=True).params
+
+    def input_gradient(self, system, x, y, cost=None):
+        """Per-sample input gradients ``dc_b/dx_b``, shape (batch, T, n_features)."""
+        return self.estimate(system, x, y, cost, want_inputs=True).inputs
+
+    def estimate(self, system, x, y, cost=None, *, want_inputs=False, checked=False):
+        """Per-sample echo estimates of parameter, input and initial-state gradients.
+
+        Parameters
+        ----------
+        system : TrajectorySystem
+        x, y : array_like
+        cost : Cost, str or None
+        want_inputs : bool
+            Also estimate the input gradients of block 0 (stores ``T × n_features`` numbers).
+        checked : bool
+            ``x``, ``y`` and ``cost`` are already validated (and the system's capabilities).
+
+        Returns
+        -------
+        EchoEstimate
+        """
+        if not checked:
+            x = system.check_inputs(x)
+            y = system.check_targets(y, x.shape[0])
+            cost = make_cost(cost)
+            self.check_system(system)
+        eps = self.nudges()
+        one_sided = len(eps) == 1
+        run = system.run(x, y, cost, measure=one_sided, measure_inputs=one_sided and want_inputs)
+        grads = dict(run.readout_grads)
+        cot = run.cotangents
+        inputs = initial = None
+        for index in range(len(system.blocks()) - 1, -1, -1):
+            need = index > 0 or want_inputs
+            result = system.echo(run, index, cot, eps, want_inputs=need)
+            theta, du = self._contrast(system, run, index, result, eps, need)
+            grads.update(theta)
+            if index > 0:
+                cot, coupling = system.pullback(run, index, du)
+                grads.update(coupling)
+            else:
+                inputs = du
+                initial = self._initial_state(run, result, eps)
+        return EchoEstimate(system._complete(grads, x.shape[0]), inputs, initial)
+
+    @staticmethod
+    def _contrast(system, run, index, result, eps, need_inputs):
+        """``−(m(+ε) − m(−ε)) / 2ε`` (centered) or ``−(m(+ε) − m(0)) / ε`` (one-sided)."""
+        if len(eps) == 2:
+            theta = {k: -(v[0] - v[1]) / (eps[0] - eps[1]) for k, v in result.measure.items()}
+            du = None
+            if need_inputs:
+                du = -(result.measure_inputs[0] - result.measure_inputs[1]) / (eps[0] - eps[1])
+            return theta, du
+        free, free_u = system.free_measure(run, index)
+        theta = {k: -(v[0] - free[k]) / eps[0] for k, v in result.measure.items()}
+        du = -(result.measure_inputs[0] - free_u) / eps[0] if need_inputs else None
+        return theta, du
+
+    @staticmethod
+    def _initial_state(run, result, eps):
+        """HEB's identity: ``Σ_x`` of the final echo states' contrast is ``dL/dS_0``."""
+        if len(eps) == 2:
+            dq = (result.q[0] - result.q[1]) / (eps[0] - eps[1])
+            dp = (result.p[0] - result.p[1]) / (eps[0] - eps[1])
+        else:  # the ε = 0 echo ends at the flipped initial state, which is at rest
+            dq, dp = result.q[0] / eps[0], result.p[0] / eps[0]
+        return dp, dq
+
+
+class BPTT(Rule):
+    """Backpropagation through time: the exact gradient of a trajectory system, as a rule.
+
+    Stores the whole trajectory (memory ``O(T)``); the reference RHEL is checked against, and
+    a baseline for training comparisons.
+    """
+
+    requires = frozenset({"trajectory"})
+    bias_order = None
+
+    def __init__(self):
+        pass
+
+    def per_sample_gradient(self, system, x, y, cost):
+        return system.bptt(x, y, cost).params
+
+    def input_gradient(self, system, x, y, cost=None):
+        """Per-sample ``dc_b/dx_b`` (batch, T, n_features)."""
+        x = system.check_inputs(x)
+        y = system.check_targets(y, x.shape[0])
+        return system.bptt(x, y, make_cost(cost), want_inputs=True).inputs
+
+
+
+def _sequence_example(n_steps):
+    """Registry example: Gaussian input sequences and targets shaped for the readout."""
+    def example(system, rng):
+        x = 0.5 * rng.normal(size=(3, n_steps, system.n_features))
+        shape = (3, system.n_outputs) if system.readout == "final" else (
+            3, n_steps, system.n_outputs)
+        return x, 0.5 * rng.normal(size=shape)
+    return example
+
+
+def register():
+    """Register the trajectory systems and echo rules with :mod:`physlearn.registry`.
+
+    Nonlinear systems only: on linear ones RHEL is exact for every ε, so there is no bias
+    slope for the contract suite to fit.
+    """
+    from physlearn.heb import HEB
+    from physlearn.registry import register_rule, register_system
+    from physlearn.systems.hru import HRU
+    from physlearn.systems.hssm import HSSM
+    from physlearn.systems.self_learning import SelfLearningMachine
+
+    register_system("hru-nonlinear", lambda seed: HRU(2, 5, 2, kind="nonlinear", seed=seed),
+                    example=_sequence_example(40))
+    register_system("hssm", lambda seed: HSSM(2, [4, 3], 2, seed=seed),
+                    example=_sequence_example(30))
+    register_system("self-learning-machine", lambda seed: SelfLearningMachine(seed=seed))
+    register_rule("rhel", lambda: RHEL(eps=1e-3), betas=(1e-1, 3e-2, 1e-2), param="eps",
+                  tolerance=1e-5)
+    register_rule("rhel-one-sided", lambda: RHEL(eps=1e-3, variant="one-sided"),
+                  betas=(1e-2, 3e-3, 1e-3), param="eps", tolerance=5e-3)
+    register_rule("heb-averaged", lambda: HEB(eta=1e-4), betas=(1e-3, 3e-4, 1e-4),
+                  param="eta", tolerance=1e-6)

@@ -1,0 +1,128 @@
+"""Hamiltonian recurrent units (HRU): a bank of oscillators driven by an input sequence.
+
+Physics
+-------
+Positions ``q`` and momenta ``p`` of ``n_hidden`` unit-mass oscillators obey Hamilton's
+equations for ``H = ½‖p‖² + V(q, u(t); θ)`` (see :mod:`physlearn.systems.hru_physics` for the
+linear and the nonlinear potential), integrated by leapfrog with time step ``dt`` and one input
+vector ``u_k = x[:, k]`` per step. The outputs are a linear readout of the positions, at the
+final time or at every step (``readout=``). Dimensionless units: time in units of the inverse
+natural frequency, the input sets the force scale.
+
+The dynamics conserve energy and are time-reversal invariant, which is what lets the system
+compute its own training gradient by an echo (:class:`physlearn.rules.echo.RHEL`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .hru_physics import HRU_KINDS
+from .trajectory import TrajectorySystem, init_readout
+
+
+def init_hru_block(rng, kind, n_dof, n_inputs, stiffness=(0.5, 1.5)):
+    """Initial parameters of one HRU block (stiffness uniform in ``stiffness``, Glorot-scaled
+    input map)."""
+    params = {"A": rng.uniform(*stiffness, n_dof),
+              "B": rng.normal(scale=1.0 / np.sqrt(n_inputs), size=(n_dof, n_inputs))}
+    if kind == "nonlinear":
+        params["b"] = np.zeros(n_dof)
+        params["alpha"] = np.array(0.5)
+    return params
+
+
+def check_kind(kind):
+    if kind not in HRU_KINDS:
+        raise ValueError(f"kind={kind!r} is not one of {sorted(HRU_KINDS)}")
+    return kind
+
+
+class HRU(TrajectorySystem):
+    """A Hamiltonian recurrent unit with a linear readout of its positions.
+
+    Parameters
+    ----------
+    n_features : int
+        Input channels per time step.
+    n_hidden : int
+        Number of oscillators.
+    n_outputs : int
+        Outputs of the readout ``o = C q + d``.
+    kind : {"linear", "nonlinear"}, default "nonlinear"
+        ``V = ½ΣA q² − qᵀBu`` (parameters A, B) or
+        ``V = (α/2)‖q‖² + Σ log cosh(Aq + Bu + b)/A`` (parameters A, B, b, alpha).
+    dt : float, default 0.1
+        Leapfrog time step.
+    readout : {"final", "trajectory"}, default "final"
+        Read the outputs at the final time (targets (batch, n_outputs)) or at every step
+        (targets (batch, T, n_outputs), loss averaged over time).
+    damping : float, default 0
+        Friction rate (breaks time reversal; for negative controls only).
+    kick : {"half-step", "start"}, default "half-step"
+        Force evaluated at the half-step position (leapfrog) or at the start of the step
+        (not symplectic; negative control).
+    min_stiffness : float, default 1e-2
+        Floor on ``A`` applied after every update (the nonlinear potential divides by ``A``).
+    stiffness : (float, float), default (0.5, 1.5)
+        Range of the initial ``A`` (uniform): the band of natural frequencies ``√A``. A wide
+        band down to low frequencies gives a long memory of the input.
+    seed : int, optional
+        Seed of the initial parameters.
+
+    Notes
+    -----
+    The leapfrog map ``M = D_{δ/2} K_δ D_{δ/2}`` is symplectic and satisfies
+    ``M(Σ_z S_{k+1}) = Σ_z S_k`` (momentum flip ``Σ_z``), so flipping the momenta at the end and
+    replaying the inputs backwards retraces the run exactly; echo learning contrasts two such
+    echoes nudged by ``±ε ∂L/∂q`` (Pourcel & Ernoult 2025, Thm. 3.2). Trainable parameters:
+    the block's ``A, B (, b, alpha)`` and the readout ``C, d``.
+
+    References
+    ----------
+    .. [1] G. Pourcel, M. Ernoult, "Learning long range dependencies through time reversal
+       symmetry breaking", NeurIPS 2025, arXiv:2506.05259.
+    .. [2] T. K. Rusch, D. Rus, "Oscillatory state-space models", ICLR 2025 (LinOSS).
+
+    Examples
+    --------
+    >>> from physlearn.systems.hru import HRU
+    >>> net = HRU(n_features=1, n_hidden=8, n_outputs=2, seed=0)
+    >>> net.predict(np.zeros((3, 50, 1))).shape
+    (3, 2)
+    """
+
+    def __init__(self, n_features, n_hidden, n_outputs, *, kind="nonlinear", dt=0.1,
+                 readout="final", damping=0.0, kick="half-step", min_stiffness=1e-2,
+                 stiffness=(0.5, 1.5), seed=None):
+        self.n_features = int(n_features)
+        self.n_hidden = int(n_hidden)
+        self.n_outputs = int(n_outputs)
+        self.kind = check_kind(kind)
+        self.dt = dt
+        self.readout = readout
+        self.damping = damping
+        self.kick = kick
+        self.min_stiffness = min_stiffness
+        self.stiffness = stiffness
+        self.seed = seed
+        self._check_readout()
+        _ = self.scheme  # validates dt, damping, kick
+        self._unit = HRU_KINDS[kind](self.n_hidden, self.n_features)
+        rng = np.random.default_rng(seed)
+        params = init_hru_block(rng, kind, self.n_hidden, self.n_features, stiffness)
+        params.update(init_readout(rng, self.n_outputs, self.n_hidden))
+        self.params = params
+
+    @property
+    def param_shapes(self):
+        return {**self._unit.param_shapes(), "C": (self.n_outputs, self.n_hidden),
+                "d": (self.n_outputs,)}
+
+    def blocks(self):
+        return [(self._unit, "")]
+
+    def project(self, params):
+        params = dict(params)
+        params["A"] = np.maximum(params["A"], self.min_stiffness)
+        return params

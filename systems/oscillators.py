@@ -1,0 +1,168 @@
+"""Masses on springs driven by an input force: a mechanical trajectory system.
+
+Physics
+-------
+``n`` point masses on a line, each tied to its rest position by a spring ``k_i`` and to the
+others by coupling springs ``κ_e`` (edge ``e = (i, j)``), with an input force ``u(t)`` acting
+on mass ``input_dof``:
+
+    H = Σ_i p_i² / 2m_i + ½ Σ_i k_i q_i² + ½ Σ_e κ_e (q_j − q_i)² − u(t) q_input.
+
+Trainable: the masses ``m``, the springs ``k`` and the couplings ``kappa``; the outputs are the
+positions of ``readout_dofs`` (no trainable readout), at every step by default, as in the
+six-oscillator check of Pourcel & Ernoult (2025, Fig. 2, Eq. 8 — whose sign of the drive is
+inconsistent between ``H`` and ``ṗ``; here ``+u`` is a force). Because the masses sit in the
+kinetic term, the echo read-out averages ``∂T/∂m`` before and after each kick. Dimensionless
+units: masses in units of a reference mass, time in units of its inverse spring frequency.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+
+from .leapfrog import SeparableHamiltonian
+from .trajectory import TrajectorySystem
+
+
+class SpringPhysics(SeparableHamiltonian):
+    """``H = Σ p²/2m + ½ Σ k q² + ½ Σ κ_e (Δq_e)² − u q_input`` (see module notes)."""
+
+    kinetic_params = frozenset({"m"})
+
+    def __init__(self, n_dof, edges, input_dof):
+        self.n_dof, self.n_inputs = n_dof, 1
+        self.edges = edges
+        self.input_dof = input_dof
+        self.incidence = np.zeros((len(edges), n_dof))
+        for e, (i, j) in enumerate(edges):
+            self.incidence[e, i], self.incidence[e, j] = -1.0, 1.0
+
+    def param_shapes(self):
+        return {"m": (self.n_dof,), "k": (self.n_dof,), "kappa": (len(self.edges),)}
+
+    def kinetic(self, params, p):
+        return 0.5 * np.sum(p * p / params["m"], axis=-1)
+
+    def kinetic_grad(self, params, p):
+        return p / params["m"]
+
+    def kinetic_param_grad(self, params, p):
+        return {"m": -0.5 * p * p / params["m"] ** 2}
+
+    def kinetic_hvp(self, params, p, v):
+        return v / params["m"]
+
+    def kinetic_param_vjp(self, params, p, v):
+        return {"m": -v * p / params["m"] ** 2}
+
+    def potential(self, params, q, u):
+        stretch = q @ self.incidence.T
+        springs = 0.5 * np.sum(params["k"] * q * q, -1)
+        couplings = 0.5 * np.sum(params["kappa"] * stretch**2, -1)
+        return springs + couplings - u[..., 0] * q[..., self.input_dof]
+
+    def _drive(self, u, like):
+        f = np.zeros(np.broadcast_shapes(u.shape[:-1], like.shape[:-1]) + (self.n_dof,))
+        f[..., self.input_dof] = u[..., 0]
+        return f
+
+    def potential_grad(self, params, q, u):
+        stretch = q @ self.incidence.T
+        return params["k"] * q + (params["kappa"] * stretch) @ self.incidence - self._drive(u, q)
+
+    def potential_param_grad(self, params, q, u):
+        stretch = q @ self.incidence.T
+        return {"k": 0.5 * q * q, "kappa": 0.5 * stretch**2}
+
+    def potential_input_grad(self, params, q, u):
+        return -q[..., [self.input_dof]]
+
+    def potential_hvp(self, params, q, u, v):
+        return params["k"] * v + (params["kappa"] * (v @ self.incidence.T)) @ self.incidence
+
+    def potential_param_vjp(self, params, q, u, v):
+        return {"k": v * q, "kappa": (v @ self.incidence.T) * (q @ self.incidence.T)}
+
+    def potential_input_vjp(self, params, q, u, v):
+        return -v[..., [self.input_dof]]
+
+
+class CoupledOscillators(TrajectorySystem):
+    """Masses on springs driven by an input force, with trainable masses and springs.
+
+    Parameters
+    ----------
+    n_oscillators : int, default 6
+    edges : sequence of (i, j), optional
+        Coupling springs; default all pairs ``i < j``.
+    input_dof : int, default 0
+        The mass the input force acts on.
+    readout_dofs : sequence of int, default (3,)
+        Masses whose positions are the outputs.
+    dt : float, default 0.1
+    readout : {"trajectory", "final"}, default "trajectory"
+    damping : float, default 0
+        Friction rate (negative control only: it breaks time reversal).
+    min_mass, min_spring : float
+        Floors applied after every update (masses stay positive, springs non-negative).
+    seed : int, optional
+        Seed of the initial masses (in [0.5, 1.5]) and springs (in [0.5, 1.5] and [0, 0.5]).
+
+    Notes
+    -----
+    See the module docstring for ``H``. The per-parameter read-outs are the local
+    observables ``∂H/∂k_i = ½q_i²``, ``∂H/∂κ_e = ½(q_j − q_i)²`` (the spring's stored energy
+    per unit stiffness) and ``∂H/∂m_i = −p_i²/2m_i²``.
+
+    References
+    ----------
+    .. [1] G. Pourcel, M. Ernoult, arXiv:2506.05259 (2025), Fig. 2 and Eq. 8.
+    """
+
+    def __init__(self, n_oscillators=6, *, edges=None, input_dof=0, readout_dofs=(3,), dt=0.1,
+                 readout="trajectory", damping=0.0, min_mass=1e-2, min_spring=0.0, seed=None):
+        self.n_oscillators = int(n_oscillators)
+        self.edges = edges
+        self.input_dof = int(input_dof)
+        self.readout_dofs = tuple(int(i) for i in readout_dofs)
+        self.dt = dt
+        self.readout = readout
+        self.damping = damping
+        self.kick = "half-step"
+        self.min_mass = min_mass
+        self.min_spring = min_spring
+        self.seed = seed
+        self._check_readout()
+        _ = self.scheme
+        pairs = list(combinations(range(self.n_oscillators), 2)) if edges is None else [
+            tuple(e) for e in edges]
+        for i in (self.input_dof, *self.readout_dofs):
+            if not 0 <= i < self.n_oscillators:
+                raise ValueError(f"oscillator index {i} is outside 0..{self.n_oscillators - 1}")
+        self._unit = SpringPhysics(self.n_oscillators, pairs, self.input_dof)
+        self.n_features, self.n_outputs = 1, len(self.readout_dofs)
+        rng = np.random.default_rng(seed)
+        self.params = {"m": rng.uniform(0.5, 1.5, self.n_oscillators),
+                       "k": rng.uniform(0.5, 1.5, self.n_oscillators),
+                       "kappa": rng.uniform(0.0, 0.5, len(pairs))}
+
+    @classmethod
+    def _param_names(cls):
+        return ["n_oscillators", "edges", "input_dof", "readout_dofs", "dt", "readout",
+                "damping", "min_mass", "min_spring", "seed"]
+
+    @property
+    def param_shapes(self):
+        return self._unit.param_shapes()
+
+    def blocks(self):
+        return [(self._unit, "")]
+
+    def project(self, params):
+        params = dict(params)
+        params["m"] = np.maximum(params["m"], self.min_mass)
+        params["k"] = np.maximum(params["k"], self.min_spring)
+        params["kappa"] = np.maximum(params["kappa"], self.min_spring)
+        return params
