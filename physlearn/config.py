@@ -52,10 +52,13 @@ def register_builder(name, builder):
 
 
 def _register_builtin_builders():
-    from physlearn.systems import ResistorNetwork
+    from physlearn.systems import ElasticNetwork, NonlinearResistorNetwork, ResistorNetwork
 
     register_builder("resistor-layered", ResistorNetwork.layered)
     register_builder("resistor-random", ResistorNetwork.random)
+    register_builder("diode-layered", NonlinearResistorNetwork.layered)
+    register_builder("diode-random", NonlinearResistorNetwork.random)
+    register_builder("elastic-random", ElasticNetwork.random)
 
 
 _register_builtin_builders()

@@ -95,8 +95,12 @@ def _register_builtins():
     for variant in ("positive", "negative", "centered"):
         register_rule(f"coupled-{variant}", lambda v=variant: CoupledLearning(0.1, v),
                       betas=(), param="eta")
+    from physlearn.systems import diode, elastic
+
     from .rules.echo import register as register_echo
 
+    diode.register()
+    elastic.register()
     register_echo()
 
 

@@ -1,5 +1,7 @@
 """Physical systems (installed as ``physlearn.systems``): one module per family."""
 
+from .diode import NonlinearResistorNetwork
+from .elastic import ElasticNetwork, ElasticState
 from .hamiltonian import Hamiltonian
 from .hru import HRU
 from .hssm import HSSM
@@ -9,5 +11,5 @@ from .self_learning import SelfLearningMachine
 
 __all__ = [
     "ResistorNetwork", "ResistorState", "HRU", "HSSM", "CoupledOscillators", "Hamiltonian",
-    "SelfLearningMachine",
+    "SelfLearningMachine", "NonlinearResistorNetwork", "ElasticNetwork", "ElasticState",
 ]

@@ -1,0 +1,175 @@
+"""Batched damped Newton minimisation, shared by the nonlinear equilibrium systems.
+
+Every sample of a batch (a row of the state) relaxes independently; a step is accepted when
+it lowers the merit function (the total energy ``E + βC``), a Hessian that is not positive
+definite is shifted so that the relaxation goes to minima and never to saddles, and a
+relaxation that does not converge raises :class:`physlearn.ConvergenceError` with its
+residual.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from physlearn.system import ConvergenceError
+
+
+def damped_newton(s0, merit, gradient, newton_step, *, tol, max_iter, what="system",
+                  max_halvings=60):
+    """Batched damped Newton: every sample (row) relaxes independently.
+
+    Parameters
+    ----------
+    s0 : ndarray, shape (batch, n)
+        Initial state.
+    merit : callable or None
+        ``merit(s) -> (batch,)``, the function minimised (``E + βC``); ``None`` for root
+        finding (a clamp's KKT system): steps are then accepted on the residual norm alone.
+    gradient : callable
+        ``gradient(s) -> (batch, n)``, the residual driven to zero (``∂merit/∂s``).
+    newton_step : callable
+        ``newton_step(s, r) -> (d, exact)``: the direction ``d`` (the step is ``s − t d``) and,
+        per sample, whether it is the exact Newton direction of a positive-definite Hessian
+        (see :func:`newton_direction`).
+    tol : float
+        Convergence when ``‖r‖∞ < tol`` for every sample; one more full Newton step then takes
+        the residual to round-off (kept only where it does not grow).
+    max_iter : int
+        Newton steps before giving up.
+    what : str
+        Name used in error messages.
+
+    Returns
+    -------
+    ndarray
+        The converged state.
+
+    Raises
+    ------
+    ConvergenceError
+        With the largest residual, when ``max_iter`` steps or the line search fail, or when a
+        minimisation converges to a stationary point that is not a minimum.
+
+    Notes
+    -----
+    A step length ``t`` (halved per sample) is accepted when the merit decreases by the
+    Armijo amount ``10⁻⁴ t rᵀd`` (while that decrease is above round-off), or — for exact Newton
+    steps only — when the residual norm falls by the factor ``1 − 10⁻⁴ t``. Near a minimum the
+    Hessian is positive definite and Newton converges quadratically on the residual; where
+    the Hessian is indefinite (a saddle region) only a decrease of the merit is accepted, so
+    saddles repel the iteration instead of attracting it.
+    """
+    s = np.array(s0, dtype=float)
+    r = gradient(s)
+    f = merit(s) if merit is not None else None
+    for step in range(max_iter):
+        res = np.max(np.abs(r), axis=1)
+        if np.all(res < tol):
+            return _polish(s, r, gradient, newton_step, merit is not None, what)
+        d, exact = newton_step(s, r)
+        if not np.all(np.isfinite(d)):
+            raise ConvergenceError(
+                f"{what}: Newton step diverged at step {step}: residual max|dF/ds| = "
+                f"{np.max(res):.3e}; E + beta*C has no minimum (a large negative nudge?)")
+        t, trial, r_t, f_t = _line_search(s, r, f, d, exact, merit, gradient, res < tol,
+                                          max_halvings)
+        if t is None:
+            raise ConvergenceError(
+                f"{what}: Newton line search failed at step {step}: residual "
+                f"max|dF/ds| = {np.max(res):.3e} (tol={tol:g}); E + beta*C may have no "
+                "minimum near the start (a large negative nudge?)")
+        s, r, f = trial, r_t, f_t
+    res = np.max(np.abs(r))
+    if res < tol:
+        return _polish(s, r, gradient, newton_step, merit is not None, what)
+    raise ConvergenceError(f"{what}: no equilibrium after {max_iter} Newton steps: residual "
+                           f"max|dF/ds| = {res:.3e} (tol={tol:g})")
+
+
+def _line_search(s, r, f, d, exact, merit, gradient, frozen, max_halvings):
+    """Backtracking per sample; returns ``(t, s_new, r_new, f_new)`` or ``(None, ...)``."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        slope = np.sum(r * d, axis=1)
+        norm = np.linalg.norm(r, axis=1)
+    t = np.where(frozen, 0.0, 1.0)
+    for _ in range(max_halvings):
+        trial = s - t[:, None] * d
+        with np.errstate(all="ignore"):
+            r_t = gradient(trial)
+            ok = exact & (np.linalg.norm(r_t, axis=1) <= (1 - 1e-4 * t) * norm)
+            f_t = None
+            if merit is not None:
+                f_t = merit(trial)
+                resolvable = t * slope > 1e-13 * np.maximum(np.abs(f), 1e-300)
+                ok |= resolvable & (f_t <= f - 1e-4 * t * slope)
+            ok &= np.all(np.isfinite(r_t), axis=1)
+        ok |= frozen
+        if np.all(ok):
+            return t, trial, r_t, f_t
+        t = np.where(ok, t, 0.5 * t)
+    return None, s, r, f
+
+
+def _polish(s, r, gradient, newton_step, minimising, what):
+    """One more full Newton step, kept for the samples whose residual does not grow."""
+    d, exact = newton_step(s, r)
+    if minimising and not np.all(exact):
+        bad = np.flatnonzero(~exact)[:5]
+        raise ConvergenceError(
+            f"{what}: samples {bad.tolist()} reached a stationary point of E + beta*C that is "
+            "not a minimum (the Hessian has a negative eigenvalue: a saddle); start the "
+            "relaxation elsewhere")
+    trial = s - d
+    r_t = gradient(trial)
+    better = np.max(np.abs(r_t), axis=1) <= np.max(np.abs(r), axis=1)
+    return np.where(better[:, None], trial, s)
+
+
+def newton_direction(H, r, batch, max_shifts=40):
+    """Solve ``H d = r`` for a block-diagonal symmetric ``H``; modify indefinite blocks.
+
+    Parameters
+    ----------
+    H : scipy.sparse matrix, shape (batch·n, batch·n)
+        Block-diagonal (one ``n × n`` block per sample) symmetric Hessian.
+    r : ndarray, shape (batch, n)
+    batch : int
+
+    Returns
+    -------
+    d : ndarray, shape (batch, n)
+    exact : ndarray of bool, shape (batch,)
+        True where the block was positive definite (``d`` is the Newton direction).
+
+    Notes
+    -----
+    The inertia of each block is read from a sparse LU with diagonal pivoting in symmetric
+    mode, which is an ``LDLᵀ`` factorisation: by Sylvester's law the signs of the pivots are
+    the signs of the eigenvalues. A block with a non-positive pivot is replaced by
+    ``H_b + τ_b 1`` with ``τ_b`` doubled until it is positive definite (Nocedal & Wright,
+    *Numerical Optimization*, Alg. 3.3), which makes ``d`` a descent direction.
+    """
+    n = r.shape[1]
+    tau = np.zeros(batch)
+    scale = max(float(np.max(np.abs(H.diagonal()))), 1e-12)
+    for _ in range(max_shifts):
+        shifted = (H + sp.diags(np.repeat(tau, n))).tocsc() if np.any(tau) else H.tocsc()
+        try:
+            lu = spla.splu(shifted, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                           options={"SymmetricMode": True})
+            pivots = lu.U.diagonal()
+        except RuntimeError:                      # an exactly zero pivot
+            lu, pivots = None, None
+        bad = np.ones(batch, bool) if lu is None else np.zeros(batch, bool)
+        if lu is not None:
+            owner = np.argsort(lu.perm_c) // n    # sample owning each pivot
+            bad[owner[~(pivots > 0)]] = True
+        if not np.any(bad):
+            d = lu.solve(np.ascontiguousarray(r, dtype=float).ravel()).reshape(batch, n)
+            return d, tau == 0
+        tau = np.where(bad, np.maximum(2.0 * tau, 1e-3 * scale), tau)
+    raise ConvergenceError("could not make the Hessian positive definite by diagonal shifts")
+
+

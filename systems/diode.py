@@ -1,0 +1,380 @@
+"""Nonlinear resistor networks: resistors plus smooth diodes.
+
+Physics
+-------
+A resistor network (see :mod:`physlearn.systems.resistor`) in which some branches are diodes.
+The steady state of a circuit of two-terminal elements with monotone current–voltage curves
+``i_e(u)`` minimises the total *co-content* over the free node voltages (Millar 1951):
+
+    E(g, x, V) = ½ Σ_e g_e (V_a − V_b)²  +  Σ_d D(V_anode(d) − V_cathode(d)),
+    D(u) = ∫₀ᵘ i_D(u′) du′.
+
+Stationarity is Kirchhoff's current law; strict convexity of ``E`` (``i_D`` strictly
+increasing) makes the steady state unique. Each diode is a *smooth ideal diode*: above its
+knee it conducts with the on-conductance ``g_D``, below it blocks, and the knee has width
+``V_T`` (the sharpness parameter, 1/V_T)::
+
+    i_D(u) = g_D V_T [softplus((u − u₀)/V_T) − softplus(−u₀/V_T)],
+    i_D′(u) = g_D σ((u − u₀)/V_T) > 0,
+
+with the turn-on voltage ``u₀`` (``threshold``). ``i_D(0) = 0``; a reverse-biased diode
+leaks the saturation current ``−g_D V_T softplus(−u₀/V_T)`` (the analogue of Shockley's
+``−I_s``; ``g_D V_T ln 2`` for ``u₀ = 0``). Some leak is unavoidable for a strictly convex
+co-content with ``i_D(0) = 0``: it is the area ``∫_{−∞}^0 i_D′`` under the differential
+conductance below zero bias. It vanishes in the ideal-diode limit ``g_D V_T → 0`` or for a
+turn-on voltage of several ``V_T`` (``u₀ ≫ V_T``, like a silicon diode). The co-content is
+
+    D(u) = g_D V_T² [Ψ(t) − Ψ(t₀)] − g_D V_T softplus(t₀) u,   t = (u − u₀)/V_T,  t₀ = −u₀/V_T,
+
+with ``Ψ(t) = ∫_{−∞}^t softplus = −Li₂(−eᵗ)`` (a dilogarithm), so ``E`` is smooth and
+strictly convex. In the limit ``V_T → 0, g_D → ∞`` a diode from ground to node ``k`` imposes
+``V_k ≥ −u₀`` and one from node ``k`` to ground imposes ``V_k ≤ u₀``: Scellier's excitatory and
+inhibitory units.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+from scipy.special import expit, spence
+
+from physlearn.nudges import Clamp, Nudge
+from physlearn.solvers import damped_newton, newton_direction
+
+from .resistor import ResistorNetwork
+
+_PATTERNS = ("alternating", "excitatory", "inhibitory")
+
+
+class NonlinearResistorNetwork(ResistorNetwork):
+    """A resistor network with smooth diodes, trained through its conductances.
+
+    Parameters
+    ----------
+    graph, inputs, outputs, ground, bias_sources, conductance, min_conductance, seed
+        As for :class:`~physlearn.systems.ResistorNetwork`: the graph's edges are the
+        trainable resistors.
+    diodes : {"alternating", "excitatory", "inhibitory"} or list of (anode, cathode)
+        Where the diodes sit. A pattern puts one diode between every *hidden* node (free, not
+        an output; in graph order) and ground: ``"excitatory"`` from ground to the node (the
+        node voltage is kept above ``−threshold``), ``"inhibitory"`` from the node to ground
+        (kept below ``threshold``), ``"alternating"`` excitatory and inhibitory in turn
+        (Scellier 2024). A list gives explicit diode branches (node pairs; current flows from
+        anode to cathode when forward biased). Diodes are branches of their own, in parallel
+        with any resistor between the same nodes; they are not trained.
+    diode_conductance : float, default 10.0
+        On-conductance ``g_D > 0`` of every diode (units of the reference conductance).
+    knee : float, default 0.02
+        Knee width ``V_T > 0`` of the current–voltage curve (units of the input voltage). The
+        sharpness is ``1/V_T``; ``V_T → 0`` is the ideal (piecewise-linear) diode. A reverse-
+        biased diode leaks ``g_D V_T softplus(−u₀/V_T)`` (0.14 with the defaults).
+    threshold : float, default 0.0
+        Turn-on voltage ``u₀`` of the diodes.
+    tol : float, default 1e-10
+        Newton stops once ``‖∂F/∂s‖∞ < tol`` (then takes one more full step, which quadratic
+        convergence takes to round-off).
+    max_iter : int, default 100
+        Newton steps before :class:`~physlearn.ConvergenceError` is raised.
+
+    Notes
+    -----
+    **Energy.** ``E = ½ Σ_e g_e ΔV_e² + Σ_d D(u_d)`` with the co-content ``D`` of the module
+    notes: a twice-differentiable, strictly convex function of the free voltages. The local
+    learning signal is unchanged from the linear network, ``∂E/∂g_e = ½ ΔV_e²``.
+
+    **Relaxation.** Damped Newton on the free voltages, warm-started from ``start``. The
+    Hessian is the free block of the weighted Laplacian plus the diode curvature,
+    ``K + D_dᵀ diag(i_D′(u)) D_d`` (plus ``β ∂²C/∂o²`` on the outputs under a soft nudge);
+    the samples of a batch are independent, so their Hessians form one block-diagonal sparse
+    matrix solved by a single sparse LU per Newton step. A clamp fixes the outputs and relaxes
+    the hidden nodes only. ``E`` is strictly convex, but a negative nudge can make
+    ``E + βC`` non-convex: the LU doubles as an ``LDLᵀ`` inertia check and indefinite blocks are
+    shifted (modified Newton, :func:`newton_direction`); a nudge too strong for any minimum to
+    exist raises :class:`~physlearn.ConvergenceError`.
+
+    **No complex nudges.** A physical diode has a measured, real current–voltage curve with no
+    analytic continuation; in this model ``softplus`` has branch points at
+    ``u − u₀ = iπV_T(2n+1)``, a distance ``πV_T`` from the real axis, so ``g(β) = ∂E/∂g(s_β)``
+    is holomorphic only in a disc whose radius shrinks to zero as the knee sharpens (the ideal
+    diode is not analytic at all). Holomorphic EP is therefore refused (no ``"complex"``
+    capability); EP with real β, contrastive and coupled learning apply.
+
+    Dimensionless units: voltages in units of the input scale, conductances in units of a
+    reference conductance, currents in their product.
+
+    References
+    ----------
+    .. [1] J. Kendall et al., "Training end-to-end analog neural networks with equilibrium
+       propagation", arXiv:2006.01981 (2020).
+    .. [2] B. Scellier, "A fast algorithm to simulate nonlinear resistive networks",
+       ICML 2024, arXiv:2402.11674.
+    .. [3] W. Millar, "Some general theorems for non-linear systems possessing resistance",
+       Phil. Mag. 42, 1150 (1951).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from physlearn.systems.diode import NonlinearResistorNetwork
+    >>> net = NonlinearResistorNetwork.layered([2, 4, 1], seed=0)
+    >>> state = net.equilibrium([[0.5, -0.2]])
+    >>> bool(np.abs(net.residual(state)).max() < 1e-10)
+    True
+    """
+
+    capabilities = frozenset({"soft_nudge", "clamp"})
+
+    def __init__(self, graph, inputs, outputs, ground, *, bias_sources=None, conductance=None,
+                 min_conductance=1e-6, diodes="alternating", diode_conductance=10.0, knee=0.02,
+                 threshold=0.0, tol=1e-10, max_iter=100, seed=None):
+        self.diodes = diodes
+        self.diode_conductance = diode_conductance
+        self.knee = knee
+        self.threshold = threshold
+        self.tol = tol
+        self.max_iter = max_iter
+        self._check_diode_hyperparameters()
+        super().__init__(graph, inputs, outputs, ground, bias_sources=bias_sources,
+                         conductance=conductance, min_conductance=min_conductance, seed=seed)
+
+    @classmethod
+    def _param_names(cls):
+        return super()._param_names() + ["diodes", "diode_conductance", "knee", "threshold",
+                                         "tol", "max_iter"]
+
+    def _check_diode_hyperparameters(self):
+        for name in ("diode_conductance", "knee"):
+            value = getattr(self, name)
+            if not (np.isscalar(value) and np.isfinite(value) and value > 0):
+                raise ValueError(f"{name}={value!r} must be a finite number > 0")
+        if not (np.isscalar(self.threshold) and np.isfinite(self.threshold)):
+            raise ValueError(f"threshold={self.threshold!r} must be a finite number")
+        if not (np.isfinite(self.tol) and self.tol > 0):
+            raise ValueError(f"tol={self.tol!r} must be a finite number > 0")
+        if int(self.max_iter) != self.max_iter or self.max_iter < 1:
+            raise ValueError(f"max_iter={self.max_iter!r} must be a positive integer")
+
+    # -- topology: the resistor graph plus the diode branches ---------------------------------
+    def _build_topology(self):
+        super()._build_topology()
+        pairs = self._diode_pairs()
+        index = {n: i for i, n in enumerate(self.nodes)}
+        for anode, cathode in pairs:
+            for node in (anode, cathode):
+                if node not in index:
+                    raise ValueError(f"diode node {node!r} is not in the graph")
+            if anode == cathode:
+                raise ValueError(f"diode ({anode!r}, {cathode!r}) connects a node to itself")
+        self.diode_pairs = tuple(pairs)
+        m = len(pairs)
+        rows = np.r_[np.arange(m), np.arange(m)]
+        cols = np.array([index[a] for a, _ in pairs] + [index[c] for _, c in pairs], dtype=int)
+        incidence = sp.csr_matrix((np.r_[np.ones(m), -np.ones(m)], (rows, cols)),
+                                  shape=(m, len(self.nodes)))
+        self._diode_incidence = incidence           # u_d = V_anode − V_cathode
+        self._diode_free = incidence[:, self._free].tocsr()
+        self._diode_pattern = _curvature_pattern(self._diode_free)
+        self._laplacian_cache = None
+
+    def _diode_pairs(self):
+        if isinstance(self.diodes, str):
+            if self.diodes not in _PATTERNS:
+                raise ValueError(f"diodes={self.diodes!r} is not one of {list(_PATTERNS)} or "
+                                 "a list of (anode, cathode) pairs")
+            hidden = np.setdiff1d(self._free, self._free[self.output_index], assume_unique=True)
+            pairs = []
+            for j, node in enumerate(self.nodes[i] for i in np.sort(hidden)):
+                excitatory = self.diodes == "excitatory" or (
+                    self.diodes == "alternating" and j % 2 == 0)
+                pairs.append((self.ground, node) if excitatory else (node, self.ground))
+            return pairs
+        try:
+            pairs = [tuple(p) for p in self.diodes]
+        except TypeError:
+            raise ValueError(f"diodes={self.diodes!r} is neither a pattern name nor a list of "
+                             "(anode, cathode) pairs") from None
+        if any(len(p) != 2 for p in pairs):
+            raise ValueError(f"diodes={self.diodes!r}: every diode is an (anode, cathode) pair")
+        return pairs
+
+    # -- the diode curve ---------------------------------------------------------------------
+    def _knee_variable(self, u):
+        return (u - self.threshold) / self.knee
+
+    def diode_current(self, u):
+        """Current ``i_D(u)`` through a diode with voltage ``u = V_anode − V_cathode``."""
+        t0 = -self.threshold / self.knee
+        return self.diode_conductance * self.knee * (
+            np.logaddexp(0.0, self._knee_variable(u)) - np.logaddexp(0.0, t0))
+
+    def diode_differential_conductance(self, u):
+        """``di_D/du = g_D σ((u − u₀)/V_T)``: the diode's curvature in the energy."""
+        return self.diode_conductance * expit(self._knee_variable(u))
+
+    def diode_cocontent(self, u):
+        """Co-content ``D(u) = ∫₀ᵘ i_D``: the diode's contribution to the energy."""
+        gd, vt = self.diode_conductance, self.knee
+        t0 = -self.threshold / vt
+        return (gd * vt * vt * (_softplus_integral(self._knee_variable(u))
+                                - _softplus_integral(t0))
+                - gd * vt * np.logaddexp(0.0, t0) * u)
+
+    def _diode_voltages(self, state):
+        return np.asarray(self._diode_incidence @ state.voltages.T).T
+
+    # -- the three questions ------------------------------------------------------------------
+    def equilibrium(self, x, nudge=None, start=None):
+        """Steady state for inputs ``x`` by damped Newton on the free node voltages.
+
+        Parameters
+        ----------
+        x : array_like, shape (batch, n_features)
+        nudge : Nudge, Clamp or None
+            ``Nudge``: adds ``β C(o, y)`` to the energy (real β only). ``Clamp``: holds the
+            outputs at the given voltages and relaxes the hidden nodes.
+        start : ResistorState, optional
+            Initial guess (typically the free state of the same ``x``).
+
+        Returns
+        -------
+        ResistorState
+
+        Raises
+        ------
+        ConvergenceError
+            If ``‖∂F/∂s‖∞`` does not fall below ``tol`` within ``max_iter`` Newton steps.
+        """
+        x = self.check_inputs(x)
+        self.check_nudge(nudge)
+        v_src = self.source_voltages(x)
+        s0 = np.zeros((x.shape[0], len(self._free)))
+        if start is not None and start.s.shape == s0.shape and not np.iscomplexobj(start.s):
+            s0 = np.array(start.s, dtype=float)
+        active = np.ones(len(self._free), bool)
+        if isinstance(nudge, Clamp):
+            s0[:, self.output_index] = self.check_targets(nudge.values, x.shape[0])
+            active[self.output_index] = False
+        elif isinstance(nudge, Nudge):
+            nudge = Nudge(nudge.cost, self.check_targets(nudge.target, x.shape[0]),
+                          float(np.real(nudge.beta)))
+
+        def at(s):
+            return self._state(s, x, nudge, v_src)
+
+        def merit(s):
+            state = at(s)
+            f = self.energy(state)
+            if isinstance(nudge, Nudge):
+                f = f + nudge.beta * nudge.cost.value(self.outputs(state), nudge.target)
+            return f
+
+        def gradient(s):
+            r = self.residual(at(s))
+            r[:, ~active] = 0.0
+            return r
+
+        def newton_step(s, r):
+            return self._newton_step(at(s), r, active, nudge)
+
+        s = damped_newton(s0, merit, gradient, newton_step, tol=self.tol,
+                          max_iter=int(self.max_iter), what=type(self).__name__)
+        return at(s)
+
+    # -- physics for references and contract tests --------------------------------------------
+    def energy(self, state):
+        return super().energy(state) + np.sum(self.diode_cocontent(self._diode_voltages(state)),
+                                              axis=1)
+
+    def energy_gradient(self, state):
+        current = self.diode_current(self._diode_voltages(state))      # anode → cathode
+        return super().energy_gradient(state) + np.asarray(self._diode_free.T @ current.T).T
+
+    def adjoint(self, state, rhs):
+        """Solve ``∂²E/∂s² λ = rhs``: the Hessian at ``state`` (Laplacian + diode curvature)."""
+        batch, n = state.s.shape
+        rhs = np.ascontiguousarray(rhs, dtype=float).ravel()
+        return spla.splu(self.hessian(state)).solve(rhs).reshape(batch, n)
+
+    # inherited unchanged: outputs, param_gradient (½ΔV²), output_vjp, mixed_vjp (diodes are not
+    # trained, so ∂²E/∂g∂V is the resistor term alone), with_s, residual.
+
+    # -- Hessians ------------------------------------------------------------------------------
+    def _laplacian(self):
+        """Free-node block of the weighted Laplacian as COO triplets, cached per ``g``."""
+        g = self._params["conductance"]
+        cache = self._laplacian_cache
+        if cache is None or not np.array_equal(cache[0], g):
+            K = (self._d_free.T @ sp.diags(g) @ self._d_free).tocoo()
+            self._laplacian_cache = cache = (g.copy(), (K.row, K.col, K.data))
+        return cache[1]
+
+    def hessian(self, state, nudge=None):
+        """Block-diagonal sparse Hessian of ``E`` (or ``E + βC``) over the batch.
+
+        Returns
+        -------
+        scipy.sparse.csc_matrix, shape (batch·n_free, batch·n_free)
+            Sample ``b`` occupies rows and columns ``b·n_free … (b+1)·n_free − 1``: the free
+            block of the weighted Laplacian plus ``D_dᵀ diag(i_D′(u_b)) D_d`` (plus
+            ``β ∂²C/∂o²`` on the outputs under a soft nudge).
+        """
+        batch, n = state.s.shape
+        k_rows, k_cols, k_vals = self._laplacian()
+        d_which, d_rows, d_cols, d_sign = self._diode_pattern
+        curvature = self.diode_differential_conductance(self._diode_voltages(state))
+        rows, cols = [k_rows, d_rows], [k_cols, d_cols]
+        vals = [np.broadcast_to(k_vals, (batch, k_vals.size)), curvature[:, d_which] * d_sign]
+        if isinstance(nudge, Nudge):
+            out = self.output_index
+            rows.append(np.repeat(out, len(out)))
+            cols.append(np.tile(out, len(out)))
+            vals.append(np.asarray(nudge.stiffness(self.outputs(state))).reshape(batch, -1))
+        offset = n * np.arange(batch)[:, None]
+        rows = (np.concatenate(rows)[None, :] + offset).ravel()
+        cols = (np.concatenate(cols)[None, :] + offset).ravel()
+        vals = np.concatenate(vals, axis=1).ravel()
+        return sp.csc_matrix((vals, (rows, cols)), shape=(batch * n, batch * n))
+
+    def _newton_step(self, state, r, active, nudge):
+        """Newton direction on the ``active`` free nodes (zero on clamped outputs)."""
+        batch, n = state.s.shape
+        H = self.hessian(state, nudge)
+        d = np.zeros((batch, n))
+        if np.all(active):
+            d[:], exact = newton_direction(H, r, batch)
+            return d, exact
+        keep = (np.flatnonzero(active)[None, :] + n * np.arange(batch)[:, None]).ravel()
+        d[:, active], exact = newton_direction(H[keep][:, keep], r[:, active], batch)
+        return d, exact
+
+
+def _curvature_pattern(d_free):
+    """COO pattern of ``Dᵀ diag(c) D`` for an incidence ``D`` restricted to free nodes.
+
+    Returns ``(which, rows, cols, sign)``: entry ``p`` adds ``sign[p] · c[which[p]]`` at
+    ``(rows[p], cols[p])``.
+    """
+    d = d_free.tocoo()
+    branch, node, sign = d.row, d.col, d.data
+    pair = branch[:, None] == branch[None, :]
+    i, j = np.nonzero(pair)
+    return branch[i], node[i], node[j], sign[i] * sign[j]
+
+
+def _softplus_integral(t):
+    """``Ψ(t) = ∫_{−∞}^t log(1 + e^τ) dτ = −Li₂(−eᵗ)``, evaluated without overflow.
+
+    For ``t > 0`` the inversion formula of the dilogarithm gives
+    ``Ψ(t) = π²/6 + t²/2 + Li₂(−e^{−t})``; scipy's ``spence(z) = Li₂(1 − z)``.
+    """
+    t = np.asarray(t, dtype=float)
+    small = spence(1.0 + np.exp(-np.abs(t)))        # Li₂(−e^{−|t|})
+    return np.where(t <= 0, -small, np.pi**2 / 6 + 0.5 * t * t + small)
+
+
+def register():
+    """Register a small layered diode network with the contract suite (40 conductances)."""
+    from physlearn.registry import register_system
+
+    register_system("diode-layered",
+                    lambda seed: NonlinearResistorNetwork.layered([2, 5, 2], seed=seed))
