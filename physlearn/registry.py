@@ -102,6 +102,10 @@ def _register_builtins():
     diode.register()
     elastic.register()
     register_echo()
+    from physlearn.systems import quantum_oscillators, spin_chain
+
+    spin_chain.register()             # "spin-chain-tfim", "spin-chain-xxz"
+    quantum_oscillators.register()    # "quantum-harmonic-network"
 
 
 _register_builtins()

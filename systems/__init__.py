@@ -9,7 +9,22 @@ from .oscillators import CoupledOscillators
 from .resistor import ResistorNetwork, ResistorState
 from .self_learning import SelfLearningMachine
 
+_LAZY = {"SpinChain": "spin_chain", "Coupling": "spin_chain", "SpinState": "spin_chain",
+         "QuantumHarmonicNetwork": "quantum_oscillators",
+         "OscillatorState": "quantum_oscillators"}
+
+
+def __getattr__(name):
+    """Quantum systems import QuTiP (about 2 s): load them on first use."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "ResistorNetwork", "ResistorState", "HRU", "HSSM", "CoupledOscillators", "Hamiltonian",
     "SelfLearningMachine", "NonlinearResistorNetwork", "ElasticNetwork", "ElasticState",
+    "SpinChain", "Coupling", "SpinState", "QuantumHarmonicNetwork", "OscillatorState",
 ]

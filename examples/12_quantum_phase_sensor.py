@@ -1,0 +1,76 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+# ---
+
+# %% [markdown]
+# # A quantum phase sensor trained by quantum EP (Wanjura & Marquardt, scaled down)
+#
+# A cluster-Ising ring H = g_zxz Σ ZXZ − g_zz Σ ZZ − g_x Σ X (6 spins, periodic) is in one of
+# three phases: cluster/SPT (I), ferromagnet (II, g_zz ≥ 2) or paramagnet (III). Two extra
+# sensor qubits, coupled to sites 0 and 1 by 51 trainable Pauli couplings, must learn to
+# answer with the projector onto one of three outcomes (↑↑, ↑↓, ↓↓). The inputs (g_zxz, g_zz,
+# g_x) are drawn on the triangle g_zxz + g_zz + g_x = 4.
+#
+# Training uses the physical protocol: centered nudges β = ±0.4 on the three projectors, and
+# every expectation value is estimated from 10 shots. Only three ground states per sample are
+# prepared per step, for all 51 couplings. Units: couplings in units of J.
+
+# %%
+import os
+import pathlib
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from physlearn.quantum_tasks import train_phase_sensor
+from physlearn.systems.spin_chain import cluster_ising_phases
+
+try:
+    HERE = pathlib.Path(__file__).resolve().parent
+except NameError:
+    HERE = pathlib.Path.cwd()
+FIGURES = pathlib.Path(os.environ.get("PHYSLEARN_FIGURES", HERE / "figures"))
+FIGURES.mkdir(parents=True, exist_ok=True)
+# 40 batches take about half a minute; PHYSLEARN_SENSOR_BATCHES=400 gives the full run
+# (0.965 test accuracy, 0.90 single-shot in four minutes on two cores).
+BATCHES = int(os.environ.get("PHYSLEARN_SENSOR_BATCHES", 40))
+
+# %%
+result = train_phase_sensor(6, batches=BATCHES, beta=0.4, shots=10, lr=0.01, seed=0,
+                            eval_every=max(BATCHES // 8, 1))
+print(f"test accuracy (max-choice): {result['accuracy']:.3f}, "
+      f"single-shot: {result['single_shot']:.3f}, "
+      f"nudges flagged by the gap guard: {result['near_gap_warnings']}")
+
+# %% [markdown]
+# The gap guard flags nearly every nudge: β = 0.4 is far beyond the linear-response regime.
+# The finite-β estimate is then biased, but it still points downhill, and with 10 shots a
+# large β is needed anyway (the shot-noise variance scales as 1/(Mβ²)).
+
+# %%
+sensor = result["sensor"]
+sensor.set_params(shots=None)
+grid, labels, _ = cluster_ising_phases(400, seed=123)
+pred = np.argmax(sensor.predict(grid), axis=1)
+steps, acc, single = np.array(result["history"]).T
+
+fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+axes[0].plot(steps, acc, label="max-choice")
+axes[0].plot(steps, single, label="single-shot")
+axes[0].set(xlabel="batch (10 samples, 10 shots)", ylabel="test accuracy", ylim=(0, 1))
+axes[0].legend()
+# barycentric coordinates of the triangle g_zxz + g_zz + g_x = 4
+px, py = grid[:, 1] + 0.5 * grid[:, 2], np.sqrt(3) / 2 * grid[:, 2]
+for k, name in enumerate(("I (cluster)", "II (ferro)", "III (para)")):
+    axes[1].scatter(px[pred == k], py[pred == k], s=8, label=name)
+wrong = pred != labels
+axes[1].scatter(px[wrong], py[wrong], s=20, facecolors="none", edgecolors="k", label="wrong")
+axes[1].set(title="sensor answer on the phase triangle", xticks=[], yticks=[])
+axes[1].legend(fontsize=7)
+fig.tight_layout()
+fig.savefig(FIGURES / "quantum_phase_sensor.png", dpi=130)
+print("wrote", FIGURES / "quantum_phase_sensor.png")
