@@ -87,7 +87,7 @@ def verify(name=None):
     Parameters
     ----------
     name : str, optional
-        A key of :data:`DERIVATIONS`; default: all of them (about 15 s).
+        A key of :data:`DERIVATIONS`; default: all of them (about 20 s).
 
     Returns
     -------

@@ -14,12 +14,12 @@ import pathlib
 
 import matplotlib.pyplot as plt
 import numpy as np
-from physlearn.systems.hru import HRU
-from physlearn.systems.oscillators import CoupledOscillators
 
 import physlearn as pl
 from physlearn.check import relative_error
 from physlearn.rules.echo import RHEL
+from physlearn.systems.hru import HRU
+from physlearn.systems.oscillators import CoupledOscillators
 
 HERE = pathlib.Path(__file__).parent
 FIGURES = pathlib.Path(os.environ.get("PHYSLEARN_FIGURES", HERE / "figures"))

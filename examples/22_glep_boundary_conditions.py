@@ -19,12 +19,12 @@ import pathlib
 
 import matplotlib.pyplot as plt
 import numpy as np
-from physlearn.systems.hru import HRU
 
 import physlearn as pl
 from physlearn.check import relative_error
 from physlearn.glep import boundary_gradient, glep_gradient
 from physlearn.rules.echo import RHEL
+from physlearn.systems.hru import HRU
 
 HERE = pathlib.Path(__file__).parent
 FIGURES = pathlib.Path(os.environ.get("PHYSLEARN_FIGURES", HERE / "figures"))

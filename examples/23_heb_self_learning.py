@@ -13,11 +13,11 @@ import pathlib
 
 import matplotlib.pyplot as plt
 import numpy as np
-from physlearn.systems.self_learning import SelfLearningMachine
 
 import physlearn as pl
 from physlearn.check import relative_error
 from physlearn.heb import HEB, heb_step
+from physlearn.systems.self_learning import SelfLearningMachine
 
 HERE = pathlib.Path(__file__).parent
 FIGURES = pathlib.Path(os.environ.get("PHYSLEARN_FIGURES", HERE / "figures"))

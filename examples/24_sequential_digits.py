@@ -12,11 +12,11 @@ import os
 import pathlib
 
 import matplotlib.pyplot as plt
-from physlearn.systems.hssm import HSSM
 
 import physlearn as pl
 from physlearn import datasets, optim
 from physlearn.rules.echo import BPTT, RHEL
+from physlearn.systems.hssm import HSSM
 from physlearn.train import train
 
 HERE = pathlib.Path(__file__).parent

@@ -240,6 +240,20 @@ class ResistorNetwork(EquilibriumSystem):
         self._cache = {"g": g.copy(), "lu": lu, "B": B, "U": U, "R": 0.5 * (R + R.T)}
         return self._cache
 
+    def response_matrix(self):
+        """The output response matrix ``R = P K⁻¹ Pᵀ`` (n_out × n_out, symmetric positive).
+
+        ``R[i, j]`` is the voltage at output ``i`` per unit current injected at output ``j``
+        with every source held: the outputs' Thévenin resistance matrix. The nudged outputs
+        obey ``o = o₀ − β R ∇C(o)``; for the squared error ``g(β)`` has poles at ``β = −1/λ``
+        for the eigenvalues ``λ`` of ``R``, so holomorphic EP needs ``|β| < 1/λ_max(R)``.
+        """
+        return self._factor()["R"].copy()
+
+    def convergence_radius(self):
+        """``1/λ_max(R)``: the radius of convergence of ``g(β)`` for the squared error."""
+        return 1.0 / np.linalg.eigvalsh(self.response_matrix()).max()
+
     def clear_cache(self):
         """Forget the factorisation (the next relaxation refactorises)."""
         self._cache = None

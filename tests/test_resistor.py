@@ -45,7 +45,7 @@ def test_holomorphic_ep_matches_to_1e8(big):
 @pytest.mark.parametrize("points", [2, 3, 4])
 def test_holomorphic_error_falls_as_beta_to_the_n(big, points):
     net, x, y, _ = big
-    radius = 1 / np.linalg.eigvalsh(net._factor()["R"]).max()   # nearest pole of g(beta)
+    radius = net.convergence_radius()   # nearest pole of g(beta)
     betas = radius * np.array([0.2, 0.1, 0.05])
     measured = pl.bias_order(net, pl.HolomorphicEP(points=points), x, y, betas)
     assert abs(measured.slope - points) < 0.15, str(measured)
@@ -55,7 +55,7 @@ def test_holomorphic_fails_outside_radius_of_convergence(big):
     """Inside the nearest pole the Cauchy sum converges to the gradient as N grows; once the
     circle encloses a pole its residue adds and the sum converges to the wrong value."""
     net, x, y, ref = big
-    radius = 1 / np.linalg.eigvalsh(net._factor()["R"]).max()
+    radius = net.convergence_radius()
 
     def error(r, n):
         return relative_error(pl.HolomorphicEP(beta=r, points=n).gradient(net, x, y), ref)

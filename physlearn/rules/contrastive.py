@@ -52,9 +52,12 @@ class CoupledLearning(Rule):
     Notes
     -----
     The estimate is ``(∂E/∂θ(clamp₂) − ∂E/∂θ(clamp₁)) / (η₂ − η₁)``. Only the hidden nodes relax
-    under the clamp, so each run is local to the outputs. Coupled learning is a biased estimator
-    of the gradient even as η → 0 (it follows modified dynamics), so tests check that a small
-    step lowers the cost, not gradient equality; ``bias_order`` is None.
+    under the clamp, so each run is local to the outputs. Coupled learning is not an estimator
+    of ``dL/dθ`` (``bias_order`` is None), so tests check that a small step lowers the cost. On
+    a linear network with the squared error (``physlearn.derivations.coupled``): as η → 0 it
+    tends to ``R⁻¹``-weighted output errors, i.e. the gradient of ``½(o − y)ᵀR⁻¹(o − y)`` with
+    the output response matrix ``R`` frozen — exactly ``dL/dθ / R`` for one output, a different
+    direction for several; the centered variant does not depend on η at all.
 
     References
     ----------
