@@ -35,22 +35,16 @@
 # bias of every EP variant against $\beta$.
 
 # %%
-import os
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 import physlearn as pl
 from physlearn.check import relative_error
+from physlearn.plots import figure_dir
 from physlearn.systems import ResistorNetwork
 
-try:
-    HERE = Path(__file__).resolve().parent
-except NameError:  # running as a notebook, from examples/
-    HERE = Path.cwd()
-FIGURES = Path(os.environ.get("PHYSLEARN_FIGURES", HERE / "figures"))
-FIGURES.mkdir(parents=True, exist_ok=True)
+FIGURES = figure_dir(globals().get("__file__"))  # $PHYSLEARN_FIGURES or ./figures
 
 # %% [markdown]
 # ## A layered network

@@ -36,8 +36,6 @@
 # one output, and a short training run with plain gradient steps.
 
 # %%
-import os
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -46,15 +44,11 @@ import physlearn as pl
 from physlearn import datasets
 from physlearn.check import cosine
 from physlearn.optim import SGD
+from physlearn.plots import figure_dir
 from physlearn.systems import ResistorNetwork
 from physlearn.train import train
 
-try:
-    HERE = Path(__file__).resolve().parent
-except NameError:  # running as a notebook, from examples/
-    HERE = Path.cwd()
-FIGURES = Path(os.environ.get("PHYSLEARN_FIGURES", HERE / "figures"))
-FIGURES.mkdir(parents=True, exist_ok=True)
+FIGURES = figure_dir(globals().get("__file__"))  # $PHYSLEARN_FIGURES or ./figures
 
 # %% [markdown]
 # ## A regression task a passive network can realise

@@ -19,9 +19,7 @@
 # the key identities in readable form, then verifies the whole registry.
 
 # %%
-import os
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -29,13 +27,9 @@ import sympy as sp
 
 from physlearn import derivations
 from physlearn.derivations.resistor import small_network
+from physlearn.plots import figure_dir
 
-try:
-    HERE = Path(__file__).resolve().parent
-except NameError:  # running as a notebook, from examples/
-    HERE = Path.cwd()
-FIGURES = Path(os.environ.get("PHYSLEARN_FIGURES", HERE / "figures"))
-FIGURES.mkdir(parents=True, exist_ok=True)
+FIGURES = figure_dir(globals().get("__file__"))  # $PHYSLEARN_FIGURES or ./figures
 
 
 def show(label, lhs, rhs):

@@ -18,23 +18,17 @@
 # Units: energies in units of the coupling J, ħ = k_B = 1.
 
 # %%
-import os
-import pathlib
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 import physlearn as pl
 from physlearn import quantum as q
+from physlearn.plots import figure_dir
 from physlearn.quantum import ObservableCost
 from physlearn.systems.spin_chain import SpinChain
 
-try:
-    HERE = pathlib.Path(__file__).resolve().parent
-except NameError:
-    HERE = pathlib.Path.cwd()
-FIGURES = pathlib.Path(os.environ.get("PHYSLEARN_FIGURES", HERE / "figures"))
-FIGURES.mkdir(parents=True, exist_ok=True)
+FIGURES = figure_dir(globals().get("__file__"))  # $PHYSLEARN_FIGURES or ./figures
 
 # %% [markdown]
 # ## A 6-spin transverse-field Ising chain

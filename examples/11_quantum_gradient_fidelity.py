@@ -23,8 +23,6 @@
 # Kubo–Mori susceptibility at T > 0). Dimensionless units: energies and T in units of J.
 
 # %%
-import os
-import pathlib
 import warnings
 
 import matplotlib.pyplot as plt
@@ -33,16 +31,12 @@ from tqdm.auto import tqdm
 
 import physlearn as pl
 from physlearn.check import relative_error
+from physlearn.plots import figure_dir
 from physlearn.quantum import NudgeNearGapWarning
 from physlearn.systems.spin_chain import SpinChain
 
 warnings.simplefilter("ignore", NudgeNearGapWarning)   # breakdown is what we want to see
-try:
-    HERE = pathlib.Path(__file__).resolve().parent
-except NameError:                                      # running as a notebook
-    HERE = pathlib.Path.cwd()
-FIGURES = pathlib.Path(os.environ.get("PHYSLEARN_FIGURES", HERE / "figures"))
-FIGURES.mkdir(parents=True, exist_ok=True)
+FIGURES = figure_dir(globals().get("__file__"))  # $PHYSLEARN_FIGURES or ./figures
 
 X, Y = np.zeros((1, 0)), np.array([[-0.5]])
 

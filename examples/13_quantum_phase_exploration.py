@@ -15,19 +15,13 @@
 # nudge β = 0.1). Ground states by Lanczos (dimension 1024), warm-started from the free state.
 
 # %%
-import os
-import pathlib
 
 import matplotlib.pyplot as plt
 
+from physlearn.plots import figure_dir
 from physlearn.quantum_tasks import explore_phase
 
-try:
-    HERE = pathlib.Path(__file__).resolve().parent
-except NameError:
-    HERE = pathlib.Path.cwd()
-FIGURES = pathlib.Path(os.environ.get("PHYSLEARN_FIGURES", HERE / "figures"))
-FIGURES.mkdir(parents=True, exist_ok=True)
+FIGURES = figure_dir(globals().get("__file__"))  # $PHYSLEARN_FIGURES or ./figures
 
 # %%
 runs = {start: explore_phase(10, steps=30, theta=start) for start in ((-0.1, 0.4), (0.2, 0.9))}

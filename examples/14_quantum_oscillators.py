@@ -14,21 +14,15 @@
 # truncated Fock basis in QuTiP must reproduce it. Units: m = ħ = 1, springs in units of k.
 
 # %%
-import os
-import pathlib
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 import physlearn as pl
+from physlearn.plots import figure_dir
 from physlearn.systems.quantum_oscillators import QuantumHarmonicNetwork
 
-try:
-    HERE = pathlib.Path(__file__).resolve().parent
-except NameError:
-    HERE = pathlib.Path.cwd()
-FIGURES = pathlib.Path(os.environ.get("PHYSLEARN_FIGURES", HERE / "figures"))
-FIGURES.mkdir(parents=True, exist_ok=True)
+FIGURES = figure_dir(globals().get("__file__"))  # $PHYSLEARN_FIGURES or ./figures
 
 # %% [markdown]
 # ## Fock-basis cross-check (two and three modes)

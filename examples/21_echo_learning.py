@@ -9,21 +9,18 @@
 # order in ε. Dimensionless units throughout.
 
 # %%
-import os
-import pathlib
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 import physlearn as pl
 from physlearn.check import relative_error
+from physlearn.plots import figure_dir
 from physlearn.rules.echo import RHEL
 from physlearn.systems.hru import HRU
 from physlearn.systems.oscillators import CoupledOscillators
 
-HERE = pathlib.Path(__file__).parent
-FIGURES = pathlib.Path(os.environ.get("PHYSLEARN_FIGURES", HERE / "figures"))
-FIGURES.mkdir(parents=True, exist_ok=True)
+FIGURES = figure_dir(globals().get("__file__"))  # $PHYSLEARN_FIGURES or ./figures
 rng = np.random.default_rng(0)
 x = 0.5 * rng.normal(size=(4, 200, 2))       # 4 sequences, 200 steps, 2 channels
 y = rng.normal(size=(4, 3))                  # final-time targets

@@ -14,8 +14,6 @@
 #   backwards — the echo: RHEL.
 
 # %%
-import os
-import pathlib
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -23,12 +21,11 @@ import numpy as np
 import physlearn as pl
 from physlearn.check import relative_error
 from physlearn.glep import boundary_gradient, glep_gradient
+from physlearn.plots import figure_dir
 from physlearn.rules.echo import RHEL
 from physlearn.systems.hru import HRU
 
-HERE = pathlib.Path(__file__).parent
-FIGURES = pathlib.Path(os.environ.get("PHYSLEARN_FIGURES", HERE / "figures"))
-FIGURES.mkdir(parents=True, exist_ok=True)
+FIGURES = figure_dir(globals().get("__file__"))  # $PHYSLEARN_FIGURES or ./figures
 
 system = HRU(1, 3, 1, kind="nonlinear", readout="trajectory", dt=0.1, seed=0)
 t = np.arange(20) * system.dt

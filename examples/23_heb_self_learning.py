@@ -8,8 +8,6 @@
 # turns the kick into a gradient step — no knowledge of ``H`` needed.
 
 # %%
-import os
-import pathlib
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -17,11 +15,10 @@ import numpy as np
 import physlearn as pl
 from physlearn.check import relative_error
 from physlearn.heb import HEB, heb_step
+from physlearn.plots import figure_dir
 from physlearn.systems.self_learning import SelfLearningMachine
 
-HERE = pathlib.Path(__file__).parent
-FIGURES = pathlib.Path(os.environ.get("PHYSLEARN_FIGURES", HERE / "figures"))
-FIGURES.mkdir(parents=True, exist_ok=True)
+FIGURES = figure_dir(globals().get("__file__"))  # $PHYSLEARN_FIGURES or ./figures
 
 # The dynamics are odd under ψ → −ψ, so a constant third input (a bias displacement) is
 # needed to break the symmetry that XOR violates.

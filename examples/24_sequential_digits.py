@@ -9,19 +9,17 @@
 
 # %%
 import os
-import pathlib
 
 import matplotlib.pyplot as plt
 
 import physlearn as pl
 from physlearn import datasets, optim
+from physlearn.plots import figure_dir
 from physlearn.rules.echo import BPTT, RHEL
 from physlearn.systems.hssm import HSSM
 from physlearn.train import train
 
-HERE = pathlib.Path(__file__).parent
-FIGURES = pathlib.Path(os.environ.get("PHYSLEARN_FIGURES", HERE / "figures"))
-FIGURES.mkdir(parents=True, exist_ok=True)
+FIGURES = figure_dir(globals().get("__file__"))  # $PHYSLEARN_FIGURES or ./figures
 EPOCHS = int(os.environ.get("EPOCHS", 12))
 
 data = datasets.digits(seed=0)

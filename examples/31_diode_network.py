@@ -11,20 +11,17 @@
 # input scale, conductances in units of a reference conductance.
 
 # %%
-import os
-import pathlib
 
 import matplotlib.pyplot as plt
 import networkx as nx
 import numpy as np
 
 import physlearn as pl
+from physlearn.plots import figure_dir
 from physlearn.systems import ResistorNetwork
 from physlearn.systems.diode import NonlinearResistorNetwork
 
-HERE = pathlib.Path(__file__).parent
-FIGURES = pathlib.Path(os.environ.get("PHYSLEARN_FIGURES", HERE / "figures"))
-FIGURES.mkdir(parents=True, exist_ok=True)
+FIGURES = figure_dir(globals().get("__file__"))  # $PHYSLEARN_FIGURES or ./figures
 
 # %% [markdown]
 # ## 1. The smooth diode

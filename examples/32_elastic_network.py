@@ -11,8 +11,6 @@
 # units of a reference stiffness, strains are pure numbers.
 
 # %%
-import os
-import pathlib
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -22,11 +20,10 @@ import physlearn as pl
 from physlearn.check import relative_error
 from physlearn.datasets import Dataset
 from physlearn.nudges import Clamp, Nudge
+from physlearn.plots import figure_dir
 from physlearn.systems.elastic import ElasticNetwork
 
-HERE = pathlib.Path(__file__).parent
-FIGURES = pathlib.Path(os.environ.get("PHYSLEARN_FIGURES", HERE / "figures"))
-FIGURES.mkdir(parents=True, exist_ok=True)
+FIGURES = figure_dir(globals().get("__file__"))  # $PHYSLEARN_FIGURES or ./figures
 
 
 def draw(ax, net, positions, colors, title, cmap="coolwarm", limit=None):

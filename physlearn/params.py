@@ -12,7 +12,14 @@ import numpy as np
 
 
 class HyperParams:
-    """Mixin giving ``get_params`` / ``set_params`` from the ``__init__`` signature."""
+    """Mixin giving ``get_params`` / ``set_params`` from the ``__init__`` signature.
+
+    ``_param_aliases`` maps a hyperparameter to the attribute that stores it, where the name
+    is taken by a method of the seam (a system's ``outputs`` hyperparameter versus its
+    ``outputs(state)`` method).
+    """
+
+    _param_aliases = {}
 
     @classmethod
     def _param_names(cls):
@@ -25,7 +32,8 @@ class HyperParams:
 
     def get_params(self):
         """Return the constructor hyperparameters as a dict (values as given)."""
-        return {name: getattr(self, name) for name in self._param_names()}
+        return {name: getattr(self, self._param_aliases.get(name, name))
+                for name in self._param_names()}
 
     def set_params(self, **params):
         """Set hyperparameters by name; unknown names raise ``ValueError``."""
@@ -35,7 +43,7 @@ class HyperParams:
                 raise ValueError(
                     f"{type(self).__name__} has no hyperparameter {name!r}; valid: {valid}"
                 )
-            setattr(self, name, value)
+            setattr(self, self._param_aliases.get(name, name), value)
         return self
 
     def __repr__(self):

@@ -137,11 +137,6 @@ class NonlinearResistorNetwork(ResistorNetwork):
         super().__init__(graph, inputs, outputs, ground, bias_sources=bias_sources,
                          conductance=conductance, min_conductance=min_conductance, seed=seed)
 
-    @classmethod
-    def _param_names(cls):
-        return super()._param_names() + ["diodes", "diode_conductance", "knee", "threshold",
-                                         "tol", "max_iter"]
-
     def _check_diode_hyperparameters(self):
         for name in ("diode_conductance", "knee"):
             value = getattr(self, name)

@@ -329,11 +329,6 @@ class ElasticNetwork(EquilibriumSystem):
     def _lengths(pos, pairs):
         return np.linalg.norm(pos[:, pairs[:, 1]] - pos[:, pairs[:, 0]], axis=-1)
 
-    @classmethod
-    def _param_names(cls):
-        return ["positions", "edges", "pinned", "sources", "targets", "stiffness", "rest_length",
-                "min_stiffness", "min_rest_length", "tol", "max_iter", "seed"]
-
     # -- parameters ---------------------------------------------------------------------------
     @property
     def param_shapes(self):

@@ -148,11 +148,6 @@ class CoupledOscillators(TrajectorySystem):
                        "k": rng.uniform(0.5, 1.5, self.n_oscillators),
                        "kappa": rng.uniform(0.0, 0.5, len(pairs))}
 
-    @classmethod
-    def _param_names(cls):
-        return ["n_oscillators", "edges", "input_dof", "readout_dofs", "dt", "readout",
-                "damping", "min_mass", "min_spring", "seed"]
-
     @property
     def param_shapes(self):
         return self._unit.param_shapes()

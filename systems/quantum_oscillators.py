@@ -108,6 +108,7 @@ class QuantumHarmonicNetwork(System):
     """
 
     capabilities = frozenset({"soft_nudge"})
+    _param_aliases = {"outputs": "output_nodes"}   # ``outputs(state)`` is the seam's method
 
     def __init__(self, n_modes, edges, inputs, outputs, *, spring=None, ground=1.0,
                  temperature=0.0, shots=None, min_spring=1e-3, nudge_mode="free", seed=0):
@@ -123,16 +124,6 @@ class QuantumHarmonicNetwork(System):
         self.nudge_mode = nudge_mode
         self.seed = seed
         self._build()
-
-    def get_params(self):
-        params = super().get_params()
-        params["outputs"] = self.output_nodes
-        return params
-
-    @classmethod
-    def _param_names(cls):
-        return ["n_modes", "edges", "inputs", "outputs", "spring", "ground", "temperature",
-                "shots", "min_spring", "nudge_mode", "seed"]
 
     def _build(self):
         n = self.n_modes

@@ -99,6 +99,7 @@ class ResistorNetwork(EquilibriumSystem):
     """
 
     capabilities = frozenset({"soft_nudge", "clamp", "complex"})
+    _param_aliases = {"outputs": "output_nodes"}   # ``outputs(state)`` is the seam's method
 
     def __init__(self, graph, inputs, outputs, ground, *, bias_sources=None, conductance=None,
                  min_conductance=1e-6, seed=None):
@@ -113,17 +114,6 @@ class ResistorNetwork(EquilibriumSystem):
         self._build_topology()
         self._cache = None
         self.params = {"conductance": self._initial_conductance()}
-
-    # sklearn-style: ``outputs`` is a hyperparameter name but also the method of the seam.
-    def get_params(self):
-        params = super().get_params()
-        params["outputs"] = self.output_nodes
-        return params
-
-    @classmethod
-    def _param_names(cls):
-        return ["graph", "inputs", "outputs", "ground", "bias_sources", "conductance",
-                "min_conductance", "seed"]
 
     # -- topology -----------------------------------------------------------------------------
     def _build_topology(self):
