@@ -218,7 +218,11 @@ def run(quick=False):
                              f"{err_baseline:.2e} >= {BASELINE_TOL:g}; the ratio would be void")
     err_exact = relative_error(ep(), exact())
 
-    t_ep, t_exact, t_per = interleaved_best_times([ep, exact, per_sample], repeat)
+    # physlearn's runs are timed with one BLAS thread: sparse LU's dense kernels gain nothing
+    # from threads at this size, and threaded BLAS on a loaded machine makes timings erratic
+    single = _blas_limits().get("1", contextlib.nullcontext)
+    with single():
+        t_ep, t_exact, t_per = interleaved_best_times([ep, exact, per_sample], repeat)
     t_dense, threads = time_dense(net, x, y, BETA)                         # seconds long
     ms = 1e3
     return [
