@@ -16,7 +16,7 @@ DEMO_CONFIGS = {
         "data": {"name": "linear_regression", "n_samples": 200, "seed": 0},
         "optimizer": {"name": "adam", "lr": 0.02},
         "cost": {"name": "squared_error"},
-        "train": {"epochs": 40, "batch_size": 16, "seed": 0},
+        "train": {"epochs": 20, "batch_size": 16, "seed": 0},
     },
     "iris": {
         "system": {"builder": "resistor-layered", "layers": [4, 16, 3], "seed": 0},
@@ -24,7 +24,7 @@ DEMO_CONFIGS = {
         "data": {"name": "iris", "seed": 0},
         "optimizer": {"name": "adam", "lr": 0.02},
         "cost": {"name": "cross_entropy", "temperature": 0.2},
-        "train": {"epochs": 40, "batch_size": 16, "seed": 0},
+        "train": {"epochs": 30, "batch_size": 16, "seed": 0},
     },
 }
 

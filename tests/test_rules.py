@@ -2,20 +2,14 @@
 
 import numpy as np
 import pytest
-from physlearn.systems import ResistorNetwork
 
 import physlearn as pl
 from physlearn.nudges import Nudge
-
-
-class RealOnly(ResistorNetwork):
-    """A resistor network that declares a non-holomorphic energy (as ideal diodes would)."""
-
-    capabilities = frozenset({"soft_nudge", "clamp"})
+from physlearn.systems import NonlinearResistorNetwork, ResistorNetwork
 
 
 def test_complex_beta_refused_by_non_holomorphic_system():
-    net = RealOnly.layered([2, 3, 1], seed=0)
+    net = NonlinearResistorNetwork.layered([2, 3, 1], seed=0)   # diodes: not holomorphic
     x, y = np.zeros((2, 2)), np.zeros((2, 1))
     with pytest.raises(ValueError, match="HolomorphicEP needs \\['complex'\\]"):
         pl.HolomorphicEP().gradient(net, x, y)
