@@ -105,6 +105,9 @@ def _register_builtins():
     from physlearn.systems import quantum_oscillators, spin_chain
 
     spin_chain.register()             # "spin-chain-tfim", "spin-chain-xxz"
+    from physlearn.systems import ising
+
+    ising.register()                  # "ising-exact", "ising-mean-field"
     quantum_oscillators.register()    # "quantum-harmonic-network"
 
 

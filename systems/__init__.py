@@ -5,6 +5,8 @@ from .elastic import ElasticNetwork, ElasticState
 from .hamiltonian import Hamiltonian
 from .hru import HRU
 from .hssm import HSSM
+from .ising import IsingModel, IsingState
+from .ising_mean_field import MeanFieldIsing
 from .oscillators import CoupledOscillators
 from .resistor import ResistorNetwork, ResistorState
 from .self_learning import SelfLearningMachine
@@ -26,5 +28,6 @@ def __getattr__(name):
 __all__ = [
     "ResistorNetwork", "ResistorState", "HRU", "HSSM", "CoupledOscillators", "Hamiltonian",
     "SelfLearningMachine", "NonlinearResistorNetwork", "ElasticNetwork", "ElasticState",
+    "IsingModel", "IsingState", "MeanFieldIsing",
     "SpinChain", "Coupling", "SpinState", "QuantumHarmonicNetwork", "OscillatorState",
 ]
