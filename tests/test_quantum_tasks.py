@@ -1,6 +1,5 @@
 """Slow acceptance runs: the phase sensor, phase exploration, a 12-spin chain (make test-slow)."""
 
-import time
 
 import numpy as np
 import pytest
@@ -34,7 +33,8 @@ def test_phase_exploration_finds_large_x0x4(theta):
     assert run["magnitude"].max() >= 0.98, run["magnitude"]
 
 
-def test_twelve_spin_chain_gradient_and_cost():
+def test_twelve_spin_chain_gradient():
+    """Correctness at benchmark size; the speed ratio is measured by make bench."""
     rng = np.random.default_rng(0)
     chain = SpinChain.transverse_field_ising(
         12, J=rng.uniform(0.8, 1.2, 11), h=rng.uniform(1.2, 1.6, 12), g=0.05,
@@ -42,12 +42,7 @@ def test_twelve_spin_chain_gradient_and_cost():
     x, y = np.array([[0.4]]), np.array([[-0.3]])
     n_params = sum(v.size for v in chain.params.values())
     assert n_params >= 20 and chain.dim == 4096
-    t0 = time.perf_counter()
     qep = pl.EP(beta=1e-3).gradient(chain, x, y)
-    t_qep = time.perf_counter() - t0
-    t0 = time.perf_counter()
     fd = pl.finite_difference_gradient(chain, x, y, h=1e-5)
-    t_fd = time.perf_counter() - t0
     assert relative_error(qep, fd) < 1e-5
     assert relative_error(pl.exact_gradient(chain, x, y), fd) < 1e-7
-    assert t_fd / t_qep >= n_params / 3, (t_fd, t_qep)
