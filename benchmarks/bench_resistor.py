@@ -37,10 +37,10 @@ import networkx as nx
 import numpy as np
 import scipy.linalg
 from harness import Ratio, best_time
-from physlearn.systems import ResistorNetwork
 
 import physlearn as pl
 from physlearn.check import relative_error
+from physlearn.systems import ResistorNetwork
 
 BETA = 1e-3
 BASELINE_TOL = 1e-8

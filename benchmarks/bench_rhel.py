@@ -12,11 +12,11 @@ import tracemalloc
 
 import numpy as np
 from harness import Ratio, best_time
-from physlearn.systems.hru import HRU
 from tqdm import tqdm
 
 import physlearn as pl
 from physlearn.rules.echo import BPTT, RHEL
+from physlearn.systems.hru import HRU
 
 
 def peak_memory(fn):

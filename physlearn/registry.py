@@ -108,6 +108,10 @@ def _register_builtins():
     from physlearn.systems import ising
 
     ising.register()                  # "ising-exact", "ising-mean-field"
+    from physlearn.systems import phase_oscillators, vector_field
+
+    phase_oscillators.register()      # "phase-oscillators"
+    vector_field.register()           # "vector-field"; rules "generalized-ep-*"
     quantum_oscillators.register()    # "quantum-harmonic-network"
 
 

@@ -8,8 +8,10 @@ from .hssm import HSSM
 from .ising import IsingModel, IsingState
 from .ising_mean_field import MeanFieldIsing
 from .oscillators import CoupledOscillators
+from .phase_oscillators import PhaseOscillatorNetwork, PhaseState
 from .resistor import ResistorNetwork, ResistorState
 from .self_learning import SelfLearningMachine
+from .vector_field import VectorFieldNetwork
 
 _LAZY = {"SpinChain": "spin_chain", "Coupling": "spin_chain", "SpinState": "spin_chain",
          "QuantumHarmonicNetwork": "quantum_oscillators",
@@ -28,6 +30,7 @@ def __getattr__(name):
 __all__ = [
     "ResistorNetwork", "ResistorState", "HRU", "HSSM", "CoupledOscillators", "Hamiltonian",
     "SelfLearningMachine", "NonlinearResistorNetwork", "ElasticNetwork", "ElasticState",
-    "IsingModel", "IsingState", "MeanFieldIsing",
+    "IsingModel", "IsingState", "MeanFieldIsing", "PhaseOscillatorNetwork", "PhaseState",
+    "VectorFieldNetwork",
     "SpinChain", "Coupling", "SpinState", "QuantumHarmonicNetwork", "OscillatorState",
 ]

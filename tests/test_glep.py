@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
-from physlearn.systems.hru import HRU
 
 import physlearn as pl
 from physlearn.check import relative_error
 from physlearn.glep import boundary_gradient, boundary_loss, glep_gradient
 from physlearn.rules.echo import RHEL
+from physlearn.systems.hru import HRU
 
 BLOCK = ("A", "B", "b", "alpha")
 

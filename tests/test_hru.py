@@ -5,14 +5,14 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+
+import physlearn as pl
+from physlearn.check import relative_error
 from physlearn.systems import leapfrog as lf
 from physlearn.systems.hamiltonian import Hamiltonian
 from physlearn.systems.hru import HRU
 from physlearn.systems.hssm import HSSM
 from physlearn.systems.oscillators import CoupledOscillators
-
-import physlearn as pl
-from physlearn.check import relative_error
 
 
 def duffing(**kwargs):

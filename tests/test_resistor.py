@@ -3,11 +3,11 @@
 import networkx as nx
 import numpy as np
 import pytest
-from physlearn.systems import ResistorNetwork
 
 import physlearn as pl
 from physlearn.check import relative_error
 from physlearn.nudges import Clamp, Nudge
+from physlearn.systems import ResistorNetwork
 
 
 @pytest.fixture(scope="module")

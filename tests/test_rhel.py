@@ -5,16 +5,16 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from physlearn.systems import ResistorNetwork
-from physlearn.systems.hru import HRU
-from physlearn.systems.hssm import HSSM
-from physlearn.systems.oscillators import CoupledOscillators
-from physlearn.systems.self_learning import SelfLearningMachine
 
 import physlearn as pl
 from physlearn.check import relative_error
 from physlearn.heb import HEB, heb_step
 from physlearn.rules.echo import BPTT, RHEL
+from physlearn.systems import ResistorNetwork
+from physlearn.systems.hru import HRU
+from physlearn.systems.hssm import HSSM
+from physlearn.systems.oscillators import CoupledOscillators
+from physlearn.systems.self_learning import SelfLearningMachine
 
 
 def sequences(n_features, n_steps=200, batch=3, seed=0):

@@ -1,9 +1,9 @@
 """Training acceptance on the linear resistor network with centered EP."""
 
 import numpy as np
-from physlearn.systems import ResistorNetwork
 
 import physlearn as pl
+from physlearn.systems import ResistorNetwork
 
 
 def test_linear_regression_reaches_one_percent_of_target_variance():

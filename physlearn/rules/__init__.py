@@ -4,6 +4,8 @@ from .base import Rule
 from .contrastive import ContrastiveLearning, CoupledLearning
 from .echo import BPTT, RHEL
 from .ep import EP
+from .generalized import GeneralizedEP
 from .holomorphic import HolomorphicEP
 
-__all__ = ["Rule", "EP", "HolomorphicEP", "ContrastiveLearning", "CoupledLearning", "RHEL", "BPTT"]
+__all__ = ["Rule", "EP", "HolomorphicEP", "ContrastiveLearning", "CoupledLearning", "RHEL", "BPTT",
+           "GeneralizedEP"]

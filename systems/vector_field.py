@@ -1,0 +1,377 @@
+"""Vector-field networks: Hopfield-like networks with separate forward and backward weights.
+
+Physics
+-------
+A layered network of units with states ``s = (s_1, …, s_L)`` (hidden layers, then the
+output layer ``s_L``) driven by an input ``x = s_0`` relaxes under
+
+    ds/dt = F(θ, x, s) = −Φ(θ, x, s),
+    Φ_l = s_l − ρ′(s_l) ⊙ (W_l a_{l−1} + B_{l+1} ρ(s_{l+1}) + b_l),
+
+with ``a_0 = x``, ``a_l = ρ(s_l)``, ``ρ = tanh``, forward weights ``W_l`` (layer ``l−1 → l``),
+backward weights ``B_{l+1}`` (layer ``l+1 → l``) and biases ``b_l``. When every
+``B_{l+1} = W_{l+1}ᵀ`` the field is a gradient, ``Φ = ∂E/∂s`` of the Hopfield energy
+
+    E = ½‖s‖² − Σ_l ρ(s_l)ᵀ W_l a_{l−1} − Σ_l b_lᵀ ρ(s_l),
+
+(Scellier & Bengio 2017) and its Jacobian ``J = ∂Φ/∂s`` is the (symmetric) Hessian. With
+``B ≠ Wᵀ`` there is no energy: ``J`` is not symmetric and the network is a pure vector field.
+Equilibria ``Φ = 0`` are found by Newton's method (``J`` is available in closed form) and
+must be stable (every eigenvalue of ``J`` with positive real part).
+
+Sign convention: ``energy_gradient`` returns ``Φ = −F`` (the generalized force, equal to
+``∂E/∂s`` when an energy exists), so ``residual`` and the implicit-differentiation reference
+of :class:`~physlearn.EquilibriumSystem` apply unchanged, with :meth:`adjoint` solving with
+the *true* transpose ``Jᵀ``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from physlearn.nudges import Nudge
+from physlearn.system import ConvergenceError, EquilibriumSystem, State
+
+
+class VectorFieldNetwork(EquilibriumSystem):
+    """A layered Hopfield-like network with untied forward and backward weights.
+
+    Parameters
+    ----------
+    layers : list of int
+        Layer sizes ``[n_in, n_1, …, n_L]``; the last layer is the output.
+    alpha : float, default 0.0
+        Asymmetry angle α (radians, 0 … π/2) of the initial backward weights
+        ``B_{l+1} = sin α · B_rand + cos α · W_{l+1}ᵀ`` (Laborieux & Zenke 2024); α = 0 gives
+        a symmetric network (an energy exists), α = π/2 unrelated random feedback.
+    gain : float, default 1.0
+        Scale of the initial weights, ``N(0, gain²/fan_in)``.
+    seed : int, default 0
+        Seeds the initial weights (``W``, ``B_rand``; biases start at 0).
+    tol : float, default 1e-10
+        Newton stops once ``‖Φ + β ∂C/∂s‖∞ < tol`` (then takes one polishing step).
+    max_iter : int, default 100
+        Newton steps before :class:`~physlearn.ConvergenceError`. Where the Newton line
+        search fails (far from the fixed point), 20 explicit Euler steps (``dt = 0.2``) of
+        the dynamics itself are taken before Newton resumes; each counts as one step.
+
+    Notes
+    -----
+    **Parameters** (``params``): ``"W1" … "WL"`` (shape ``(n_l, n_{l−1})``), ``"B2" … "BL"``
+    (shape ``(n_{l−1}, n_l)``, feeding layer ``l`` back into layer ``l−1``), ``"b1" … "bL"``.
+    Forward and backward weights are independent parameters; a learning rule that updates them
+    differently breaks the symmetry even from α = 0.
+
+    **Capabilities.** ``"vector_field"`` (no energy is assumed; a rule must use the field and
+    its Jacobian) and ``"complex"`` (``tanh`` is holomorphic, poles at ``±iπ/2`` off the real
+    axis, so complex nudges continue the fixed point). Not ``"soft_nudge"``: EP measures
+    ``∂E/∂θ``, which does not exist here, so EP refuses these networks — also at α = 0, where
+    :class:`~physlearn.rules.generalized.GeneralizedEP` reduces to EP's estimate
+    (``−(∂Φ/∂θ)ᵀ ds/dβ = d/dβ ∂E/∂θ``) and is exact up to its bias in β. Not ``"clamp"``.
+
+    **Exact reference.** Differentiating ``Φ(θ, s*) = 0``: ``ds*/dθ = −J⁻¹ ∂Φ/∂θ`` and
+    ``dL/dθ = −(J⁻ᵀ ∂C/∂s)ᵀ ∂Φ/∂θ`` — recurrent backprop with the true transpose ``Jᵀ``
+    (:meth:`adjoint`). A nudge ``Φ + β ∂C/∂s = 0`` gives ``ds*/dβ = −J⁻¹ ∂C/∂s``: the
+    "neuronal error" a physical nudge can produce carries ``J⁻¹``, not ``J⁻ᵀ``.
+
+    Dimensionless units throughout.
+
+    References
+    ----------
+    .. [1] A. Laborieux, F. Zenke, "Improving equilibrium propagation without weight symmetry
+       through Jacobian homeostasis", ICLR 2024, arXiv:2309.02214.
+    .. [2] B. Scellier, Y. Bengio, "Equilibrium propagation", Front. Comput. Neurosci. 11:24
+       (2017).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from physlearn.systems.vector_field import VectorFieldNetwork
+    >>> net = VectorFieldNetwork([2, 4, 1], alpha=0.5, seed=0)
+    >>> state = net.equilibrium([[0.5, -0.2]])
+    >>> bool(np.abs(net.residual(state)).max() < 1e-10)
+    True
+    """
+
+    capabilities = frozenset({"vector_field", "complex"})
+    _EULER_STEPS = 20
+    _FLOW_STEPS = 1000
+    _EULER_DT = 0.2
+
+    def __init__(self, layers, *, alpha=0.0, gain=1.0, seed=0, tol=1e-10, max_iter=100):
+        self.layers = layers
+        self.alpha = alpha
+        self.gain = gain
+        self.seed = seed
+        self.tol = tol
+        self.max_iter = max_iter
+        sizes = [int(n) for n in layers]
+        if len(sizes) < 2 or any(n < 1 or n != m for n, m in zip(sizes, layers)):
+            raise ValueError(f"layers={layers!r} must list at least two positive integers")
+        if not (np.isscalar(alpha) and 0 <= alpha <= np.pi / 2):
+            raise ValueError(f"alpha={alpha!r} must be an angle in [0, pi/2]")
+        if not (np.isfinite(gain) and gain > 0):
+            raise ValueError(f"gain={gain!r} must be a finite number > 0")
+        if not (np.isfinite(tol) and tol > 0):
+            raise ValueError(f"tol={tol!r} must be a finite number > 0")
+        self._sizes = sizes
+        self._slices = []
+        start = 0
+        for n in sizes[1:]:
+            self._slices.append(slice(start, start + n))
+            start += n
+        self.n_state = start
+        self.output_index = np.arange(start - sizes[-1], start)
+        self.params = self._initial_params()
+
+    @property
+    def n_features(self):
+        return self._sizes[0]
+
+    @property
+    def n_outputs(self):
+        return self._sizes[-1]
+
+    @property
+    def n_layers(self):
+        return len(self._sizes) - 1
+
+    @property
+    def param_shapes(self):
+        n = self._sizes
+        shapes = {}
+        for l in range(1, len(n)):
+            shapes[f"W{l}"] = (n[l], n[l - 1])
+        for l in range(2, len(n)):
+            shapes[f"B{l}"] = (n[l - 1], n[l])
+        for l in range(1, len(n)):
+            shapes[f"b{l}"] = (n[l],)
+        return shapes
+
+    def _initial_params(self):
+        rng = np.random.default_rng(self.seed)
+        n = self._sizes
+        p = {}
+        for l in range(1, len(n)):
+            p[f"W{l}"] = rng.normal(0.0, self.gain / np.sqrt(n[l - 1]), (n[l], n[l - 1]))
+        for l in range(2, len(n)):
+            rand = rng.normal(0.0, self.gain / np.sqrt(n[l - 1]), (n[l - 1], n[l]))
+            p[f"B{l}"] = np.sin(self.alpha) * rand + np.cos(self.alpha) * p[f"W{l}"].T
+        for l in range(1, len(n)):
+            p[f"b{l}"] = np.zeros(n[l])
+        return p
+
+    def is_symmetric(self):
+        """True when every ``B_{l+1}`` equals ``W_{l+1}ᵀ`` exactly (an energy exists)."""
+        p = self._params
+        return all(np.array_equal(p[f"B{l}"], p[f"W{l}"].T) for l in range(2, self.n_layers + 1))
+
+    # -- the field ------------------------------------------------------------------------------
+    def _layers(self, state):
+        """Per layer: ``s_l``, ``ρ(s_l)``, ``ρ′(s_l)``, ``ρ″(s_l)``, and the drive ``z_l``."""
+        p = self._params
+        s = [state.s[:, sl] for sl in self._slices]
+        rho = [np.tanh(v) for v in s]
+        d1 = [1.0 - r * r for r in rho]
+        d2 = [-2.0 * r * d for r, d in zip(rho, d1)]
+        L = self.n_layers
+        z = []
+        for l in range(1, L + 1):
+            below = state.x.astype(state.s.dtype) if l == 1 else rho[l - 2]
+            zl = below @ p[f"W{l}"].T + p[f"b{l}"]
+            if l < L:
+                zl = zl + rho[l] @ p[f"B{l + 1}"].T
+            z.append(zl)
+        return s, rho, d1, d2, z
+
+    def energy_gradient(self, state):
+        """The generalized force ``Φ = −F = s − ρ′(s) ⊙ z`` (``∂E/∂s`` when symmetric)."""
+        s, _, d1, _, z = self._layers(state)
+        return np.concatenate([sl - dl * zl for sl, dl, zl in zip(s, d1, z)], axis=1)
+
+    def vector_field(self, state):
+        """The velocity ``F = ds/dt = −Φ`` of the free dynamics at ``state``."""
+        return -self.energy_gradient(state)
+
+    def jacobian(self, state, nudge=None):
+        """``J = ∂Φ/∂s`` (plus ``β ∂²C/∂o²`` on the outputs under a nudge), (batch, n, n)."""
+        p = self._params
+        s, _, d1, d2, z = self._layers(state)
+        batch, n = state.s.shape
+        J = np.zeros((batch, n, n), dtype=state.s.dtype)
+        idx = np.arange(n)
+        J[:, idx, idx] = 1.0
+        for l in range(1, self.n_layers + 1):
+            a = self._slices[l - 1]
+            J[:, a, a] -= np.einsum("bi,ij->bij", d2[l - 1] * z[l - 1], np.eye(a.stop - a.start))
+            if l >= 2:
+                below = self._slices[l - 2]
+                J[:, a, below] -= d1[l - 1][:, :, None] * p[f"W{l}"] * d1[l - 2][:, None, :]
+                J[:, below, a] -= d1[l - 2][:, :, None] * p[f"B{l}"] * d1[l - 1][:, None, :]
+        if isinstance(nudge, Nudge):
+            out = self.output_index
+            J = J.astype(np.result_type(J, nudge.beta))
+            J[:, out[:, None], out[None, :]] += nudge.stiffness(self.outputs(state))
+        return J
+
+    # -- the three questions ----------------------------------------------------------------------
+    def equilibrium(self, x, nudge=None, start=None):
+        """Fixed point of ``ds/dt = F − β ∂C/∂s`` by Newton's method.
+
+        Parameters
+        ----------
+        x : array_like, shape (batch, n_in)
+        nudge : Nudge or None
+            Adds ``β ∂C/∂o`` to ``Φ`` at the outputs; β may be complex (the fixed point is
+            continued analytically from ``start`` or the free state).
+        start : State, optional
+            Initial state (typically the free state), refined by Newton directly. Default:
+            ``s = 0``, relaxed by the dynamics itself (explicit Euler, ``dt = 0.2``, until
+            ``‖Φ‖∞ < 10⁻³``) before Newton, which would converge to unstable fixed points
+            as readily as to stable ones.
+
+        Returns
+        -------
+        State
+
+        Raises
+        ------
+        ConvergenceError
+            If Newton does not converge within ``max_iter`` steps, or (real β) the fixed point
+            is unstable (an eigenvalue of ``J`` with non-positive real part).
+        """
+        x = self.check_inputs(x)
+        self.check_nudge(nudge)
+        batch = x.shape[0]
+        if nudge is not None and not isinstance(nudge, Nudge):
+            raise ValueError(f"{type(self).__name__} takes soft nudges only, not "
+                             f"{type(nudge).__name__}")
+        s = np.zeros((batch, self.n_state))
+        if start is not None and np.shape(start.s) == s.shape:
+            s = np.array(start.s)
+        if isinstance(nudge, Nudge):
+            nudge = Nudge(nudge.cost, self.check_targets(nudge.target, batch), nudge.beta)
+            if nudge.is_complex:
+                if start is None:
+                    s = self.equilibrium(x).s
+                s = s.astype(complex)
+            else:
+                nudge = Nudge(nudge.cost, nudge.target, float(np.real(nudge.beta)))
+                s = np.real(s)
+        else:
+            s = np.real(s)
+        state = State(s=s, x=x, nudge=nudge)
+        if start is None:
+            # Newton finds any fixed point, stable or not: let the dynamics bring the state
+            # near the stable one first (explicit Euler on ds/dt = −(Φ + β ∂C/∂s))
+            for _ in range(self._FLOW_STEPS):
+                r = self.residual(state)
+                if np.max(np.abs(r)) < 1e-3 or not np.all(np.isfinite(r)):
+                    break
+                state = state.replace(s=state.s - self._EULER_DT * r)
+        state = self._newton(state)
+        if not np.iscomplexobj(state.s):
+            eig = np.linalg.eigvals(self.jacobian(state, nudge))
+            unstable = np.flatnonzero(np.min(eig.real, axis=1) <= 0)
+            if unstable.size:
+                raise ConvergenceError(
+                    f"{type(self).__name__}: the fixed point of samples "
+                    f"{unstable[:5].tolist()} is unstable (an eigenvalue of the Jacobian has "
+                    "non-positive real part); the dynamics would not settle there")
+        return state
+
+    def _newton(self, state):
+        nudge = state.nudge
+        s = state.s
+        r = self.residual(state)
+        for _ in range(int(self.max_iter)):
+            norm = np.max(np.abs(r), axis=1)
+            J = self.jacobian(state, nudge)
+            d = np.linalg.solve(J, r[..., None])[..., 0]
+            if np.all(norm < self.tol):          # one polishing step, kept where it helps
+                trial = state.replace(s=s - d)
+                better = np.max(np.abs(self.residual(trial)), axis=1) <= norm
+                return state.replace(s=np.where(better[:, None], trial.s, s))
+            t = np.ones(len(s))
+            for _ in range(12):
+                trial = state.replace(s=s - t[:, None] * d)
+                with np.errstate(all="ignore"):
+                    r_t = self.residual(trial)
+                    ok = np.linalg.norm(r_t, axis=1) < (1 - 1e-4 * t) * np.linalg.norm(r, axis=1)
+                ok |= norm < self.tol
+                if np.all(ok):
+                    break
+                t = np.where(ok, t, 0.5 * t)
+            else:
+                # Newton is lost (far from the fixed point, J nearly singular): follow the
+                # dynamics ds/dt = −(Φ + β ∂C/∂s) for a while (explicit Euler), then retry
+                for _ in range(self._EULER_STEPS):
+                    s = s - self._EULER_DT * self.residual(state)
+                    state = state.replace(s=s)
+                r = self.residual(state)
+                if not np.all(np.isfinite(r)):
+                    break
+                continue
+            state, s, r = trial, trial.s, r_t
+        raise ConvergenceError(
+            f"{type(self).__name__}: no fixed point after {self.max_iter} Newton steps: "
+            f"residual max|F - beta dC/ds| = {np.max(np.abs(r)):.3e} (tol={self.tol:g}); "
+            "weights too strong for a stable fixed point, or |beta| too large")
+
+    def outputs(self, state):
+        return state.s[:, self.output_index]
+
+    def param_gradient(self, state):
+        """Refused: a vector field has no energy, so there is no local ``∂E/∂θ`` to measure."""
+        raise ValueError(f"{type(self).__name__} has no energy (vector field, alpha="
+                         f"{self.alpha!r}); ∂E/∂θ is undefined — use GeneralizedEP, which "
+                         "measures (∂Φ/∂θ)ᵀ ds/dβ")
+
+    # -- physics for references -----------------------------------------------------------------
+    def output_vjp(self, state, g_out):
+        out = np.zeros(state.s.shape, dtype=np.result_type(state.s, g_out))
+        out[:, self.output_index] = g_out
+        return out
+
+    def adjoint(self, state, rhs):
+        """Solve ``Jᵀ λ = rhs`` with the true transpose (recurrent backprop)."""
+        J = self.jacobian(state)
+        return np.linalg.solve(np.swapaxes(J, 1, 2), np.asarray(rhs)[..., None])[..., 0]
+
+    def mixed_vjp(self, state, lam):
+        """``Σ_i λ_i ∂Φ_i/∂θ``: dict name → (batch, *shape)."""
+        s, rho, d1, _, _ = self._layers(state)
+        L = self.n_layers
+        out = {}
+        for l in range(1, L + 1):
+            e = -lam[:, self._slices[l - 1]] * d1[l - 1]          # −λ_l ρ′(s_l)
+            below = state.x.astype(state.s.dtype) if l == 1 else rho[l - 2]
+            out[f"W{l}"] = e[:, :, None] * below[:, None, :]
+            out[f"b{l}"] = e
+            if l < L:
+                out[f"B{l + 1}"] = e[:, :, None] * rho[l][:, None, :]
+        return {k: out[k] for k in self.param_shapes}
+
+    def jacobian_param_vjp(self, state, a, b):
+        """``∂/∂θ (aᵀ J b)`` at fixed ``s``, ``a``, ``b``: dict name → (batch, *shape).
+
+        Used by Jacobian homeostasis. Computed as the complex-step derivative
+        ``Im mixed_vjp(s + i h b, a) / h`` (exact to round-off: ``Φ`` is holomorphic in ``s``
+        and ``mixed_vjp`` is linear in ``a``).
+        """
+        h = 1e-30
+        moved = state.replace(s=np.real(state.s) + 1j * h * b)
+        g = self.mixed_vjp(moved, a.astype(complex))
+        return {k: np.imag(v) / h for k, v in g.items()}
+
+
+def register():
+    """Register a small symmetric vector-field network (α = 0) and the generalized EP rules."""
+    from physlearn.registry import register_rule, register_system
+    from physlearn.rules.generalized import GeneralizedEP
+
+    register_system("vector-field", lambda seed: VectorFieldNetwork([3, 5, 2], seed=seed))
+    register_rule("generalized-ep-centered", lambda: GeneralizedEP(beta=1e-3, points=2),
+                  tolerance=1e-5)
+    register_rule("generalized-ep-cauchy", lambda: GeneralizedEP(beta=0.02, points=3),
+                  betas=(0.08, 0.04, 0.02), tolerance=5e-4)

@@ -1,0 +1,185 @@
+"""Vector-field networks, generalized EP and Jacobian homeostasis."""
+
+import numpy as np
+import pytest
+
+import physlearn as pl
+from physlearn.check import cosine, relative_error
+from physlearn.homeostasis import homeostatic_gradient, homeostatic_loss
+from physlearn.nudges import Nudge
+from physlearn.rules.generalized import GeneralizedEP
+from physlearn.systems import ResistorNetwork
+from physlearn.systems.vector_field import VectorFieldNetwork
+
+NAME = "vector-field"
+
+
+@pytest.fixture(scope="module")
+def problem():
+    rng = np.random.default_rng(1)
+    return rng.normal(size=(4, 3)), 0.3 * rng.normal(size=(4, 2))
+
+
+def flat(d):
+    return np.concatenate([d[k].ravel() for k in sorted(d)])
+
+
+# -- the field ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_jacobian_matches_finite_differences(problem, alpha):
+    x, y = problem
+    net = VectorFieldNetwork([3, 4, 3, 2], alpha=alpha, seed=2)
+    state = net.equilibrium(x)
+    s = state.s + 0.2 * np.random.default_rng(0).normal(size=state.s.shape)
+    J = net.jacobian(state.replace(s=s))
+    h = 1e-6
+    for j in range(s.shape[1]):
+        d = np.zeros_like(s)
+        d[:, j] = h
+        fd = (net.energy_gradient(state.replace(s=s + d))
+              - net.energy_gradient(state.replace(s=s - d))) / (2 * h)
+        np.testing.assert_allclose(J[:, :, j], fd, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(net.vector_field(state), -net.energy_gradient(state))
+    symmetric = np.allclose(J, np.swapaxes(J, 1, 2), atol=1e-13)
+    assert symmetric == (alpha == 0.0) == net.is_symmetric()
+
+
+def test_fixed_points_are_stable_and_exact_reference_holds(problem):
+    x, y = problem
+    net = VectorFieldNetwork([3, 5, 2], alpha=0.8, seed=0)
+    state = net.equilibrium(x, Nudge(pl.SquaredError(), y, 0.3))
+    assert np.max(np.abs(net.residual(state))) < 1e-10
+    assert np.all(np.linalg.eigvals(net.jacobian(state)).real > 0)
+    ex = pl.exact_gradient(net, x, y)
+    assert relative_error(ex, pl.finite_difference_gradient(net, x, y)) < 1e-7
+
+
+# -- generalized EP ------------------------------------------------------------------------------
+@pytest.mark.parametrize("points,betas", [(1, (1e-2, 3e-3, 1e-3)), (2, (1e-2, 3e-3, 1e-3)),
+                                          (3, (0.08, 0.04, 0.02)), (4, (0.2, 0.1, 0.05))])
+def test_symmetric_network_gives_the_exact_gradient(problem, points, betas):
+    x, y = problem
+    net = VectorFieldNetwork([3, 5, 2], alpha=0.0, seed=0)
+    m = pl.bias_order(net, GeneralizedEP(points=points), x, y, betas)
+    assert abs(m.slope - points) < 0.15, str(m)
+    assert m.errors[-1] < (1e-3 if points == 1 else 1e-5)
+
+
+def test_bias_grows_with_asymmetry_and_survives_beta_to_zero(problem):
+    x, y = problem
+    errors = []
+    for alpha in (0.0, 0.3, 0.6, 1.0, 1.5):
+        net = VectorFieldNetwork([3, 5, 2], alpha=alpha, seed=0)
+        ref = pl.exact_gradient(net, x, y)
+        errors.append(relative_error(GeneralizedEP(beta=1e-3).gradient(net, x, y), ref))
+        if alpha > 0:       # the J − Jᵀ bias does not vanish with β
+            small = relative_error(GeneralizedEP(beta=1e-4).gradient(net, x, y), ref)
+            assert small == pytest.approx(errors[-1], rel=1e-3)
+    assert errors[0] < 1e-6
+    assert np.all(np.diff(errors) > 0), errors
+
+
+def test_estimate_is_the_j_inverse_vjp(problem):
+    """ĝ → −(∂Φ/∂θ)ᵀ J⁻¹ ∂C/∂s, the true gradient has J⁻ᵀ: the bias is driven by J − Jᵀ."""
+    x, y = problem
+    net = VectorFieldNetwork([3, 5, 2], alpha=1.0, seed=0)
+    free = net.equilibrium(x)
+    dc = net.output_vjp(free, pl.SquaredError().gradient(net.outputs(free), y))
+    J = net.jacobian(free)
+    predicted = {k: v.mean(0) for k, v in
+                 net.mixed_vjp(free, -np.linalg.solve(J, dc[..., None])[..., 0]).items()}
+    g = GeneralizedEP(beta=0.02, points=4).gradient(net, x, y)
+    assert relative_error(g, predicted) < 1e-6
+    JT = np.swapaxes(J, 1, 2)
+    true = {k: v.mean(0) for k, v in
+            net.mixed_vjp(free, -np.linalg.solve(JT, dc[..., None])[..., 0]).items()}
+    assert relative_error(true, pl.exact_gradient(net, x, y)) < 1e-12
+
+
+def test_rules_refuse_what_they_cannot_do(problem):
+    x, y = problem
+    net = VectorFieldNetwork([3, 5, 2], alpha=0.5)
+    for rule in (pl.EP(), pl.HolomorphicEP(), pl.ContrastiveLearning()):
+        with pytest.raises(ValueError, match="needs"):
+            rule.gradient(net, x, y)
+    with pytest.raises(ValueError, match="no energy"):
+        net.param_gradient(net.equilibrium(x))
+    resistor = ResistorNetwork.layered([3, 4, 2], seed=0)
+    with pytest.raises(ValueError, match="vector_field"):
+        GeneralizedEP().gradient(resistor, x, y)
+    assert GeneralizedEP(points=3).requires == {"vector_field", "complex"}
+    with pytest.raises(ValueError, match="points"):
+        GeneralizedEP(points=0).gradient(net, x, y)
+    with pytest.raises(ValueError, match="homeostasis"):
+        GeneralizedEP(homeostasis=-1.0).gradient(net, x, y)
+    with pytest.raises(ValueError, match="alpha"):
+        VectorFieldNetwork([3, 2], alpha=2.0)
+    with pytest.raises(ValueError, match="layers"):
+        VectorFieldNetwork([3])
+
+
+# -- Jacobian homeostasis --------------------------------------------------------------------------
+def test_hutchinson_mean_is_half_the_squared_asymmetry():
+    J = np.array([[1.0, 2.0, 0.0], [-1.0, 0.5, 0.3], [0.4, 0.0, 2.0]])
+    exact = 0.5 * np.sum((J - J.T) ** 2)
+    assert homeostatic_loss(J) == pytest.approx(exact, rel=1e-14)
+    k = 200_000
+    est = homeostatic_loss(J, samples=k, seed=3)
+    eps = np.random.default_rng(3).normal(size=(k, 3))     # the same probes, for the error bar
+    per = np.sum((eps @ J.T - eps @ J) * (eps @ J.T), axis=1)
+    assert abs(est - exact) < 4 * per.std() / np.sqrt(k)
+    assert abs(est - exact) < 0.02 * exact
+    S = J + J.T
+    assert homeostatic_loss(S, samples=7, seed=0) == 0.0
+    assert homeostatic_loss(S) == 0.0
+
+
+def test_homeostatic_gradient(problem):
+    x, _ = problem
+    net = VectorFieldNetwork([3, 5, 2], alpha=1.0, seed=0)
+    state = net.equilibrium(x)
+    exact = homeostatic_gradient(net, state, samples=None)
+    original = {k: v.copy() for k, v in net.params.items()}
+    for name in ("W2", "B2", "b1"):
+        fd = np.zeros((len(x),) + original[name].shape)
+        for i in np.ndindex(original[name].shape):
+            vals = []
+            for sign in (1, -1):
+                trial = {k: v.copy() for k, v in original.items()}
+                trial[name][i] += sign * 1e-6
+                net._params = trial
+                vals.append(homeostatic_loss(net.jacobian(state)))
+            fd[(slice(None),) + i] = (vals[0] - vals[1]) / 2e-6
+        net._params = original
+        np.testing.assert_allclose(exact[name], fd, rtol=1e-6, atol=1e-8)
+    hutch = homeostatic_gradient(net, state, samples=2000, seed=1)
+    assert relative_error({k: v.sum(0) for k, v in hutch.items()},
+                          {k: v.sum(0) for k, v in exact.items()}) < 0.1
+    symmetric = VectorFieldNetwork([3, 5, 2], alpha=0.0, seed=0)
+    g0 = homeostatic_gradient(symmetric, symmetric.equilibrium(x), samples=None)
+    assert max(np.max(np.abs(v)) for v in g0.values()) < 1e-12
+
+
+def train_cosine(seed, homeostasis, steps=100):
+    """Train an asymmetric network on a teacher; return (cosine before, cosine after)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 3))
+    y = VectorFieldNetwork([3, 5, 2], seed=99, gain=1.5).predict(x)
+    net = VectorFieldNetwork([3, 5, 2], alpha=1.2, seed=seed)
+    rule, plain = GeneralizedEP(beta=0.01, homeostasis=homeostasis), GeneralizedEP(beta=0.01)
+
+    def cos():
+        return cosine(flat(plain.gradient(net, x, y)), flat(pl.exact_gradient(net, x, y)))
+
+    before = cos()
+    for _ in range(steps):
+        g = rule.gradient(net, x, y)
+        net.update_params({k: v - 0.2 * g[k] for k, v in net.params.items()})
+    return before, cos()
+
+
+def test_homeostasis_aligns_the_estimate_with_the_gradient():
+    for seed in (0, 1):
+        before, plain = train_cosine(seed, 0.0)
+        _, homeo = train_cosine(seed, 0.05)
+        assert homeo > plain + 0.1 and homeo > 0.85, (seed, before, plain, homeo)
