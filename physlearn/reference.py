@@ -14,11 +14,11 @@ from .costs import make_cost
 
 
 def loss(system, x, y, cost=None):
-    """Mean cost of the free equilibrium: ``L(θ) = mean_b C(o(s⁰_b), y_b)``."""
+    """The system's objective, by default ``L(θ) = mean_b C(o(s⁰_b), y_b)`` (``system.loss``)."""
     cost = make_cost(cost)
     x = system.check_inputs(x)
     y = system.check_targets(y, x.shape[0])
-    return cost.mean(system.predict(x), y)
+    return system.loss(x, y, cost)
 
 
 def exact_gradient(system, x, y, cost=None):

@@ -13,6 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from physlearn.nudges import Nudge
 from physlearn.system import ConvergenceError
 
 
@@ -173,3 +174,39 @@ def newton_direction(H, r, batch, max_shifts=40):
     raise ConvergenceError("could not make the Hessian positive definite by diagonal shifts")
 
 
+
+
+def relax(system, at, s0, nudge, newton_step, *, active=None, what=None):
+    """Minimise ``E + βC`` of an equilibrium system by :func:`damped_newton`.
+
+    Parameters
+    ----------
+    system : EquilibriumSystem
+        Supplies ``energy``, ``outputs``, ``residual``, ``tol`` and ``max_iter``.
+    at : callable
+        ``at(s) -> State``: the state with degrees of freedom ``s``.
+    s0 : ndarray, shape (batch, n)
+        Initial degrees of freedom.
+    nudge : Nudge, Clamp or None
+        A soft nudge adds ``β C`` to the merit; a clamp holds the inactive components.
+    newton_step : callable
+        ``newton_step(state, r) -> (d, exact)`` (see :func:`damped_newton`).
+    active : ndarray of bool, optional
+        Components that relax (default: all); the residual is zero elsewhere.
+    """
+    def merit(s):
+        state = at(s)
+        f = system.energy(state)
+        if isinstance(nudge, Nudge):
+            f = f + nudge.beta * nudge.cost.value(system.outputs(state), nudge.target)
+        return f
+
+    def gradient(s):
+        r = system.residual(at(s))
+        if active is not None:
+            r[:, ~active] = 0.0
+        return r
+
+    return damped_newton(s0, merit, gradient, lambda s, r: newton_step(at(s), r),
+                         tol=system.tol, max_iter=int(system.max_iter),
+                         what=what or type(system).__name__)

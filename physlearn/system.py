@@ -146,6 +146,12 @@ class System(HyperParams):
         """The exact reference ``dL/dθ`` (batch mean) for checked ``x``, ``y`` and a cost."""
         raise NotImplementedError
 
+    def loss(self, x, y, cost):
+        """The objective ``L(θ)`` whose gradient the rules estimate: by default the batch mean
+        of ``C(o, y)`` at the free outputs. Systems with another objective (e.g. a thermal
+        expectation ``⟨C(σ)⟩``) override it, and references follow."""
+        return cost.mean(self.predict(x), y)
+
 
 class EquilibriumSystem(System):
     """Base class of systems that relax to a minimum of ``E + β C``.

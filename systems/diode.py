@@ -40,7 +40,7 @@ import scipy.sparse.linalg as spla
 from scipy.special import expit, spence
 
 from physlearn.nudges import Clamp, Nudge
-from physlearn.solvers import damped_newton, newton_direction
+from physlearn.solvers import newton_direction, relax
 
 from .resistor import ResistorNetwork
 
@@ -253,27 +253,9 @@ class NonlinearResistorNetwork(ResistorNetwork):
             nudge = Nudge(nudge.cost, self.check_targets(nudge.target, x.shape[0]),
                           float(np.real(nudge.beta)))
 
-        def at(s):
-            return self._state(s, x, nudge, v_src)
-
-        def merit(s):
-            state = at(s)
-            f = self.energy(state)
-            if isinstance(nudge, Nudge):
-                f = f + nudge.beta * nudge.cost.value(self.outputs(state), nudge.target)
-            return f
-
-        def gradient(s):
-            r = self.residual(at(s))
-            r[:, ~active] = 0.0
-            return r
-
-        def newton_step(s, r):
-            return self._newton_step(at(s), r, active, nudge)
-
-        s = damped_newton(s0, merit, gradient, newton_step, tol=self.tol,
-                          max_iter=int(self.max_iter), what=type(self).__name__)
-        return at(s)
+        s = relax(self, lambda s: self._state(s, x, nudge, v_src), s0, nudge,
+                  lambda state, r: self._newton_step(state, r, active, nudge), active=active)
+        return self._state(s, x, nudge, v_src)
 
     # -- physics for references and contract tests --------------------------------------------
     def energy(self, state):

@@ -30,7 +30,7 @@ import scipy.sparse.linalg as spla
 
 from physlearn.costs import Cost
 from physlearn.nudges import Clamp, Nudge
-from physlearn.solvers import damped_newton, newton_direction
+from physlearn.solvers import damped_newton, newton_direction, relax
 from physlearn.system import ConvergenceError, EquilibriumSystem, State
 
 
@@ -430,22 +430,11 @@ class ElasticNetwork(EquilibriumSystem):
 
     def _minimise(self, x, nudge, s0, boundary, what=None):
         """Minimise ``E + βC`` over the free coordinates by damped (modified) Newton."""
-        def merit(s):
-            state = self._state(s, x, nudge, boundary)
-            f = self.energy(state)
-            if nudge is not None:
-                f = f + nudge.beta * nudge.cost.value(self.outputs(state), nudge.target)
-            return f
+        def newton_step(state, r):
+            return newton_direction(self.hessian(state, nudge), r, len(r))
 
-        def gradient(s):
-            return self.residual(self._state(s, x, nudge, boundary))
-
-        def newton_step(s, r):
-            H = self.hessian(self._state(s, x, nudge, boundary), nudge)
-            return newton_direction(H, r, len(s))
-
-        return damped_newton(s0, merit, gradient, newton_step, tol=self.tol,
-                             max_iter=int(self.max_iter), what=what or type(self).__name__)
+        return relax(self, lambda s: self._state(s, x, nudge, boundary), s0, nudge,
+                     newton_step, what=what)
 
     def outputs(self, state):
         """Strains ``ε_T = r_T / r⁰_T − 1`` of the target pairs, shape (batch, n_outputs)."""

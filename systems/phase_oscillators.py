@@ -30,7 +30,7 @@ import scipy.sparse as sp
 
 from physlearn.costs import Cost
 from physlearn.nudges import Clamp, Nudge
-from physlearn.solvers import damped_newton
+from physlearn.solvers import relax
 from physlearn.system import ConvergenceError, EquilibriumSystem, State
 
 
@@ -150,7 +150,7 @@ class PhaseOscillatorNetwork(EquilibriumSystem):
     squared error of the ``(cos φ, sin φ)`` readout). ``SquaredError`` also works on the raw
     phases and is what the contract suite uses; with it the 2π shift of an output is visible.
 
-    **Relaxation.** Damped Newton (:func:`physlearn.solvers.damped_newton`) on the free phases
+    **Relaxation.** Damped Newton (:func:`physlearn.solvers.relax`) on the free phases
     with the exact Hessian ``∂²E/∂φ²`` (a weighted graph Laplacian with the edge weights
     ``W_jk cos(φ_j − φ_k)``, plus ``h_j cos(φ_j − ψ_j)`` on the diagonal, plus the cost's
     curvature under a nudge). Indefinite Hessians are shifted so the relaxation descends to a
@@ -322,36 +322,21 @@ class PhaseOscillatorNetwork(EquilibriumSystem):
             s0[:, self.output_index] = self.check_targets(nudge.values, batch)
             active[self.output_index] = False
 
-        def at(s):
-            return self._state(s, x, nudge)
-
-        def merit(s):
-            state = at(s)
-            f = self.energy(state)
-            if isinstance(nudge, Nudge):
-                f = f + nudge.beta * nudge.cost.value(self.outputs(state), nudge.target)
-            return f
-
-        def gradient(s):
-            r = self.residual(at(s))
-            r[:, ~active] = 0.0
-            return r
-
-        def newton_step(s, r):
-            H = self.hessian(at(s), nudge)
-            d = np.zeros_like(s)
+        def newton_step(state, r):
+            H = self.hessian(state, nudge)
+            d = np.zeros_like(r)
             d[:, active], exact = _dense_newton_direction(H[:, active][:, :, active],
                                                           r[:, active])
             return d, exact
 
         with np.errstate(divide="ignore", invalid="ignore"):
-            s = damped_newton(s0, merit, gradient, newton_step, tol=self.tol,
-                              max_iter=int(self.max_iter), what=type(self).__name__)
+            s = relax(self, lambda s: self._state(s, x, nudge), s0, nudge, newton_step,
+                      active=active)
         # the minimum is a point on the torus: take the copy nearest the starting phases, so
         # that the state is a continuous function of θ and x (a Newton path from a distant
         # start may cross several 2π copies, and which one it ends in is not continuous)
         s = s - 2 * np.pi * np.round((s - s0) / (2 * np.pi))
-        return at(s)
+        return self._state(s, x, nudge)
 
     def _complex_newton(self, s, x, nudge):
         """Solve ``∂(E + βC)/∂φ = 0`` at complex β by Newton with residual backtracking."""
