@@ -8,24 +8,13 @@ call from the timing, because tracing slows the Python loop.
 
 from __future__ import annotations
 
-import tracemalloc
-
 import numpy as np
-from harness import Ratio, best_time
+from harness import Ratio, best_time, peak_memory
 from tqdm import tqdm
 
 import physlearn as pl
 from physlearn.rules.echo import BPTT, RHEL
 from physlearn.systems.hru import HRU
-
-
-def peak_memory(fn):
-    """Peak traced allocation (bytes) during ``fn()``."""
-    tracemalloc.start()
-    fn()
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return peak
 
 
 def run(quick=False):

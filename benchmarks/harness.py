@@ -9,6 +9,7 @@ thresholds: only ratios between two measurements taken back to back are compared
 from __future__ import annotations
 
 import time
+import tracemalloc
 from dataclasses import dataclass
 
 
@@ -40,3 +41,14 @@ def best_time(fn, repeat=3):
         fn()
         best = min(best, time.perf_counter() - t0)
     return best
+
+
+def peak_memory(fn):
+    """Peak memory traced by ``tracemalloc`` during ``fn()`` (bytes; numpy reports its
+    buffers to it)."""
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()

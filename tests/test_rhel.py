@@ -1,7 +1,6 @@
 """Echo learning (RHEL, HEB) against BPTT: accuracy orders in ε, per-step equality, chaining,
 negative controls, bad input, memory and training."""
 
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -243,11 +242,13 @@ def test_heb_machine_learns_by_itself():
 
 
 def peak_memory(fn):
-    tracemalloc.start()
-    fn()
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return peak
+    import pathlib
+    import sys
+
+    sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "benchmarks"))
+    from harness import peak_memory as traced_peak
+
+    return traced_peak(fn)
 
 
 def test_rhel_memory_does_not_grow_with_sequence_length():
