@@ -6,6 +6,7 @@ import numpy as np
 
 from ..nudges import Nudge
 from .base import Rule, check_strength
+from .holomorphic import cauchy_nudges
 
 
 class GeneralizedEP(Rule):
@@ -84,21 +85,11 @@ class GeneralizedEP(Rule):
         return int(n)
 
     def nudge_points(self):
-        """``(β_k, weight_k)`` whose weighted sum ``Σ w_k s(β_k)`` (minus ``s_0`` terms) gives
-        ``ds/dβ``; conjugate pairs folded for ``N ≥ 3``."""
-        r = check_strength("beta", self.beta)
+        """``(β_k, weight_k)`` whose weighted sum ``Σ w_k (s(β_k) − s₀)`` gives ``ds/dβ``
+        (the N-point Cauchy estimate, conjugate pairs folded; N = 1, 2: finite differences)."""
         n = self._points()
-        if n == 1:
-            return [(r, 1.0 / r)]
-        if n == 2:
-            return [(r, 0.5 / r), (-r, -0.5 / r)]
-        out = []
-        for k in range(n // 2 + 1):
-            beta = r * np.exp(2j * np.pi * k / n)
-            paired = 0 < k and 2 * k != n
-            beta = beta.real if k == 0 or 2 * k == n else beta
-            out.append((beta, (2.0 if paired else 1.0) / (n * beta)))
-        return out
+        return [(beta, fold / (n * beta))
+                for beta, fold in cauchy_nudges(check_strength("beta", self.beta), n)]
 
     def state_derivative(self, system, x, y, cost, free=None):
         """The estimate of ``ds*/dβ`` at β = 0, shape (batch, n_state), real."""

@@ -57,16 +57,7 @@ class HolomorphicEP(Rule):
 
     def nudge_points(self):
         """``(β_k, weight_k)`` for the relaxed half circle (conjugate pairs folded)."""
-        r = check_strength("beta", self.beta)
-        n = self.points
-        if not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"points={n!r} must be a positive integer")
-        out = []
-        for k in range(n // 2 + 1):
-            beta = r * np.exp(2j * np.pi * k / n)
-            paired = 0 < k and 2 * k != n
-            out.append((beta.real if k == 0 or 2 * k == n else beta, 2.0 if paired else 1.0))
-        return out
+        return cauchy_nudges(check_strength("beta", self.beta), self.points)
 
     def per_sample_gradient(self, system, x, y, cost):
         free = system.equilibrium(x)
@@ -77,3 +68,26 @@ class HolomorphicEP(Rule):
             for k in total:
                 total[k] += weight * np.real((g[k] - g0[k]) / beta)
         return {k: v / self.points for k, v in total.items()}
+
+
+def cauchy_nudges(radius, points):
+    """Nudges ``β_k = r e^{2πik/N}`` with ``Im β_k ≥ 0`` and their folding weights.
+
+    A real system obeys ``g(β̄) = conj g(β)``, so the terms at ``β_k`` and ``β_{N−k}`` sum to
+    twice the real part of one of them: each such pair is relaxed once with weight 2; the
+    real nudges (``k = 0`` and ``k = N/2``) have weight 1. ``N = 1`` gives ``(r,)`` and
+    ``N = 2`` gives ``(r, −r)``: one-sided and centered finite differences.
+
+    Returns
+    -------
+    list of (complex or float, float)
+    """
+    n = points
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"points={n!r} must be a positive integer")
+    out = []
+    for k in range(n // 2 + 1):
+        real = k == 0 or 2 * k == n
+        beta = radius * np.exp(2j * np.pi * k / n)
+        out.append((beta.real if real else beta, 1.0 if real else 2.0))
+    return out
