@@ -41,7 +41,7 @@ import numpy as np
 
 import physlearn as pl
 from physlearn.check import relative_error
-from physlearn.plots import figure_dir
+from physlearn.experiment.plots import figure_dir
 from physlearn.systems import ResistorNetwork
 
 FIGURES = figure_dir(globals().get("__file__"))  # $PHYSLEARN_FIGURES or ./figures

@@ -43,10 +43,10 @@ import numpy as np
 import physlearn as pl
 from physlearn import datasets
 from physlearn.check import cosine
-from physlearn.optim import SGD
-from physlearn.plots import figure_dir
+from physlearn.experiment.optim import SGD
+from physlearn.experiment.plots import figure_dir
 from physlearn.systems import ResistorNetwork
-from physlearn.train import train
+from physlearn.experiment.train import train
 
 FIGURES = figure_dir(globals().get("__file__"))  # $PHYSLEARN_FIGURES or ./figures
 

@@ -27,7 +27,7 @@ import sympy as sp
 
 from physlearn import derivations
 from physlearn.derivations.resistor import small_network
-from physlearn.plots import figure_dir
+from physlearn.experiment.plots import figure_dir
 
 FIGURES = figure_dir(globals().get("__file__"))  # $PHYSLEARN_FIGURES or ./figures
 

@@ -23,9 +23,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import physlearn as pl
-from physlearn import quantum as q
-from physlearn.plots import figure_dir
-from physlearn.quantum import ObservableCost
+from physlearn.systems import quantum as q
+from physlearn.experiment.plots import figure_dir
+from physlearn.systems.quantum import ObservableCost
 from physlearn.systems.spin_chain import SpinChain
 
 FIGURES = figure_dir(globals().get("__file__"))  # $PHYSLEARN_FIGURES or ./figures

@@ -31,8 +31,8 @@ from tqdm.auto import tqdm
 
 import physlearn as pl
 from physlearn.check import relative_error
-from physlearn.plots import figure_dir
-from physlearn.quantum import NudgeNearGapWarning
+from physlearn.experiment.plots import figure_dir
+from physlearn.systems.quantum import NudgeNearGapWarning
 from physlearn.systems.spin_chain import SpinChain
 
 warnings.simplefilter("ignore", NudgeNearGapWarning)   # breakdown is what we want to see

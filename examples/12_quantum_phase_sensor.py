@@ -25,8 +25,8 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 
-from physlearn.plots import figure_dir
-from physlearn.quantum_tasks import train_phase_sensor
+from physlearn.experiment.plots import figure_dir
+from physlearn.systems.quantum_tasks import train_phase_sensor
 from physlearn.systems.spin_chain import cluster_ising_phases
 
 FIGURES = figure_dir(globals().get("__file__"))  # $PHYSLEARN_FIGURES or ./figures

@@ -18,8 +18,8 @@
 
 import matplotlib.pyplot as plt
 
-from physlearn.plots import figure_dir
-from physlearn.quantum_tasks import explore_phase
+from physlearn.experiment.plots import figure_dir
+from physlearn.systems.quantum_tasks import explore_phase
 
 FIGURES = figure_dir(globals().get("__file__"))  # $PHYSLEARN_FIGURES or ./figures
 

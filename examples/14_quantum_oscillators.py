@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import physlearn as pl
-from physlearn.plots import figure_dir
+from physlearn.experiment.plots import figure_dir
 from physlearn.systems.quantum_oscillators import QuantumHarmonicNetwork
 
 FIGURES = figure_dir(globals().get("__file__"))  # $PHYSLEARN_FIGURES or ./figures

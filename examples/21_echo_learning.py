@@ -15,7 +15,7 @@ import numpy as np
 
 import physlearn as pl
 from physlearn.check import relative_error
-from physlearn.plots import figure_dir
+from physlearn.experiment.plots import figure_dir
 from physlearn.rules.echo import RHEL
 from physlearn.systems.hru import HRU
 from physlearn.systems.oscillators import CoupledOscillators

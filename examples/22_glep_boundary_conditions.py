@@ -4,7 +4,7 @@
 # The leapfrog run of an HRU is the stationary path of a discrete action
 # ``S_β = Σ ½|ΔQ|²/δ − δ Σ V(Q_i) − β Σ g_i·φ_i``. Nudging the action and contrasting the
 # local observable ``G = δ Σ ∂_θV`` gives ``dC/dθ = dG/dβ − R``, where ``R`` is a boundary
-# term. Four boundary conditions, four rules (see :mod:`physlearn.glep`):
+# term. Four boundary conditions, four rules (see :mod:`physlearn.rules.glep`):
 #
 # * **fixed endpoints** and **periodic**: ``R = 0``, but each phase is a global solve over the
 #   whole trajectory, and the model is not the causal one;
@@ -20,8 +20,8 @@ import numpy as np
 
 import physlearn as pl
 from physlearn.check import relative_error
-from physlearn.glep import boundary_gradient, glep_gradient
-from physlearn.plots import figure_dir
+from physlearn.rules.glep import boundary_gradient, glep_gradient
+from physlearn.experiment.plots import figure_dir
 from physlearn.rules.echo import RHEL
 from physlearn.systems.hru import HRU
 

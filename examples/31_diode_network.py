@@ -17,7 +17,7 @@ import networkx as nx
 import numpy as np
 
 import physlearn as pl
-from physlearn.plots import figure_dir
+from physlearn.experiment.plots import figure_dir
 from physlearn.systems import ResistorNetwork
 from physlearn.systems.diode import NonlinearResistorNetwork
 

@@ -18,9 +18,9 @@ from matplotlib.collections import LineCollection
 
 import physlearn as pl
 from physlearn.check import relative_error
-from physlearn.datasets import Dataset
+from physlearn.experiment.datasets import Dataset
 from physlearn.nudges import Clamp, Nudge
-from physlearn.plots import figure_dir
+from physlearn.experiment.plots import figure_dir
 from physlearn.systems.elastic import ElasticNetwork
 
 FIGURES = figure_dir(globals().get("__file__"))  # $PHYSLEARN_FIGURES or ./figures

@@ -23,8 +23,8 @@ import numpy as np
 
 import physlearn as pl
 from physlearn.check import relative_error
-from physlearn.datasets import Dataset
-from physlearn.plots import figure_dir
+from physlearn.experiment.datasets import Dataset
+from physlearn.experiment.plots import figure_dir
 from physlearn.systems.ising import IsingModel
 
 FIGURES = figure_dir(globals().get("__file__"))  # $PHYSLEARN_FIGURES or ./figures

@@ -19,7 +19,7 @@ import numpy as np
 
 import physlearn as pl
 from physlearn.check import cosine, relative_error
-from physlearn.homeostasis import homeostatic_loss
+from physlearn.rules.homeostasis import homeostatic_loss
 from physlearn.rules.generalized import GeneralizedEP
 from physlearn.systems.vector_field import VectorFieldNetwork
 

@@ -101,15 +101,15 @@ class CrossEntropy(Cost):
         return w * h / self.temperature**2
 
 
-COSTS = {"squared_error": SquaredError, "cross_entropy": CrossEntropy}
-
-
 def make_cost(cost):
-    """Return a cost instance from ``None`` (squared error), a name, or an instance."""
+    """Return a cost instance from ``None`` (squared error), a registered name
+    (:data:`physlearn.registry.COSTS`), or an instance."""
     if cost is None:
         return SquaredError()
     if isinstance(cost, Cost):
         return cost
+    from .registry import COSTS
+
     if isinstance(cost, str) and cost in COSTS:
-        return COSTS[cost]()
+        return COSTS[cost].build()
     raise ValueError(f"cost={cost!r} is not a Cost instance or one of {sorted(COSTS)}")

@@ -30,24 +30,41 @@ class HyperParams:
             if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
         ]
 
-    def get_params(self):
-        """Return the constructor hyperparameters as a dict (values as given)."""
-        return {name: getattr(self, self._param_aliases.get(name, name))
-                for name in self._param_names()}
+    def get_params(self, deep=True):
+        """The constructor hyperparameters as a dict (values as given).
+
+        Parameters
+        ----------
+        deep : bool, default True
+            Also return the hyperparameters of hyperparameters that have their own
+            (``"cost__temperature"``), as scikit-learn does, so ``sklearn.base.clone`` works.
+        """
+        out = {name: getattr(self, self._param_aliases.get(name, name))
+               for name in self._param_names()}
+        if deep:
+            for name, value in list(out.items()):
+                if hasattr(value, "get_params") and not isinstance(value, type):
+                    out.update({f"{name}__{k}": v for k, v in value.get_params(deep=True).items()})
+        return out
 
     def set_params(self, **params):
-        """Set hyperparameters by name; unknown names raise ``ValueError``."""
+        """Set hyperparameters by name (``"cost__temperature"`` reaches into a hyperparameter);
+        unknown names raise ``ValueError``."""
         valid = self._param_names()
         for name, value in params.items():
-            if name not in valid:
+            outer, _, inner = name.partition("__")
+            if outer not in valid:
                 raise ValueError(
-                    f"{type(self).__name__} has no hyperparameter {name!r}; valid: {valid}"
+                    f"{type(self).__name__} has no hyperparameter {outer!r}; valid: {valid}"
                 )
-            setattr(self, self._param_aliases.get(name, name), value)
+            if inner:
+                getattr(self, self._param_aliases.get(outer, outer)).set_params(**{inner: value})
+            else:
+                setattr(self, self._param_aliases.get(outer, outer), value)
         return self
 
     def __repr__(self):
-        args = ", ".join(f"{k}={_short(v)}" for k, v in self.get_params().items())
+        args = ", ".join(f"{k}={_short(v)}" for k, v in self.get_params(deep=False).items())
         return f"{type(self).__name__}({args})"
 
 

@@ -40,7 +40,7 @@ import scipy.sparse.linalg as spla
 from scipy.special import expit, spence
 
 from physlearn.nudges import Clamp, Nudge
-from physlearn.solvers import newton_direction, relax
+from physlearn.systems.solvers import newton_direction, relax
 
 from .resistor import ResistorNetwork
 
@@ -347,11 +347,3 @@ def _softplus_integral(t):
     t = np.asarray(t, dtype=float)
     small = spence(1.0 + np.exp(-np.abs(t)))        # Li₂(−e^{−|t|})
     return np.where(t <= 0, -small, np.pi**2 / 6 + 0.5 * t * t + small)
-
-
-def register():
-    """Register a small layered diode network with the contract suite (40 conductances)."""
-    from physlearn.registry import register_system
-
-    register_system("diode-layered",
-                    lambda seed: NonlinearResistorNetwork.layered([2, 5, 2], seed=seed))

@@ -30,7 +30,7 @@ import scipy.sparse.linalg as spla
 
 from physlearn.costs import Cost
 from physlearn.nudges import Clamp, Nudge
-from physlearn.solvers import damped_newton, newton_direction, relax
+from physlearn.systems.solvers import damped_newton, newton_direction, relax
 from physlearn.system import ConvergenceError, EquilibriumSystem, State
 
 
@@ -719,14 +719,8 @@ def _sparse_solve(matrix, rhs):
             "pinned nodes, or zero stiffnesses)") from err
 
 
-def register():
-    """Register a small Delaunay network with the contract suite (≈ 80 parameters)."""
-    from physlearn.registry import register_system
-
-    def example(system, rng):
-        x = 0.05 * rng.normal(size=(4, system.n_features))
-        y = 0.05 * rng.normal(size=(4, system.n_outputs))
-        return x, y
-
-    register_system("elastic", lambda seed: ElasticNetwork.random(16, seed=seed),
-                    example=example)
+def contract_problem(system, rng):
+    """Small displacements and target strains, 4 samples (the contract suite's problem)."""
+    x = 0.05 * rng.normal(size=(4, system.n_features))
+    y = 0.05 * rng.normal(size=(4, system.n_outputs))
+    return x, y

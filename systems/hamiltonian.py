@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from physlearn.registry import import_target
+
 from .leapfrog import SeparableHamiltonian
 from .trajectory import TrajectorySystem
 
@@ -173,11 +175,12 @@ class Hamiltonian(TrajectorySystem):
         Input channels per step (``u`` in the potential).
     initial_params : dict of array_like
         Trainable parameters and their initial values (their shapes are fixed from these).
-    kinetic : callable, optional
-        ``T(p, params) -> (...)``, even in ``p``.
-    potential : callable, optional
+    kinetic : callable or str, optional
+        ``T(p, params) -> (...)``, even in ``p``; or the ``"package.module:function"`` that is
+        it (so the system can be written to a config file and rebuilt, e.g. on a Dask worker).
+    potential : callable or str, optional
         ``V(q, u, params) -> (...)``.
-    hamiltonian : callable, optional
+    hamiltonian : callable or str, optional
         ``H(q, p, u, params)`` instead of the two terms; it is checked to be separable and
         split as ``T(p) = H(0, p, 0) − H(0, 0, 0)``, ``V(q, u) = H(q, 0, u)``.
     readout_dofs : sequence of int, default (0,)
@@ -225,6 +228,9 @@ class Hamiltonian(TrajectorySystem):
         self._check_readout()
         _ = self.scheme
         params = {k: np.asarray(v, dtype=float) for k, v in initial_params.items()}
+        # "package.module:function" names keep the system writable to a config file
+        kinetic, potential, hamiltonian = (
+            None if f is None else import_target(f) for f in (kinetic, potential, hamiltonian))
         if hamiltonian is not None:
             if kinetic is not None or potential is not None:
                 raise ValueError("give either hamiltonian= or kinetic= and potential=, not both")
@@ -241,9 +247,45 @@ class Hamiltonian(TrajectorySystem):
                                {k: v.shape for k, v in params.items()}, hvp_step)
         self.params = params
 
+    @classmethod
+    def duffing(cls, n_dof=2, n_features=1, *, seed=0, **kwargs):
+        """Driven Duffing oscillators in a chain: trainable stiffness, anharmonicity, couplings
+        and input weights (the registry's example of a user Hamiltonian).
+
+        ``H = Σ_i [p_i²/2 + k_i q_i²/2 + g_i q_i⁴/4] + Σ_i κ_i (q_{i+1} − q_i)²/2 − Σ_i (u·w)_i q_i``
+        in dimensionless units; the last oscillator is read out. Initial values are drawn from
+        ``seed``: ``k`` in [0.5, 1.5], ``g`` in [0.05, 0.2], ``κ`` in [0.1, 0.5], ``w`` Gaussian
+        of scale 0.5.
+
+        Returns
+        -------
+        Hamiltonian
+        """
+        rng = np.random.default_rng(seed)
+        initial = {"k": rng.uniform(0.5, 1.5, n_dof).tolist(),
+                   "g": rng.uniform(0.05, 0.2, n_dof).tolist(),
+                   "kappa": rng.uniform(0.1, 0.5, n_dof - 1).tolist(),
+                   "w": (0.5 * rng.normal(size=(n_features, n_dof))).tolist()}
+        kwargs.setdefault("readout_dofs", [n_dof - 1])
+        return cls(n_dof, n_features, initial, kinetic=f"{__name__}:duffing_kinetic",
+                   potential=f"{__name__}:duffing_potential", **kwargs)
+
     @property
     def param_shapes(self):
         return self._unit.param_shapes()
 
     def blocks(self):
         return [(self._unit, "")]
+
+
+def duffing_kinetic(p, params):
+    """``T(p) = Σ p²/2`` (unit masses)."""
+    return 0.5 * np.sum(p * p, axis=-1)
+
+
+def duffing_potential(q, u, params):
+    """Duffing chain potential of :meth:`Hamiltonian.duffing`."""
+    onsite = 0.5 * params["k"] * q * q + 0.25 * params["g"] * q ** 4
+    bonds = 0.5 * params["kappa"] * (q[..., 1:] - q[..., :-1]) ** 2
+    drive = np.einsum("...f,fd->...d", u, params["w"]) * q
+    return np.sum(onsite - drive, axis=-1) + np.sum(bonds, axis=-1)

@@ -33,7 +33,7 @@ from physlearn.nudges import Clamp, Nudge
 from physlearn.system import State, System, batch_mean
 
 __all__ = ["IsingModel", "IsingState", "ExactSolver", "SOLVERS", "register_solver",
-           "solver_class", "EXACT_MAX_SPINS", "OBJECTIVES", "register"]
+           "solver_class", "EXACT_MAX_SPINS", "OBJECTIVES", "contract_problem"]
 
 EXACT_MAX_SPINS = 16          # 2**16 = 65 536 configurations per sample
 TABLE_MAX_SPINS = 16          # per-configuration cost table over the output spins
@@ -685,26 +685,9 @@ def _check_temperature(temperature):
     return float(temperature)
 
 
-# -- registry ----------------------------------------------------------------------------------
-def _registered_exact(seed):
-    return IsingModel.layered([2, 3, 2], lateral=True, temperature=1.0, seed=seed)
-
-
-def _registered_mean_field(seed):
-    return IsingModel.layered([2, 3, 2], lateral=True, temperature=1.0, solver="mean-field",
-                              init_scale=0.3, seed=seed)
-
-
-def _example(system, rng):
+# -- the contract suite's example problem (physlearn.registry) -----------------------------------
+def contract_problem(system, rng):
+    """±1 inputs and targets inside the range of magnetisations, 4 samples."""
     x = rng.choice([-1.0, 1.0], size=(4, system.n_features))
     y = rng.uniform(-0.6, 0.6, size=(4, system.n_outputs))
     return x, y
-
-
-def register():
-    """Register ``"ising-exact"`` (6 spins, exact enumeration, objective "mean") and
-    ``"ising-mean-field"`` (the same graph, mean-field solver) in :mod:`physlearn.registry`."""
-    from physlearn.registry import register_system
-
-    register_system("ising-exact", _registered_exact, example=_example)
-    register_system("ising-mean-field", _registered_mean_field, example=_example)

@@ -17,7 +17,7 @@ import numpy as np
 from scipy.special import xlogy
 
 from physlearn.nudges import Clamp, Nudge
-from physlearn.solvers import damped_newton
+from physlearn.systems.solvers import damped_newton
 from physlearn.system import ConvergenceError, EquilibriumSystem
 
 from .ising import IsingModel, IsingState, register_solver
@@ -48,7 +48,7 @@ class MeanFieldIsing(IsingModel, EquilibriumSystem):
     per-configuration cost. :meth:`thermal_reference` gives the exact thermal derivative of the
     same parameters (by enumeration), to measure the mean-field error itself.
 
-    The relaxation is damped Newton (:func:`physlearn.solvers.damped_newton`) on the
+    The relaxation is damped Newton (:func:`physlearn.systems.solvers.damped_newton`) on the
     self-consistency equations written in the local fields ``u = artanh m`` (well conditioned
     even when spins saturate beyond round-off, where ``∂F/∂m`` is not), started from a few
     damped fixed-point iterations ``m ← tanh((Jm + b)/T)`` (or from ``start``); the result is

@@ -30,7 +30,7 @@ import scipy.sparse as sp
 
 from physlearn.costs import Cost
 from physlearn.nudges import Clamp, Nudge
-from physlearn.solvers import relax
+from physlearn.systems.solvers import relax
 from physlearn.system import ConvergenceError, EquilibriumSystem, State
 
 
@@ -150,7 +150,7 @@ class PhaseOscillatorNetwork(EquilibriumSystem):
     squared error of the ``(cos φ, sin φ)`` readout). ``SquaredError`` also works on the raw
     phases and is what the contract suite uses; with it the 2π shift of an output is visible.
 
-    **Relaxation.** Damped Newton (:func:`physlearn.solvers.relax`) on the free phases
+    **Relaxation.** Damped Newton (:func:`physlearn.systems.solvers.relax`) on the free phases
     with the exact Hessian ``∂²E/∂φ²`` (a weighted graph Laplacian with the edge weights
     ``W_jk cos(φ_j − φ_k)``, plus ``h_j cos(φ_j − ψ_j)`` on the diagonal, plus the cost's
     curvature under a nudge). Indefinite Hessians are shifted so the relaxation descends to a
@@ -462,7 +462,7 @@ class PhaseOscillatorNetwork(EquilibriumSystem):
 def _dense_newton_direction(H, r, max_shifts=60):
     """Solve ``H_b d_b = r_b`` per sample; shift indefinite blocks until positive definite.
 
-    The dense counterpart of :func:`physlearn.solvers.newton_direction` for the small
+    The dense counterpart of :func:`physlearn.systems.solvers.newton_direction` for the small
     Hessians of oscillator networks: a block whose Cholesky factorisation fails is replaced
     by ``H_b + τ_b 1`` with ``τ_b`` doubled from ``10⁻³ max|H_ii|`` until it succeeds, which
     makes ``d`` a descent direction. Returns ``(d, exact)``, ``exact`` True where no shift was
@@ -516,14 +516,9 @@ def phase_accuracy(outputs, y):
     return float(np.mean(np.all(np.cos(np.asarray(outputs) - y) > 0, axis=1)))
 
 
-def register():
-    """Register a small oscillator network (3 inputs, 3 hidden, 2 outputs) with the suite."""
-    from physlearn.registry import register_system
-
-    def example(system, rng):
-        x = rng.uniform(-np.pi / 2, np.pi / 2, size=(4, system.n_features))
-        y = system.predict(x) + 0.3 * rng.normal(size=(4, system.n_outputs))
-        return x, y
-
-    register_system("phase-oscillators",
-                    lambda seed: PhaseOscillatorNetwork(3, 3, 2, seed=seed), example=example)
+def contract_problem(system, rng):
+    """Input phases in (−π/2, π/2) and targets near the free outputs, 4 samples (the contract
+    suite's problem)."""
+    x = rng.uniform(-np.pi / 2, np.pi / 2, size=(4, system.n_features))
+    y = system.predict(x) + 0.3 * rng.normal(size=(4, system.n_outputs))
+    return x, y

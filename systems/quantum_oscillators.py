@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from physlearn.quantum import (
+from physlearn.systems.quantum import (
     ObservableCost,
     check_shots,
     check_temperature,
@@ -32,7 +32,7 @@ from physlearn.quantum import (
 )
 from physlearn.system import ConvergenceError, State, System, batch_mean
 
-__all__ = ["QuantumHarmonicNetwork", "OscillatorState", "register"]
+__all__ = ["QuantumHarmonicNetwork", "OscillatorState"]
 
 
 @dataclass
@@ -323,7 +323,7 @@ class QuantumHarmonicNetwork(System):
 
     def fock_measurements(self, x, n_levels, nu=None):
         """Outputs, ⟨∂H/∂θ⟩ and ground energy of one sample from the Fock-basis ground state."""
-        from physlearn.quantum import as_csr
+        from physlearn.systems.quantum import as_csr
 
         H, xs = self.fock_hamiltonian(x, n_levels, nu)
         with serial_blas():
@@ -359,17 +359,3 @@ class QuantumHarmonicNetwork(System):
         nodes = rng.permutation(n_modes)
         return cls(n_modes, sorted(edges), nodes[:n_inputs].tolist(),
                    nodes[n_inputs:n_inputs + n_outputs].tolist(), seed=seed, **kwargs)
-
-
-def _registered(seed):
-    # self-consistent nudge: with the feed-forward one centered EP is exact (error at
-    # round-off), which leaves the contract's bias-order fit without a signal.
-    return QuantumHarmonicNetwork.random(5, n_inputs=2, n_outputs=2, seed=seed,
-                                         nudge_mode="self_consistent")
-
-
-def register():
-    """Register a 5-mode oscillator network in :mod:`physlearn.registry`."""
-    from physlearn.registry import register_system
-
-    register_system("quantum-harmonic-network", _registered)

@@ -33,7 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from physlearn.quantum import (
+from physlearn.systems.quantum import (
     NudgeNearGapWarning,
     ObservableCost,
     as_csr,
@@ -49,7 +49,7 @@ from physlearn.quantum import (
 )
 from physlearn.system import ConvergenceError, State, System, batch_mean
 
-__all__ = ["Coupling", "SpinChain", "SpinState", "cluster_ising_phases", "register"]
+__all__ = ["Coupling", "SpinChain", "SpinState", "cluster_ising_phases"]
 
 ROLES = ("trainable", "input", "fixed")
 SOLVERS = ("auto", "dense", "sparse")
@@ -166,14 +166,14 @@ class SpinChain(System):
     couplings : sequence of Coupling
         The Hamiltonian terms: trainable, input and fixed couplings.
     observables : sequence
-        Output observables B_k (operator specs, see :func:`physlearn.quantum.operator`); the
+        Output observables B_k (operator specs, see :func:`physlearn.systems.quantum.operator`); the
         outputs are ⟨B_k⟩ and the nudge adds Σ_k ν_k B_k.
     temperature : float, default 0
         0: ground states; T > 0: Gibbs states e^{−H/T}/Z (k_B = 1, same units as H).
     shots : int, optional
         Measurements per expectation value; None means exact expectation values. With shots,
         every ⟨A_j⟩ and ⟨B_k⟩ is reported with Gaussian shot noise of variance Var/shots
-        (:func:`physlearn.quantum.shot_noise`).
+        (:func:`physlearn.systems.quantum.shot_noise`).
     solver : {"auto", "dense", "sparse"}, default "auto"
         Dense LAPACK diagonalisation, or sparse Lanczos (``eigsh``) warm-started from the
         ``start`` state; "auto" is dense up to 8 qubits. Gibbs states are always dense.
@@ -198,14 +198,14 @@ class SpinChain(System):
     Wanjura & Marquardt. Two objectives are available:
 
     * a loss of expectation values, ``L = C(⟨B⟩, y)`` — any cost of :mod:`physlearn.costs`;
-    * an expected cost observable, ``L = ⟨Ĉ(y)⟩`` — :class:`physlearn.quantum.ObservableCost`,
+    * an expected cost observable, ``L = ⟨Ĉ(y)⟩`` — :class:`physlearn.systems.quantum.ObservableCost`,
       whose nudge is ``β Ĉ`` (Scellier 2024).
 
     The exact reference :meth:`exact_gradient` is linear response at the free state: at T = 0
     ``∂L/∂θ_j = 2 Re ⟨0|A_j|δψ⟩`` with ``δψ = −(H − E₀)⁺ (O − ⟨O⟩)|0⟩`` and ``O = Σ_k ε_k B_k``
     (one linear solve per sample); at T > 0 the isothermal Kubo–Mori susceptibility. Both are
     symmetric in A ↔ B, which is why quantum EP works; see
-    :func:`physlearn.quantum.static_susceptibility`.
+    :func:`physlearn.systems.quantum.static_susceptibility`.
 
     Finite nudges are biased by O(β) (one-sided) or O(β²) (centered) with coefficients that grow
     like (|ε|‖B‖/Δ)^k: the estimate fails where the gap Δ is small (near-degenerate, ordered
@@ -383,7 +383,7 @@ class SpinChain(System):
         x : array_like, shape (batch, n_features)
         nudge : physlearn.Nudge, optional
             Adds ``Σ_k ν_k B_k`` with ``ν = β ∂C/∂⟨B⟩`` at the free outputs; for an
-            :class:`~physlearn.quantum.ObservableCost` this is ``β Ĉ`` up to a constant.
+            :class:`~physlearn.systems.quantum.ObservableCost` this is ``β Ĉ`` up to a constant.
         start : SpinState, optional
             A state of the same ``x``. If free, its outputs set the nudge coefficients ε (else
             the free state is prepared first); it also warm-starts Lanczos.
@@ -764,7 +764,7 @@ class SpinChain(System):
             H = −(θ_X Σ X_j + θ_ZZ Σ Z_j Z_{j+1} + g_zxz Σ Z_j X_{j+1} Z_{j+2}),
 
         no inputs, and the output is ``⟨X₀X₄⟩``; train with
-        :class:`~physlearn.quantum.NegativeMagnitude` to maximise ``|⟨X₀X₄⟩|``.
+        :class:`~physlearn.systems.quantum.NegativeMagnitude` to maximise ``|⟨X₀X₄⟩|``.
         """
         xs = [(-1.0, f"X{i}") for i in range(n_spins)]
         zz = [(-1.0, f"Z{i} Z{j}") for i, j in _bonds(n_spins, False)]
@@ -861,30 +861,15 @@ def cluster_ising_phases(n_samples, *, total=4.0, seed=0):
     return x, labels, np.eye(3)[labels]
 
 
-# -- registry ----------------------------------------------------------------------------------
-def _registered_tfim(seed):
-    rng = np.random.default_rng(seed)
-    return SpinChain.transverse_field_ising(
-        4, J=rng.uniform(0.5, 1.0, 3), h=rng.uniform(1.0, 1.5, 4), g=0.1,
-        observables=["Z2", "Z3"], seed=seed)
-
-
-def _registered_xxz(seed):
-    rng = np.random.default_rng(seed)
-    return SpinChain.xxz(4, Jxy=rng.uniform(0.5, 1.0, 3), Jz=rng.uniform(0.5, 1.0, 3),
-                         h=0.2, dm=0.3, observables=["Z2", "X3"], seed=seed)
-
-
-def _example(system, rng):
+# -- the contract suite's example problems (physlearn.registry) ----------------------------------
+def contract_problem(system, rng):
+    """Gaussian inputs and targets, 4 samples."""
     x = 0.5 * rng.normal(size=(4, system.n_features))
     y = 0.3 * rng.normal(size=(4, system.n_outputs))
     return x, y
 
 
-def register():
-    """Register a transverse-field Ising chain and an XXZ chain with a Dzyaloshinskii–Moriya
-    term (time reversal broken) in :mod:`physlearn.registry` (the contract suite)."""
-    from physlearn.registry import register_system
-
-    register_system("spin-chain-tfim", _registered_tfim, example=_example)
-    register_system("spin-chain-xxz", _registered_xxz, example=_example)
+def phase_sensor_problem(system, rng):
+    """Four cluster-Ising couplings on the phase triangle and their one-hot phases."""
+    x, _, y = cluster_ising_phases(4, seed=rng)
+    return x, y

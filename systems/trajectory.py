@@ -378,3 +378,11 @@ def init_readout(rng, n_outputs, n_dof):
     """Random readout ``C`` (Glorot-scaled) and ``d = 0``."""
     return {"C": rng.normal(scale=1.0 / np.sqrt(n_dof), size=(n_outputs, n_dof)),
             "d": np.zeros(n_outputs)}
+
+
+def sequence_problem(system, rng, n_steps=40):
+    """Gaussian input sequences and targets shaped for the read-out, 3 samples (the contract
+    suite's problem for trajectory systems)."""
+    x = 0.5 * rng.normal(size=(3, n_steps, system.n_features))
+    shape = (3, system.n_outputs) if system.readout == "final" else (3, n_steps, system.n_outputs)
+    return x, 0.5 * rng.normal(size=shape)

@@ -363,15 +363,3 @@ class VectorFieldNetwork(EquilibriumSystem):
         moved = state.replace(s=np.real(state.s) + 1j * h * b)
         g = self.mixed_vjp(moved, a.astype(complex))
         return {k: np.imag(v) / h for k, v in g.items()}
-
-
-def register():
-    """Register a small symmetric vector-field network (α = 0) and the generalized EP rules."""
-    from physlearn.registry import register_rule, register_system
-    from physlearn.rules.generalized import GeneralizedEP
-
-    register_system("vector-field", lambda seed: VectorFieldNetwork([3, 5, 2], seed=seed))
-    register_rule("generalized-ep-centered", lambda: GeneralizedEP(beta=1e-3, points=2),
-                  tolerance=1e-5)
-    register_rule("generalized-ep-cauchy", lambda: GeneralizedEP(beta=0.02, points=3),
-                  betas=(0.08, 0.04, 0.02), tolerance=5e-4)

@@ -2,8 +2,8 @@
 
 import pytest
 
-from physlearn.cli import main
-from physlearn.runio import read_jsonl, write_toml
+from physlearn.experiment.cli import main
+from physlearn.experiment.runio import read_jsonl, write_toml
 
 
 def test_check_prints_table_and_bias_order(capsys):

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from physlearn import datasets
-from physlearn.datasets import DATASETS, Dataset, load
+from physlearn.experiment.datasets import Dataset, load
+from physlearn.registry import DATASETS
 
 CLASSIFICATION = ["iris", "digits"]
 
@@ -17,7 +18,7 @@ def test_loader_contract(name):
     assert data.name == name
     for part in ("x_train", "y_train", "x_test", "y_test"):
         array = getattr(data, part)
-        assert array.dtype == np.float64 and array.ndim == 2
+        assert array.dtype == np.float64 and array.ndim in (2, 3)
         assert not array.flags.writeable
     assert data.n_train == len(data.y_train) and data.n_test == len(data.y_test)
     if data.task == "classification":

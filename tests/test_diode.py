@@ -7,7 +7,7 @@ import pytest
 import physlearn as pl
 from physlearn.check import relative_error
 from physlearn.nudges import Clamp, Nudge
-from physlearn.solvers import damped_newton, newton_direction
+from physlearn.systems.solvers import damped_newton, newton_direction
 from physlearn.systems import ResistorNetwork
 from physlearn.systems.diode import NonlinearResistorNetwork
 

@@ -5,7 +5,7 @@ import pytest
 
 import physlearn as pl
 from physlearn.check import relative_error
-from physlearn.datasets import Dataset
+from physlearn.experiment.datasets import Dataset
 from physlearn.nudges import Clamp, Nudge
 from physlearn.systems.elastic import ElasticNetwork, ElasticState
 

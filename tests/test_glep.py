@@ -5,7 +5,7 @@ import pytest
 
 import physlearn as pl
 from physlearn.check import relative_error
-from physlearn.glep import boundary_gradient, boundary_loss, glep_gradient
+from physlearn.rules.glep import boundary_gradient, boundary_loss, glep_gradient
 from physlearn.rules.echo import RHEL
 from physlearn.systems.hru import HRU
 

@@ -7,7 +7,7 @@ import pytest
 
 import physlearn as pl
 from physlearn.check import cosine, relative_error
-from physlearn.datasets import Dataset
+from physlearn.experiment.datasets import Dataset
 from physlearn.nudges import Clamp, Nudge
 from physlearn.systems.ising import IsingModel, IsingState, solver_class
 from physlearn.systems.ising_mean_field import MeanFieldIsing

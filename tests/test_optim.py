@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from physlearn.optim import OPTIMIZERS, SGD, Adam, Momentum, make_optimizer
+from physlearn.experiment.optim import SGD, Adam, Momentum, make_optimizer
+from physlearn.registry import OPTIMIZERS
 
 # a well-conditioned quadratic L(θ) = ½ Σ h (θ − θ*)², with two parameter arrays
 CURVATURE = {"a": np.array([1.0, 3.0]), "b": np.array([[0.5, 2.0], [1.5, 1.0]])}

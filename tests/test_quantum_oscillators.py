@@ -5,7 +5,7 @@ import pytest
 
 import physlearn as pl
 from physlearn.check import relative_error
-from physlearn.quantum import ObservableCost
+from physlearn.systems.quantum import ObservableCost
 from physlearn.systems.quantum_oscillators import QuantumHarmonicNetwork
 
 

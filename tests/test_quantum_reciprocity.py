@@ -6,7 +6,7 @@ import pytest
 import qutip as qt
 from scipy.integrate import cumulative_simpson
 
-from physlearn import quantum as q
+from physlearn.systems import quantum as q
 from physlearn.systems.spin_chain import SpinChain
 
 A_SPEC, B_SPEC = "X0 X1", "Z3"

@@ -6,11 +6,11 @@ import pytest
 
 import physlearn as pl
 from physlearn.check import relative_error
-from physlearn.quantum_tasks import explore_phase, train_phase_sensor
+from physlearn.systems.quantum_tasks import explore_phase, train_phase_sensor
 from physlearn.systems.spin_chain import SpinChain
 
 pytestmark = [pytest.mark.slow,
-              pytest.mark.filterwarnings("ignore::physlearn.quantum.NudgeNearGapWarning")]
+              pytest.mark.filterwarnings("ignore::physlearn.systems.quantum.NudgeNearGapWarning")]
 
 
 def test_phase_sensor_learns_the_cluster_ising_phases():

@@ -7,7 +7,7 @@ import pytest
 
 import physlearn as pl
 from physlearn.check import relative_error
-from physlearn.heb import HEB, heb_step
+from physlearn.rules.heb import HEB, heb_step
 from physlearn.rules.echo import BPTT, RHEL
 from physlearn.systems import ResistorNetwork
 from physlearn.systems.hru import HRU
@@ -288,7 +288,7 @@ def test_rhel_memory_at_50k_steps():
 @pytest.mark.slow
 def test_sequential_digits_rhel_and_bptt_reach_the_same_accuracy():
     from physlearn import datasets, optim
-    from physlearn.train import train
+    from physlearn.experiment.train import train
 
     data = datasets.digits(seed=0)
     accuracy = {}

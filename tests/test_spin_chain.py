@@ -7,9 +7,9 @@ import pytest
 import qutip as qt
 
 import physlearn as pl
-from physlearn import quantum as q
+from physlearn.systems import quantum as q
 from physlearn.check import cosine, relative_error
-from physlearn.quantum import (
+from physlearn.systems.quantum import (
     DegenerateGroundStateError,
     NudgeNearGapWarning,
     ObservableCost,
@@ -17,7 +17,7 @@ from physlearn.quantum import (
 )
 from physlearn.systems.spin_chain import Coupling, SpinChain, cluster_ising_phases
 
-pytestmark = pytest.mark.filterwarnings("ignore::physlearn.quantum.NudgeNearGapWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::physlearn.systems.quantum.NudgeNearGapWarning")
 
 
 def six_spin_chain(**kwargs):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from physlearn.runio import read_jsonl
-from physlearn.sweep import grid_points, point_config, sweep
+from physlearn.experiment.runio import read_jsonl
+from physlearn.experiment.sweep import grid_points, point_config, sweep
 
 BASE = {
     "system": {"builder": "resistor-layered", "layers": [3, 4, 2], "seed": 0},

@@ -9,9 +9,10 @@ import types
 import numpy as np
 import pytest
 
-from physlearn import datasets, runio
-from physlearn.optim import SGD, Adam, Momentum
-from physlearn.train import History, evaluate, train
+from physlearn import datasets
+from physlearn.experiment import runio
+from physlearn.experiment.optim import SGD, Adam, Momentum
+from physlearn.experiment.train import History, evaluate, train
 
 
 class LinearSystem:
@@ -270,7 +271,7 @@ def test_resume_can_extend_training(tmp_path):
 
 
 def test_resume_without_checkpoint_starts_fresh(tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger="physlearn.train"):
+    with caplog.at_level(logging.WARNING, logger="physlearn.experiment.train"):
         _, history = run(tmp_path, epochs=2, resume=True)
     assert "no checkpoint" in caplog.text
     assert len(history) == 3

@@ -5,7 +5,7 @@ import pytest
 
 import physlearn as pl
 from physlearn.check import cosine, relative_error
-from physlearn.homeostasis import homeostatic_gradient, homeostatic_loss
+from physlearn.rules.homeostasis import homeostatic_gradient, homeostatic_loss
 from physlearn.nudges import Nudge
 from physlearn.rules.generalized import GeneralizedEP
 from physlearn.systems import ResistorNetwork

@@ -1,11 +1,17 @@
-"""Learning rules: one class per rule, all on the same seam."""
+"""Learning rules: one class per rule, all on the same seam.
 
+Equilibrium rules (EP, holomorphic EP, contrastive and coupled learning, generalized EP with
+Jacobian homeostasis), trajectory rules (RHEL, BPTT, HEB) and Lagrangian EP (:mod:`.glep`).
+"""
+
+from . import glep, homeostasis
 from .base import Rule
 from .contrastive import ContrastiveLearning, CoupledLearning
 from .echo import BPTT, RHEL
 from .ep import EP
 from .generalized import GeneralizedEP
+from .heb import HEB
 from .holomorphic import HolomorphicEP
 
 __all__ = ["Rule", "EP", "HolomorphicEP", "ContrastiveLearning", "CoupledLearning", "RHEL", "BPTT",
-           "GeneralizedEP"]
+           "GeneralizedEP", "HEB", "glep", "homeostasis"]

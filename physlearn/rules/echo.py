@@ -199,39 +199,3 @@ class BPTT(Rule):
         x = system.check_inputs(x)
         y = system.check_targets(y, x.shape[0])
         return system.bptt(x, y, make_cost(cost), want_inputs=True).inputs
-
-
-
-def _sequence_example(n_steps):
-    """Registry example: Gaussian input sequences and targets shaped for the readout."""
-    def example(system, rng):
-        x = 0.5 * rng.normal(size=(3, n_steps, system.n_features))
-        shape = (3, system.n_outputs) if system.readout == "final" else (
-            3, n_steps, system.n_outputs)
-        return x, 0.5 * rng.normal(size=shape)
-    return example
-
-
-def register():
-    """Register the trajectory systems and echo rules with :mod:`physlearn.registry`.
-
-    Nonlinear systems only: on linear ones RHEL is exact for every ε, so there is no bias
-    slope for the contract suite to fit.
-    """
-    from physlearn.heb import HEB
-    from physlearn.registry import register_rule, register_system
-    from physlearn.systems.hru import HRU
-    from physlearn.systems.hssm import HSSM
-    from physlearn.systems.self_learning import SelfLearningMachine
-
-    register_system("hru-nonlinear", lambda seed: HRU(2, 5, 2, kind="nonlinear", seed=seed),
-                    example=_sequence_example(40))
-    register_system("hssm", lambda seed: HSSM(2, [4, 3], 2, seed=seed),
-                    example=_sequence_example(30))
-    register_system("self-learning-machine", lambda seed: SelfLearningMachine(seed=seed))
-    register_rule("rhel", lambda: RHEL(eps=1e-3), betas=(1e-1, 3e-2, 1e-2), param="eps",
-                  tolerance=1e-5)
-    register_rule("rhel-one-sided", lambda: RHEL(eps=1e-3, variant="one-sided"),
-                  betas=(1e-2, 3e-3, 1e-3), param="eps", tolerance=5e-3)
-    register_rule("heb-averaged", lambda: HEB(eta=1e-4), betas=(1e-3, 3e-4, 1e-4),
-                  param="eta", tolerance=1e-6)

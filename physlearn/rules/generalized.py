@@ -24,7 +24,7 @@ class GeneralizedEP(Rule):
         holomorphic system, ``"complex"``).
     homeostasis : float, default 0.0
         Coefficient λ of the Jacobian-homeostasis gradient added to the estimate,
-        ``ĝ + λ ∂L_homeo/∂θ`` (:func:`physlearn.homeostasis.homeostatic_gradient`).
+        ``ĝ + λ ∂L_homeo/∂θ`` (:func:`physlearn.rules.homeostasis.homeostatic_gradient`).
     samples : int or None, default 5
         Gaussian probes per sample for the homeostatic gradient (``None``: exact).
     seed : int, default 0
@@ -108,7 +108,7 @@ class GeneralizedEP(Rule):
         ds = self.state_derivative(system, x, y, cost, free)
         g = {k: np.real(v) for k, v in system.mixed_vjp(free, ds).items()}
         if lam > 0:
-            from ..homeostasis import homeostatic_gradient
+            from .homeostasis import homeostatic_gradient
 
             h = homeostatic_gradient(system, free, samples=self.samples, seed=self.seed)
             g = {k: g[k] + lam * h[k] for k in g}

@@ -17,22 +17,25 @@ All data ship with scikit-learn or are generated; nothing is downloaded.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import MappingProxyType
 
 import numpy as np
 
-__all__ = ["Dataset", "one_hot", "xor", "iris", "digits", "linear_regression", "DATASETS", "load"]
+__all__ = ["Dataset", "one_hot", "xor", "iris", "digits", "linear_regression", "sequences",
+           "cluster_ising_phases", "load"]
 
 TASKS = ("regression", "classification")
 
 
 def _frozen_array(a, name: str) -> np.ndarray:
-    """A read-only float64 2-D copy of ``a`` (so a frozen Dataset really is immutable)."""
+    """A read-only float64 copy of ``a`` (so a frozen Dataset really is immutable)."""
     a = np.array(a, dtype=np.float64, copy=True)
-    if a.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (samples, features), got shape {a.shape}")
+    if a.ndim not in (2, 3):
+        raise ValueError(f"{name} must be 2-D (samples, features) or 3-D (samples, steps, "
+                         f"features), got shape {a.shape}")
     a.flags.writeable = False
     return a
 
@@ -44,9 +47,10 @@ class Dataset:
     Parameters
     ----------
     x_train, x_test : ndarray, shape (n_train, n_features), (n_test, n_features)
-        Inputs (float64).
+        Inputs (float64); sequences for trajectory systems are (n, n_steps, n_features).
     y_train, y_test : ndarray, shape (n_train, n_outputs), (n_test, n_outputs)
-        Targets (float64). For classification, one-hot rows with ``n_classes`` columns.
+        Targets (float64), or (n, n_steps, n_outputs) for a trajectory read-out. For
+        classification, one-hot rows with ``n_classes`` columns.
     task : {"regression", "classification"}
         Kind of task; decides whether accuracy is meaningful.
     n_classes : int, optional
@@ -56,6 +60,9 @@ class Dataset:
     meta : Mapping, optional
         Read-only extra information: standardisation statistics, feature and class
         names, the generating map of synthetic data, ...
+    source : Mapping, optional
+        The ``[data]`` config table that rebuilds the data set (``name`` and the loader's
+        arguments); set by every loader of this module, empty for data built by hand.
 
     Notes
     -----
@@ -71,11 +78,13 @@ class Dataset:
     n_classes: int | None = None
     name: str = "custom"
     meta: Mapping = dataclasses.field(default_factory=dict)
+    source: Mapping = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for field in ("x_train", "y_train", "x_test", "y_test"):
             object.__setattr__(self, field, _frozen_array(getattr(self, field), field))
         object.__setattr__(self, "meta", MappingProxyType(dict(self.meta)))
+        object.__setattr__(self, "source", MappingProxyType(dict(self.source)))
         self._check_shapes()
         self._check_task()
 
@@ -86,16 +95,11 @@ class Dataset:
                 raise ValueError(
                     f"x_{part} has {x.shape[0]} rows but y_{part} has {y.shape[0]}"
                 )
-        if self.x_train.shape[1] != self.x_test.shape[1]:
-            raise ValueError(
-                f"x_train has {self.x_train.shape[1]} features but x_test has "
-                f"{self.x_test.shape[1]}"
-            )
-        if self.y_train.shape[1] != self.y_test.shape[1]:
-            raise ValueError(
-                f"y_train has {self.y_train.shape[1]} columns but y_test has "
-                f"{self.y_test.shape[1]}"
-            )
+        for part in ("x", "y"):
+            train, test = getattr(self, f"{part}_train"), getattr(self, f"{part}_test")
+            if train.shape[1:] != test.shape[1:]:
+                raise ValueError(f"{part}_train rows have shape {train.shape[1:]} but "
+                                 f"{part}_test rows have shape {test.shape[1:]}")
 
     def _check_task(self) -> None:
         if self.task not in TASKS:
@@ -120,12 +124,12 @@ class Dataset:
     @property
     def n_features(self) -> int:
         """Number of input features."""
-        return self.x_train.shape[1]
+        return self.x_train.shape[-1]
 
     @property
     def n_outputs(self) -> int:
         """Number of target columns (outputs the system must produce)."""
-        return self.y_train.shape[1]
+        return self.y_train.shape[-1]
 
     @property
     def n_train(self) -> int:
@@ -232,6 +236,24 @@ def _classification(x, labels, *, name, seed, test_size, input_scale, meta) -> D
 # -- loaders ------------------------------------------------------------------------------
 
 
+def _recorded(loader):
+    """Record the loader's name and arguments in the data set's ``source`` (so a run
+    directory's config can rebuild it)."""
+    signature = inspect.signature(loader)
+
+    @functools.wraps(loader)
+    def wrapper(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        data = loader(*args, **kwargs)
+        source = {"name": loader.__name__, **{k: v.item() if isinstance(v, np.generic) else v
+                                             for k, v in bound.arguments.items()}}
+        return dataclasses.replace(data, source=source)
+
+    return wrapper
+
+
+@_recorded
 def xor(input_scale: float = 1.0) -> Dataset:
     """The four points of XOR on ±1 inputs, as two-class classification.
 
@@ -260,6 +282,7 @@ def xor(input_scale: float = 1.0) -> Dataset:
     )
 
 
+@_recorded
 def iris(seed: int = 0, test_size: float = 0.3, input_scale: float = 1.0) -> Dataset:
     """Fisher's iris flowers: 4 features, 3 classes, 150 samples (scikit-learn copy).
 
@@ -286,6 +309,7 @@ def iris(seed: int = 0, test_size: float = 0.3, input_scale: float = 1.0) -> Dat
     )
 
 
+@_recorded
 def digits(seed: int = 0, test_size: float = 0.2, input_scale: float = 1.0) -> Dataset:
     """Handwritten digits, 8×8 pixels: 64 features, 10 classes, 1797 samples.
 
@@ -313,6 +337,7 @@ def digits(seed: int = 0, test_size: float = 0.2, input_scale: float = 1.0) -> D
     )
 
 
+@_recorded
 def linear_regression(
     n_samples: int = 200,
     n_inputs: int = 3,
@@ -388,21 +413,119 @@ def linear_regression(
     )
 
 
-DATASETS: dict[str, Callable[..., Dataset]] = {
-    "xor": xor,
-    "iris": iris,
-    "digits": digits,
-    "linear_regression": linear_regression,
-}
+@_recorded
+def sequences(
+    n_samples: int = 200,
+    n_steps: int = 20,
+    n_features: int = 1,
+    n_outputs: int = 1,
+    memory: float = 0.8,
+    noise: float = 0.0,
+    seed: int = 0,
+    test_size: float = 0.25,
+) -> Dataset:
+    """Input sequences and a linear read-out of their exponentially filtered history.
+
+    A task for trajectory systems (Hamiltonian recurrent units, oscillator chains): the
+    target depends on the whole sequence, not only on its last step,
+
+        h_t = memory · h_{t−1} + x_t,    y = h_T Bᵀ / ‖B‖,
+
+    with ``x_t`` standard normal (scaled by 0.5) and ``B`` a random Gaussian matrix.
+
+    Parameters
+    ----------
+    n_samples : int, default 200
+        Total number of sequences (train + test).
+    n_steps : int, default 20
+        Time steps per sequence.
+    n_features : int, default 1
+        Input channels per step.
+    n_outputs : int, default 1
+        Targets per sequence (read at the final step).
+    memory : float, default 0.8
+        Decay factor of the filter per step, in [0, 1).
+    noise : float, default 0.0
+        Standard deviation of Gaussian noise added to ``y``.
+    seed : int, default 0
+        Seeds the sequences, ``B``, the noise and the split.
+    test_size : float, default 0.25
+        Fraction of sequences held out for testing.
+
+    Returns
+    -------
+    Dataset
+        Regression task with ``x`` of shape (n, n_steps, n_features) and ``y`` of shape
+        (n, n_outputs); ``meta`` holds ``B`` and ``memory``.
+    """
+    from sklearn.model_selection import train_test_split
+
+    seed = _check_seed(seed)
+    test_size = _check_test_size(test_size)
+    for name, value in (("n_samples", n_samples), ("n_steps", n_steps),
+                        ("n_features", n_features), ("n_outputs", n_outputs)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if not 0.0 <= memory < 1.0:
+        raise ValueError(f"memory must lie in [0, 1), got {memory!r}")
+    if not (np.isfinite(noise) and noise >= 0):
+        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+    rng = np.random.default_rng(seed)
+    x = 0.5 * rng.standard_normal((n_samples, n_steps, n_features))
+    decay = memory ** np.arange(n_steps - 1, -1, -1)
+    history = np.einsum("t,ntf->nf", decay, x)
+    B = rng.standard_normal((n_outputs, n_features))
+    y = history @ B.T / np.linalg.norm(B)
+    if noise > 0:
+        y = y + noise * rng.standard_normal(y.shape)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=test_size,
+                                                        random_state=seed)
+    return Dataset(x_train, y_train, x_test, y_test, task="regression", name="sequences",
+                   meta={"B": B, "memory": float(memory), "seed": seed})
+
+
+@_recorded
+def cluster_ising_phases(n_samples: int = 200, seed: int = 0, test_size: float = 0.25) -> Dataset:
+    """Cluster-Ising couplings on the triangle g_zxz + g_zz + g_x = 4, labelled by phase.
+
+    The task of Wanjura & Marquardt's quantum phase sensor: inputs are the three couplings
+    (not standardised: they are the physical couplings the chain is built with), classes are
+    the three phases (:func:`physlearn.systems.spin_chain.cluster_ising_phases`).
+
+    Parameters
+    ----------
+    n_samples : int, default 200
+        Total number of coupling triples.
+    seed : int, default 0
+        Seeds the draws and the split.
+    test_size : float, default 0.25
+        Fraction held out for testing.
+
+    Returns
+    -------
+    Dataset
+        Three-class classification with 3 input features.
+    """
+    from sklearn.model_selection import train_test_split
+
+    from physlearn.systems.spin_chain import cluster_ising_phases as draw
+
+    seed = _check_seed(seed)
+    test_size = _check_test_size(test_size)
+    x, labels, y = draw(n_samples, seed=seed)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=test_size,
+                                                        random_state=seed)
+    return Dataset(x_train, y_train, x_test, y_test, task="classification", n_classes=3,
+                   name="cluster_ising_phases", meta={"seed": seed})
 
 
 def load(name: str, **kwargs) -> Dataset:
-    """Load a registered dataset by name.
+    """Load a registered dataset by name (:data:`physlearn.registry.DATASETS`).
 
     Parameters
     ----------
     name : str
-        A key of :data:`DATASETS` (case-insensitive; ``-`` may replace ``_``).
+        A registered data-set name (case-insensitive; ``-`` may replace ``_``).
     **kwargs
         Passed to the loader (e.g. ``seed``, ``test_size``, ``input_scale``).
 
@@ -422,10 +545,10 @@ def load(name: str, **kwargs) -> Dataset:
     >>> load("iris", seed=1).x_train.shape
     (105, 4)
     """
+    from physlearn.registry import DATASETS
+
     key = name.lower().replace("-", "_") if isinstance(name, str) else name
-    if key not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; valid names are {sorted(DATASETS)}")
-    loader = DATASETS[key]
+    loader = DATASETS.entry(key).factory()
     accepted = list(inspect.signature(loader).parameters)
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:

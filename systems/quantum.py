@@ -49,7 +49,7 @@ import scipy.linalg as la
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from .costs import Cost
+from physlearn.costs import Cost
 
 __all__ = [
     "DegenerateGroundStateError", "NudgeNearGapWarning", "pauli", "operator", "as_csr",

@@ -1,4 +1,4 @@
-"""Parameter sweeps: map :func:`physlearn.config.run_experiment` over a grid of configs.
+"""Parameter sweeps: map :func:`physlearn.experiment.config.run_experiment` over a grid of configs.
 
 Each point of the grid is a pure function call ``run_experiment(config) -> result``; points
 run sequentially, in local processes, or on a Dask cluster (``client=`` a
@@ -61,7 +61,7 @@ def sweep(base, grid, out, *, workers=1, client=None, progress=True):
     Parameters
     ----------
     base : dict
-        A config as accepted by :func:`physlearn.config.run_experiment`.
+        A config as accepted by :func:`physlearn.experiment.config.run_experiment`.
     grid : dict
         Dotted keys (``"rule.beta"``) → lists of values; the sweep is their product.
     out : path

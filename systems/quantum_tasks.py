@@ -19,10 +19,10 @@ import warnings
 import numpy as np
 from tqdm.auto import tqdm
 
-from .costs import SquaredError
-from .optim import Adam
+from physlearn.costs import SquaredError
+from physlearn.experiment.optim import Adam
 from .quantum import NegativeMagnitude, NudgeNearGapWarning
-from .rules import EP
+from physlearn.rules import EP
 
 __all__ = ["train_phase_sensor", "sensor_accuracy", "explore_phase"]
 

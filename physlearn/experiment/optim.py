@@ -22,9 +22,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .params import HyperParams
+from ..params import HyperParams
 
-__all__ = ["Optimizer", "SGD", "Momentum", "Adam", "OPTIMIZERS", "make_optimizer"]
+__all__ = ["Optimizer", "SGD", "Momentum", "Adam", "make_optimizer"]
 
 
 def _check_real(name: str, value) -> None:
@@ -278,16 +278,13 @@ class Adam(Optimizer):
         return self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
 
 
-OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "momentum": Momentum, "adam": Adam}
-
-
 def make_optimizer(name: str, **kwargs) -> Optimizer:
     """Build a registered optimizer by name.
 
     Parameters
     ----------
     name : str
-        A key of :data:`OPTIMIZERS` (case-insensitive): ``"sgd"``, ``"momentum"``, ``"adam"``.
+        A name registered in :data:`physlearn.registry.OPTIMIZERS` (case-insensitive): ``"sgd"``, ``"momentum"``, ``"adam"``.
     **kwargs
         Hyperparameters passed to the optimizer's constructor.
 
@@ -305,7 +302,7 @@ def make_optimizer(name: str, **kwargs) -> Optimizer:
     >>> make_optimizer("adam", lr=0.01)
     Adam(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-08)
     """
+    from physlearn.registry import OPTIMIZERS
+
     key = name.lower() if isinstance(name, str) else name
-    if key not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; valid names are {sorted(OPTIMIZERS)}")
-    return OPTIMIZERS[key](**kwargs)
+    return OPTIMIZERS.entry(key).build(**kwargs)

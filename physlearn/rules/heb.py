@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .rules.base import Rule, check_choice, check_strength
+from .base import Rule, check_choice, check_strength
 
 _VARIANTS = ("simple", "averaged")
 
@@ -107,7 +107,7 @@ class HEB(Rule):
     def momentum_gradient(self, system, x, y, cost=None):
         """``(p_w(−η) − p_w(+η)) / 2η`` per sample: the kick on the weights' momenta alone
         (error ``O(η²)``; needs the momenta to be measured, which the decay step avoids)."""
-        from .costs import make_cost
+        from ..costs import make_cost
 
         x = system.check_inputs(x)
         y = system.check_targets(y, x.shape[0])
@@ -123,7 +123,7 @@ def heb_step(machine, x, y, cost=None, *, eta=1e-3, mass=1e-2, friction=5.0, ave
 
     Returns the new weights (also assigned to ``machine.params``).
     """
-    from .costs import make_cost
+    from ..costs import make_cost
 
     x = machine.check_inputs(x)
     y = machine.check_targets(y, x.shape[0])

@@ -59,9 +59,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .costs import make_cost
-from .rules.base import check_choice, check_strength
-from .system import ConvergenceError
+from ..costs import make_cost
+from .base import check_choice, check_strength
+from ..system import ConvergenceError
 
 BOUNDARIES = ("fixed-endpoints", "periodic", "initial-value", "final-value")
 

@@ -11,9 +11,9 @@ optimizer move the parameters and lets the system project them back onto its
 physical constraints. After each epoch the loss on the full training and test sets
 is recorded.
 
-With a ``run_dir`` the run is reproducible and resumable: the configuration, a
-per-epoch log, the learning curve and an atomic checkpoint (parameters, optimizer
-state, random-generator state, history) are written every epoch, and
+With a ``run_dir`` the run is reproducible and resumable (:mod:`physlearn.experiment.rundir`):
+a config that rebuilds it, a per-epoch log, the learning curve and an atomic checkpoint
+(parameters, optimizer state, random-generator state, history) are written every epoch, and
 ``resume=True`` continues an interrupted run so that its final parameters are
 bitwise equal to those of an uninterrupted run. This holds provided the system
 keeps no hidden state between relaxations that changes their result (e.g. a warm
@@ -22,10 +22,8 @@ start carried across mini-batches) and the rule draws no random numbers of its o
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import re
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -33,23 +31,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from . import runio
-from .costs import make_cost
+from ..costs import make_cost
 from .optim import SGD, Optimizer, make_optimizer
+from .rundir import RunDir, config_differences, describe_run, load_checkpoint
 
 __all__ = ["History", "train", "evaluate"]
 
 logger = logging.getLogger(__name__)
-
-CHECKPOINT_FORMAT = 1
-_FILES = {
-    "config": "config.toml",
-    "history": "history.jsonl",
-    "checkpoint": "checkpoint.npz",
-    "params": "params.npz",
-    "curve": "learning_curve.png",
-}
-
 
 # -- history ------------------------------------------------------------------------------
 
@@ -178,8 +166,9 @@ def _check_data(data) -> None:
             )
     for part in ("train", "test"):
         x, y = np.shape(getattr(data, f"x_{part}")), np.shape(getattr(data, f"y_{part}"))
-        if len(x) != 2 or len(y) != 2:
-            raise ValueError(f"data.x_{part} and data.y_{part} must be 2-D, got {x} and {y}")
+        if len(x) not in (2, 3) or len(y) not in (2, 3):
+            raise ValueError(f"data.x_{part} and data.y_{part} must be 2-D (or 3-D sequences), "
+                             f"got {x} and {y}")
         if x[0] != y[0]:
             raise ValueError(
                 f"data.x_{part} has {x[0]} rows but data.y_{part} has {y[0]} rows"
@@ -198,145 +187,6 @@ def _resolve_optimizer(optimizer) -> Optimizer:
     if not (hasattr(optimizer, "step") and hasattr(optimizer, "state_dict")):
         raise TypeError(f"optimizer must be an Optimizer or a name, got {optimizer!r}")
     return optimizer
-
-
-# -- configuration ------------------------------------------------------------------------
-
-_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
-
-
-def _config_value(value):
-    """A TOML-writable rendering of a hyperparameter (None -> omitted by the caller)."""
-    if isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return _config_value(value.tolist())
-    if isinstance(value, Mapping):
-        return {str(k): _config_value(v) for k, v in value.items() if v is not None}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return ["None" if v is None else _config_value(v) for v in value]
-    if hasattr(value, "get_params"):
-        return _described(value)
-    # last resort: a readable, stable description (no memory addresses, so configs compare)
-    return _ADDRESS.sub("", str(value))
-
-
-def _described(obj) -> dict:
-    """``{"class": name, **hyperparameters}`` of a system, rule, optimizer or cost."""
-    params = obj.get_params() if hasattr(obj, "get_params") else {}
-    return {"class": type(obj).__name__, **_config_value(params)}
-
-
-def _config(system, rule, optimizer, cost, data, *, epochs, batch_size, seed) -> dict:
-    from . import __version__
-
-    return {
-        "physlearn_version": __version__,
-        "train": {"epochs": epochs, "batch_size": batch_size, "seed": seed},
-        "dataset": {
-            "name": getattr(data, "name", "custom"),
-            "task": data.task,
-            "n_train": int(np.shape(data.x_train)[0]),
-            "n_test": int(np.shape(data.x_test)[0]),
-        },
-        "system": _described(system),
-        "rule": _described(rule),
-        "optimizer": _described(optimizer),
-        "cost": _described(cost),
-    }
-
-
-def _config_differences(saved: Mapping, current: Mapping) -> list[str]:
-    """Sections/keys that differ, ignoring what may change on resume (epochs, version)."""
-
-    def strip(config):
-        config = json.loads(json.dumps(config))
-        config.pop("physlearn_version", None)
-        config.get("train", {}).pop("epochs", None)
-        return config
-
-    saved, current = strip(saved), strip(current)
-    return [
-        f"{section}: checkpoint {saved.get(section)!r} vs now {current.get(section)!r}"
-        for section in sorted(set(saved) | set(current))
-        if saved.get(section) != current.get(section)
-    ]
-
-
-# -- checkpoints --------------------------------------------------------------------------
-
-
-def _save_checkpoint(path, *, system, optimizer, rng, epoch, records, config) -> None:
-    arrays = {f"params/{k}": np.asarray(v) for k, v in system.params.items()}
-    arrays.update({f"optimizer/{k}": np.asarray(v) for k, v in optimizer.state_dict().items()})
-    arrays.update(
-        format=np.asarray(CHECKPOINT_FORMAT),
-        epoch=np.asarray(epoch),
-        rng_state=np.asarray(json.dumps(rng.bit_generator.state)),
-        history=np.asarray(json.dumps(records)),
-        config=np.asarray(json.dumps(config)),
-    )
-    runio.atomic_savez(path, **arrays)
-
-
-def _load_checkpoint(path) -> dict:
-    with np.load(path, allow_pickle=False) as npz:
-        data = {key: npz[key] for key in npz.files}
-    if int(data.get("format", -1)) != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a physlearn checkpoint of format {CHECKPOINT_FORMAT}")
-
-    def section(prefix):
-        return {k[len(prefix):]: v for k, v in data.items() if k.startswith(prefix)}
-
-    return {
-        "params": section("params/"),
-        "optimizer": section("optimizer/"),
-        "epoch": int(data["epoch"]),
-        "rng_state": json.loads(str(data["rng_state"])),
-        "history": json.loads(str(data["history"])),
-        "config": json.loads(str(data["config"])),
-    }
-
-
-class _RunDir:
-    """The files of one run directory (None-safe: every method is a no-op without a dir)."""
-
-    def __init__(self, run_dir):
-        self.root = None if run_dir is None else Path(run_dir)
-        if self.root is not None:
-            self.root.mkdir(parents=True, exist_ok=True)
-
-    def path(self, name: str) -> Path:
-        return self.root / _FILES[name]
-
-    def start(self, config: Mapping, records: list[dict]) -> None:
-        """Write the config and (re)write the log to match ``records`` exactly."""
-        if self.root is None:
-            return
-        if not records:  # a fresh run: no file of an older run may survive to be mistaken
-            if self.path("checkpoint").exists():
-                logger.warning("overwriting the run in %s (resume=False)", self.root)
-            for name in ("checkpoint", "params", "curve"):
-                self.path(name).unlink(missing_ok=True)
-        runio.write_toml(self.path("config"), config)
-        lines = "".join(json.dumps(r, default=runio._json_default) + "\n" for r in records)
-        runio.atomic_write_bytes(self.path("history"), lines.encode("utf-8"))
-
-    def end_epoch(self, record, *, system, optimizer, rng, records, config) -> None:
-        if self.root is None:
-            return
-        runio.append_jsonl(self.path("history"), record)
-        _save_checkpoint(
-            self.path("checkpoint"), system=system, optimizer=optimizer, rng=rng,
-            epoch=record["epoch"], records=records, config=config,
-        )
-        runio.plot_learning_curve(records, self.path("curve"))
-
-    def finish(self, params: Mapping) -> None:
-        if self.root is not None:
-            runio.atomic_savez(self.path("params"), **params)
 
 
 # -- the loop -----------------------------------------------------------------------------
@@ -381,8 +231,11 @@ def train(
     seed: int = 0,
     run_dir=None,
     resume: bool = False,
+    overwrite: bool = False,
     progress: bool = True,
     callback: Callable | None = None,
+    config: Mapping | None = None,
+    experiment: Mapping | None = None,
 ) -> History:
     """Train a physical system with a learning rule by mini-batch gradient descent.
 
@@ -394,12 +247,12 @@ def train(
     rule : Rule
         Gradient estimator, ``rule.gradient(system, x, y, cost) -> dict``.
     data : Dataset
-        Train/test split (see :mod:`physlearn.datasets`).
+        Train/test split (see :mod:`physlearn.experiment.datasets`).
     epochs : int, default 10
         Total number of epochs (passes over the training set). On resume, the
         number to reach, counting the epochs already done.
     optimizer : Optimizer, str or None
-        An optimizer instance, a name from :data:`physlearn.optim.OPTIMIZERS`, or
+        An optimizer instance, a name from :data:`physlearn.experiment.optim.OPTIMIZERS`, or
         None for ``SGD(lr=0.01)``. Its state is advanced (and, on resume, restored).
     batch_size : int, default 16
         Samples per gradient estimate (the last batch of an epoch may be smaller).
@@ -408,18 +261,27 @@ def train(
     seed : int, default 0
         Seed of the generator that shuffles the training set each epoch.
     run_dir : str or os.PathLike, optional
-        Directory for ``config.toml``, ``history.jsonl``, ``checkpoint.npz`` (every
-        epoch, atomic), ``learning_curve.png`` (every epoch) and ``params.npz`` (final).
+        Directory for ``config.toml`` (a config that rebuilds the run, with its provenance),
+        ``history.jsonl``, ``checkpoint.npz`` (every epoch, atomic), ``learning_curve.png``
+        (every epoch) and ``params.npz`` (final); see :mod:`physlearn.experiment.rundir`.
     resume : bool, default False
         Continue from ``run_dir/checkpoint.npz``; starts fresh (with a log message)
         if there is none. The configuration must match the checkpoint's, except
-        ``epochs``. With ``resume=False`` an existing run in ``run_dir`` is overwritten.
+        ``epochs``.
+    overwrite : bool, default False
+        Start afresh in a ``run_dir`` that already holds a run. Without it (and without
+        ``resume``) that is refused with :class:`~physlearn.experiment.rundir.RunExistsError`.
     progress : bool, default True
         Show a tqdm progress bar over epochs.
     callback : callable, optional
         ``callback(epoch, record, system)`` after each recorded epoch (including
         epoch 0 of a fresh run), once the checkpoint is on disk; returning ``False``
         stops training. Exceptions propagate, leaving the last checkpoint valid.
+    config : Mapping, optional
+        The config that rebuilds this run (given by :func:`physlearn.experiment.config.
+        run_experiment`); default: described from the objects themselves.
+    experiment : Mapping, optional
+        The user's config as given, written to ``experiment.toml``.
 
     Returns
     -------
@@ -446,23 +308,35 @@ def train(
     _check_data(data)
     optimizer = _resolve_optimizer(optimizer)
     cost = make_cost(cost)
-    config = _config(system, rule, optimizer, cost, data,
-                     epochs=epochs, batch_size=batch_size, seed=int(seed))
-    run = _RunDir(run_dir)
+    run = RunDir(run_dir)
+    problem = None
+    if config is None:
+        config, problem = describe_run(system, rule, optimizer, cost, data, epochs=epochs,
+                                       batch_size=batch_size, seed=int(seed))
+    config = {**config, "train": {**config.get("train", {}), "epochs": epochs,
+                                  "batch_size": batch_size, "seed": int(seed)}}
+    if run.root is not None:
+        config["train"]["run_dir"] = str(run.root)
     rng = np.random.default_rng(int(seed))
     records: list[dict] = []
 
-    checkpoint = run.path("checkpoint") if run.root is not None else None
-    if resume and checkpoint.exists():
-        records = _restore(checkpoint, system, optimizer, rng, config)
+    if resume and run.checkpoint.exists():
+        records, saved = _restore(run.checkpoint, system, optimizer, rng, config)
+        config = run.start({**saved, "train": config["train"]}, records, experiment=experiment,
+                           seed=int(seed))
         logger.info("resuming %s from epoch %d", run.root, records[-1]["epoch"])
-    elif resume:
-        logger.warning("no checkpoint in %s; starting a fresh run", run.root)
-    run.start(config, records)
+    else:
+        if resume:
+            logger.warning("no checkpoint in %s; starting a fresh run", run.root)
+        elif not overwrite:
+            run.refuse_existing()
+        config = run.start(config, records, system=system, experiment=experiment,
+                           seed=int(seed), problem=problem)
 
     x_train = np.asarray(data.x_train, dtype=float)
     y_train = np.asarray(data.y_train, dtype=float)
     start = records[-1]["epoch"] if records else 0
+    started = time.perf_counter()
 
     def finish_epoch(record) -> bool:
         records.append(record)
@@ -489,21 +363,22 @@ def train(
             bar.update(1)
 
     params = {k: np.array(v, copy=True) for k, v in system.params.items()}
-    run.finish(params)
+    run.finish(params, config, time.perf_counter() - started)
     return History(records, params)
 
 
-def _restore(path, system, optimizer, rng, config) -> list[dict]:
-    """Load a checkpoint into system, optimizer and generator; return its history."""
-    state = _load_checkpoint(path)
-    differences = _config_differences(state["config"], config)
+def _restore(path, system, optimizer, rng, config):
+    """Load a checkpoint into system, optimizer and generator; return its history and the
+    config it was written with."""
+    state = load_checkpoint(path)
+    differences = config_differences(state["config"], config)
     if differences:
         raise ValueError(
             f"cannot resume from {path}: the configuration differs from the checkpoint's "
-            f"(only epochs may change); use resume=False or a new run_dir.\n  "
-            + "\n  ".join(differences)
+            f"(only epochs may change); use overwrite=True (--overwrite) or a new run_dir: "
+            + "; ".join(differences)
         )
     system.params = state["params"]
     optimizer.load_state_dict(state["optimizer"])
     rng.bit_generator.state = state["rng_state"]
-    return state["history"]
+    return state["history"], state["config"]

@@ -1,0 +1,7 @@
+"""``python -m physlearn`` is the ``physlearn`` command line."""
+
+import sys
+
+from physlearn.experiment.cli import main
+
+sys.exit(main())
