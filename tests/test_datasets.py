@@ -110,7 +110,7 @@ def test_linear_regression_rejects_unrealisable_gain(gain):
 
 
 def test_load_errors():
-    with pytest.raises(ValueError, match=r"'mnist'.*'digits'"):
+    with pytest.raises(ValueError, match=r"'mnist'.*digits"):
         load("mnist")
     with pytest.raises(TypeError, match="n_samples"):
         load("iris", n_samples=10)

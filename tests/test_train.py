@@ -206,11 +206,15 @@ def test_run_dir_files(tmp_path):
     assert not [n for n in os.listdir(run_dir) if n.endswith(".tmp")]
 
     config = runio.read_toml(run_dir / "config.toml")
-    assert config["system"] == {"class": "LinearSystem", "n_inputs": 3, "n_outputs": 2, "seed": 0}
-    assert config["optimizer"]["class"] == "Adam" and config["optimizer"]["lr"] == 0.05
-    assert config["rule"]["class"] == "ExactRule" and config["cost"]["class"] == "SquaredError"
-    assert config["train"] == {"epochs": 2, "batch_size": 16, "seed": 0}
-    assert config["dataset"]["name"] == "linear_regression"
+    assert config["system"] == {"class": "test_train:LinearSystem", "n_inputs": 3,
+                                "n_outputs": 2, "seed": 0}
+    assert config["optimizer"]["class"].endswith(":Adam") and config["optimizer"]["lr"] == 0.05
+    assert config["rule"]["class"] == "test_train:ExactRule"
+    assert config["cost"]["class"] == "physlearn.costs:SquaredError"
+    assert config["train"] == {"epochs": 2, "batch_size": 16, "seed": 0, "run_dir": str(run_dir)}
+    assert config["data"]["name"] == "linear_regression"
+    assert config["provenance"]["seed"] == 0 and config["provenance"]["wall_time"] >= 0
+    assert config["provenance"]["versions"]["numpy"] == np.__version__
 
     assert runio.read_jsonl(run_dir / "history.jsonl") == json.loads(json.dumps(history.records))
     with np.load(run_dir / "params.npz") as saved:
@@ -283,9 +287,13 @@ def test_resume_refuses_a_changed_configuration(tmp_path):
         run(tmp_path, epochs=4, resume=True, optimizer=Adam(lr=0.01))
 
 
-def test_fresh_run_overwrites_old_run(tmp_path):
+def test_fresh_run_refuses_an_old_run_unless_overwrite(tmp_path):
     run(tmp_path, epochs=3)
-    _, history = run(tmp_path, epochs=1, optimizer=SGD(lr=0.1))
+    before = (tmp_path / "checkpoint.npz").read_bytes()
+    with pytest.raises(FileExistsError, match="already holds a run.*epoch 3.*resume"):
+        run(tmp_path, epochs=1, optimizer=SGD(lr=0.1))
+    assert (tmp_path / "checkpoint.npz").read_bytes() == before       # nothing touched
+    _, history = run(tmp_path, epochs=1, optimizer=SGD(lr=0.1), overwrite=True)
     assert [r["epoch"] for r in runio.read_jsonl(tmp_path / "history.jsonl")] == [0, 1]
     with np.load(tmp_path / "checkpoint.npz") as checkpoint:
         assert int(checkpoint["epoch"]) == 1
