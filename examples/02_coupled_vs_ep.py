@@ -45,8 +45,8 @@ from physlearn import datasets
 from physlearn.check import cosine
 from physlearn.experiment.optim import SGD
 from physlearn.experiment.plots import figure_dir
-from physlearn.systems import ResistorNetwork
 from physlearn.experiment.train import train
+from physlearn.systems import ResistorNetwork
 
 FIGURES = figure_dir(globals().get("__file__"))  # $PHYSLEARN_FIGURES or ./figures
 

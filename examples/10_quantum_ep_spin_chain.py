@@ -23,8 +23,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import physlearn as pl
-from physlearn.systems import quantum as q
 from physlearn.experiment.plots import figure_dir
+from physlearn.systems import quantum as q
 from physlearn.systems.quantum import ObservableCost
 from physlearn.systems.spin_chain import SpinChain
 

@@ -20,9 +20,9 @@ import numpy as np
 
 import physlearn as pl
 from physlearn.check import relative_error
-from physlearn.rules.glep import boundary_gradient, glep_gradient
 from physlearn.experiment.plots import figure_dir
 from physlearn.rules.echo import RHEL
+from physlearn.rules.glep import boundary_gradient, glep_gradient
 from physlearn.systems.hru import HRU
 
 FIGURES = figure_dir(globals().get("__file__"))  # $PHYSLEARN_FIGURES or ./figures

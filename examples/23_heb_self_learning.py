@@ -14,8 +14,8 @@ import numpy as np
 
 import physlearn as pl
 from physlearn.check import relative_error
-from physlearn.rules.heb import HEB, heb_step
 from physlearn.experiment.plots import figure_dir
+from physlearn.rules.heb import HEB, heb_step
 from physlearn.systems.self_learning import SelfLearningMachine
 
 FIGURES = figure_dir(globals().get("__file__"))  # $PHYSLEARN_FIGURES or ./figures

@@ -15,9 +15,9 @@ import matplotlib.pyplot as plt
 import physlearn as pl
 from physlearn import datasets, optim
 from physlearn.experiment.plots import figure_dir
+from physlearn.experiment.train import train
 from physlearn.rules.echo import BPTT, RHEL
 from physlearn.systems.hssm import HSSM
-from physlearn.experiment.train import train
 
 FIGURES = figure_dir(globals().get("__file__"))  # $PHYSLEARN_FIGURES or ./figures
 EPOCHS = int(os.environ.get("EPOCHS", 12))

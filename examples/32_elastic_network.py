@@ -19,8 +19,8 @@ from matplotlib.collections import LineCollection
 import physlearn as pl
 from physlearn.check import relative_error
 from physlearn.experiment.datasets import Dataset
-from physlearn.nudges import Clamp, Nudge
 from physlearn.experiment.plots import figure_dir
+from physlearn.nudges import Clamp, Nudge
 from physlearn.systems.elastic import ElasticNetwork
 
 FIGURES = figure_dir(globals().get("__file__"))  # $PHYSLEARN_FIGURES or ./figures

@@ -19,8 +19,8 @@ import numpy as np
 
 import physlearn as pl
 from physlearn.check import cosine, relative_error
-from physlearn.rules.homeostasis import homeostatic_loss
 from physlearn.rules.generalized import GeneralizedEP
+from physlearn.rules.homeostasis import homeostatic_loss
 from physlearn.systems.vector_field import VectorFieldNetwork
 
 HERE = pathlib.Path(__file__).parent

@@ -56,10 +56,14 @@ def gradient_check(system, rule, x, y, cost=None, reference=None):
         ``print()`` it for a table; fields give the numbers.
     """
     ref = exact_gradient(system, x, y, cost) if reference is None else reference
-    est = rule.gradient(system, x, y, cost)
-    rows = [(k, ref[k].size, relative_error({k: est[k]}, {k: ref[k]}), cosine(est[k], ref[k]))
-            for k in ref]
-    return GradientCheck(repr(rule), type(system).__name__, rows, relative_error(est, ref))
+    return compare(rule.gradient(system, x, y, cost), ref, repr(rule), type(system).__name__)
+
+
+def compare(estimate, reference, rule="", system=""):
+    """A :class:`GradientCheck` of an already computed estimate against a reference."""
+    rows = [(k, np.size(reference[k]), relative_error({k: estimate[k]}, {k: reference[k]}),
+             cosine(estimate[k], reference[k])) for k in reference]
+    return GradientCheck(rule, system, rows, relative_error(estimate, reference))
 
 
 @dataclass
@@ -69,25 +73,37 @@ class BiasOrder:
     betas: np.ndarray
     errors: np.ndarray
     slope: float
+    param: str = "beta"
 
     def __str__(self):
-        rows = "\n".join(f"  beta={b:.3e}  rel. error={e:.3e}" for b, e in
+        rows = "\n".join(f"  {self.param}={b:.3e}  rel. error={e:.3e}" for b, e in
                          zip(self.betas, self.errors))
         return f"bias order (fitted slope) = {self.slope:.3f}\n{rows}"
 
 
-def bias_order(system, rule, x, y, betas, cost=None, param="beta"):
+def fit_slope(betas, errors):
+    """Least-squares slope of log(error) against log(β) (errors at exact zero are floored at
+    the smallest positive double, so a rule exact to round-off gives a meaningless slope
+    rather than a crash)."""
+    errors = np.maximum(np.asarray(errors, dtype=float), np.finfo(float).tiny)
+    return float(np.polyfit(np.log(np.asarray(betas, dtype=float)), np.log(errors), 1)[0])
+
+
+def bias_order(system, rule, x, y, betas, cost=None, param="beta", reference=None):
     """Fit the slope of log(relative error) against log(β) over ``betas``.
 
     The rule is copied and its hyperparameter ``param`` (``"beta"`` for EP and holomorphic EP,
     ``"eta"`` for coupled learning) set to each value. A slope ``p`` means error ``O(β^p)``.
+    ``reference`` is a precomputed exact gradient (default :func:`physlearn.exact_gradient`).
+    At least two strengths are needed.
     """
-    ref = exact_gradient(system, x, y, cost)
+    if len(betas) < 2:
+        raise ValueError(f"betas={tuple(betas)!r}: a bias order needs at least two strengths")
+    ref = exact_gradient(system, x, y, cost) if reference is None else reference
     betas = np.asarray(betas, dtype=float)
     errors = []
     for b in betas:
         trial = copy.copy(rule).set_params(**{param: float(b)})
         errors.append(relative_error(trial.gradient(system, x, y, cost), ref))
     errors = np.array(errors)
-    slope = float(np.polyfit(np.log(betas), np.log(errors), 1)[0])
-    return BiasOrder(betas, errors, slope)
+    return BiasOrder(betas, errors, fit_slope(betas, errors), param)

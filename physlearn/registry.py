@@ -341,7 +341,7 @@ def _builtin_systems(add: Callable):
         summary="Hamiltonian state-space model: a stack of HRU blocks")
     add("coupled-oscillators", _S + "oscillators:CoupledOscillators",
         {"n_oscillators": 4, "readout_dofs": [3], "readout": "final"},
-        example_kwargs={"n_steps": 40}, **_SEQ,
+        example_kwargs={"n_steps": 80}, **_SEQ,
         summary="masses on springs with trainable masses and springs")
     add("hamiltonian", _S + "hamiltonian:Hamiltonian.duffing", {},
         example_kwargs={"n_steps": 30}, **_SEQ,
@@ -371,10 +371,10 @@ def _builtin_rules(add: Callable):
     add("generalized-ep-homeostasis", r + "GeneralizedEP",
         {"beta": 1e-3, "points": 2, "homeostasis": 0.1}, betas=(),
         summary="generalized EP plus Jacobian homeostasis (not an estimate of dL/dθ alone)")
-    add("rhel", r + "RHEL", {"eps": 1e-3}, betas=(1e-1, 3e-2, 1e-2), param="eps",
+    add("rhel", r + "RHEL", {"eps": 1e-3}, betas=(3e-2, 1e-2, 3e-3), param="eps",
         tolerance=1e-5, summary="recurrent Hamiltonian echo learning, centered echoes")
     add("rhel-one-sided", r + "RHEL", {"eps": 1e-3, "variant": "one-sided"},
-        betas=(1e-2, 3e-3, 1e-3), param="eps", tolerance=5e-3,
+        betas=(1e-3, 3e-4, 1e-4), param="eps", tolerance=5e-3,
         summary="recurrent Hamiltonian echo learning, one echo")
     add("bptt", r + "BPTT", betas=(),
         summary="backpropagation through time (the exact reference, as a rule)")

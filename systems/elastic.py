@@ -30,8 +30,8 @@ import scipy.sparse.linalg as spla
 
 from physlearn.costs import Cost
 from physlearn.nudges import Clamp, Nudge
-from physlearn.systems.solvers import damped_newton, newton_direction, relax
 from physlearn.system import ConvergenceError, EquilibriumSystem, State
+from physlearn.systems.solvers import damped_newton, newton_direction, relax
 
 
 @dataclass

@@ -21,7 +21,7 @@ import numpy as np
 from physlearn.registry import import_target
 
 from .leapfrog import SeparableHamiltonian
-from .trajectory import TrajectorySystem
+from .trajectory import TrajectorySystem, check_count
 
 _H = 1e-30  # complex step: no subtractive cancellation, so any tiny step is exact
 
@@ -213,13 +213,13 @@ class Hamiltonian(TrajectorySystem):
     def __init__(self, n_dof, n_features, initial_params, *, kinetic=None, potential=None,
                  hamiltonian=None, readout_dofs=(0,), dt=0.1, readout="final", damping=0.0,
                  hvp_step=1e-5):
-        self.n_dof = int(n_dof)
-        self.n_features = int(n_features)
+        self.n_dof = n_dof
+        self.n_features = n_features
         self.initial_params = initial_params
         self.kinetic = kinetic
         self.potential = potential
         self.hamiltonian = hamiltonian
-        self.readout_dofs = tuple(int(i) for i in readout_dofs)
+        self.readout_dofs = readout_dofs
         self.dt = dt
         self.readout = readout
         self.damping = damping
@@ -227,6 +227,8 @@ class Hamiltonian(TrajectorySystem):
         self.hvp_step = hvp_step
         self._check_readout()
         _ = self.scheme
+        n_dof, n_features = check_count("n_dof", n_dof, 1), check_count("n_features", n_features)
+        dofs = [check_count("readout_dofs entry", i) for i in readout_dofs]
         params = {k: np.asarray(v, dtype=float) for k, v in initial_params.items()}
         # "package.module:function" names keep the system writable to a config file
         kinetic, potential, hamiltonian = (
@@ -234,16 +236,15 @@ class Hamiltonian(TrajectorySystem):
         if hamiltonian is not None:
             if kinetic is not None or potential is not None:
                 raise ValueError("give either hamiltonian= or kinetic= and potential=, not both")
-            kinetic, potential = split_hamiltonian(hamiltonian, self.n_dof, self.n_features,
-                                                   params)
+            kinetic, potential = split_hamiltonian(hamiltonian, n_dof, n_features, params)
         elif kinetic is None or potential is None:
             raise ValueError("kinetic= and potential= (or hamiltonian=) are required")
-        check_time_reversal(kinetic, self.n_dof, params)
-        for i in self.readout_dofs:
-            if not 0 <= i < self.n_dof:
-                raise ValueError(f"readout_dofs entry {i} is outside 0..{self.n_dof - 1}")
-        self.n_outputs = len(self.readout_dofs)
-        self._unit = UserTerms(kinetic, potential, self.n_dof, self.n_features,
+        check_time_reversal(kinetic, n_dof, params)
+        for i in dofs:
+            if not 0 <= i < n_dof:
+                raise ValueError(f"readout_dofs entry {i} is outside 0..{n_dof - 1}")
+        self.n_outputs = len(dofs)
+        self._unit = UserTerms(kinetic, potential, n_dof, n_features,
                                {k: v.shape for k, v in params.items()}, hvp_step)
         self.params = params
 
@@ -252,10 +253,10 @@ class Hamiltonian(TrajectorySystem):
         """Driven Duffing oscillators in a chain: trainable stiffness, anharmonicity, couplings
         and input weights (the registry's example of a user Hamiltonian).
 
-        ``H = Σ_i [p_i²/2 + k_i q_i²/2 + g_i q_i⁴/4] + Σ_i κ_i (q_{i+1} − q_i)²/2 − Σ_i (u·w)_i q_i``
-        in dimensionless units; the last oscillator is read out. Initial values are drawn from
-        ``seed``: ``k`` in [0.5, 1.5], ``g`` in [0.05, 0.2], ``κ`` in [0.1, 0.5], ``w`` Gaussian
-        of scale 0.5.
+        ``H = Σ_i [p_i²/2 + k_i q_i²/2 + g_i q_i⁴/4] + Σ_i κ_i (q_{i+1} − q_i)²/2
+        − Σ_i (u·w)_i q_i`` in dimensionless units; the last oscillator is read out. Initial
+        values are drawn from ``seed``: ``k`` in [0.5, 1.5], ``g`` in [0.05, 0.2], ``κ`` in
+        [0.1, 0.5], ``w`` Gaussian of scale 0.5.
 
         Returns
         -------

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .hru_physics import HRU_KINDS
-from .trajectory import TrajectorySystem, init_readout
+from .trajectory import TrajectorySystem, check_count, init_readout
 
 
 def init_hru_block(rng, kind, n_dof, n_inputs, stiffness=(0.5, 1.5)):
@@ -95,9 +95,9 @@ class HRU(TrajectorySystem):
     def __init__(self, n_features, n_hidden, n_outputs, *, kind="nonlinear", dt=0.1,
                  readout="final", damping=0.0, kick="half-step", min_stiffness=1e-2,
                  stiffness=(0.5, 1.5), seed=None):
-        self.n_features = int(n_features)
-        self.n_hidden = int(n_hidden)
-        self.n_outputs = int(n_outputs)
+        self.n_features = n_features
+        self.n_hidden = n_hidden
+        self.n_outputs = n_outputs
         self.kind = check_kind(kind)
         self.dt = dt
         self.readout = readout
@@ -106,12 +106,14 @@ class HRU(TrajectorySystem):
         self.min_stiffness = min_stiffness
         self.stiffness = stiffness
         self.seed = seed
+        n_in, n_hid = check_count("n_features", n_features, 1), check_count("n_hidden", n_hidden, 1)
+        n_out = check_count("n_outputs", n_outputs, 1)
         self._check_readout()
         _ = self.scheme  # validates dt, damping, kick
-        self._unit = HRU_KINDS[kind](self.n_hidden, self.n_features)
+        self._unit = HRU_KINDS[kind](n_hid, n_in)
         rng = np.random.default_rng(seed)
-        params = init_hru_block(rng, kind, self.n_hidden, self.n_features, stiffness)
-        params.update(init_readout(rng, self.n_outputs, self.n_hidden))
+        params = init_hru_block(rng, kind, n_hid, n_in, stiffness)
+        params.update(init_readout(rng, n_out, n_hid))
         self.params = params
 
     @property

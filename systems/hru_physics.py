@@ -29,6 +29,8 @@ def log_cosh(z):
 class LinearHRUPhysics(SeparableHamiltonian):
     """``H = ½‖p‖² + ½ Σ A_i q_i² − qᵀBu`` (see module notes)."""
 
+    linear = True
+
     def __init__(self, n_dof, n_inputs):
         self.n_dof, self.n_inputs = n_dof, n_inputs
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from .hru import check_kind, init_hru_block
 from .hru_physics import HRU_KINDS
-from .trajectory import TrajectorySystem, init_readout
+from .trajectory import TrajectorySystem, check_count, init_readout
 
 COUPLINGS = ("tanh", "linear")
 
@@ -51,10 +51,10 @@ class HSSM(TrajectorySystem):
     def __init__(self, n_features, n_hidden, n_outputs, *, n_blocks=2, kind="nonlinear",
                  coupling="tanh", dt=0.1, readout="final", damping=0.0, kick="half-step",
                  min_stiffness=1e-2, stiffness=(0.5, 1.5), seed=None):
-        self.n_features = int(n_features)
+        self.n_features = n_features
         self.n_hidden = n_hidden
-        self.n_outputs = int(n_outputs)
-        self.n_blocks = int(n_blocks)
+        self.n_outputs = n_outputs
+        self.n_blocks = n_blocks
         self.kind = check_kind(kind)
         self.coupling = coupling
         self.dt = dt
@@ -64,25 +64,26 @@ class HSSM(TrajectorySystem):
         self.min_stiffness = min_stiffness
         self.stiffness = stiffness
         self.seed = seed
-        if self.n_blocks < 1:
-            raise ValueError(f"n_blocks={n_blocks!r} must be >= 1")
+        n_features, n_blocks = check_count("n_features", n_features, 1), check_count(
+            "n_blocks", n_blocks, 1)
+        check_count("n_outputs", n_outputs, 1)
         if coupling not in COUPLINGS:
             raise ValueError(f"coupling={coupling!r} is not one of {list(COUPLINGS)}")
         self._check_readout()
         _ = self.scheme
-        sizes = [int(n_hidden)] * self.n_blocks if np.ndim(n_hidden) == 0 else list(n_hidden)
-        if len(sizes) != self.n_blocks:
+        sizes = [int(n_hidden)] * n_blocks if np.ndim(n_hidden) == 0 else [int(n) for n in n_hidden]
+        if len(sizes) != n_blocks:
             raise ValueError(f"n_hidden={n_hidden!r} must be an int or have n_blocks="
                              f"{self.n_blocks} entries")
         self.sizes = sizes
-        fan_in = [self.n_features] + sizes[1:]  # a coupling feeds n_{ℓ+1} inputs to block ℓ+1
+        fan_in = [n_features] + sizes[1:]  # a coupling feeds n_{ℓ+1} inputs to block ℓ+1
         self._units = [HRU_KINDS[kind](n, m) for n, m in zip(sizes, fan_in)]
         rng = np.random.default_rng(seed)
         params = {}
         for index, (n, m) in enumerate(zip(sizes, fan_in)):
             block = init_hru_block(rng, kind, n, m, stiffness)
             params.update({f"{index}.{k}": v for k, v in block.items()})
-            if index + 1 < self.n_blocks:
+            if index + 1 < n_blocks:
                 params[f"{index}.W"] = rng.normal(scale=1.0 / np.sqrt(n),
                                                   size=(sizes[index + 1], n))
                 params[f"{index}.c"] = np.zeros(sizes[index + 1])

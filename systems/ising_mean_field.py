@@ -17,8 +17,8 @@ import numpy as np
 from scipy.special import xlogy
 
 from physlearn.nudges import Clamp, Nudge
-from physlearn.systems.solvers import damped_newton
 from physlearn.system import ConvergenceError, EquilibriumSystem
+from physlearn.systems.solvers import damped_newton
 
 from .ising import IsingModel, IsingState, register_solver
 

@@ -74,11 +74,14 @@ class SeparableHamiltonian:
     argument has shape ``(..., n)`` and broadcasts against the others). Parameter dicts use the
     block's local names (see :meth:`param_shapes`); derivative dicts hold only the parameters
     the term depends on. ``kinetic_params`` names the parameters that appear in ``T``.
+    ``linear`` says the equations of motion are linear in ``(q, p, u)`` for fixed θ (``T``
+    and ``V`` quadratic, the input entering linearly).
     """
 
     n_dof: int
     n_inputs: int
     kinetic_params = frozenset()
+    linear = False
 
     def param_shapes(self):
         raise NotImplementedError

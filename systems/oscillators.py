@@ -23,13 +23,14 @@ from itertools import combinations
 import numpy as np
 
 from .leapfrog import SeparableHamiltonian
-from .trajectory import TrajectorySystem
+from .trajectory import TrajectorySystem, check_count
 
 
 class SpringPhysics(SeparableHamiltonian):
     """``H = Σ p²/2m + ½ Σ k q² + ½ Σ κ_e (Δq_e)² − u q_input`` (see module notes)."""
 
     kinetic_params = frozenset({"m"})
+    linear = True
 
     def __init__(self, n_dof, edges, input_dof):
         self.n_dof, self.n_inputs = n_dof, 1
@@ -123,10 +124,10 @@ class CoupledOscillators(TrajectorySystem):
 
     def __init__(self, n_oscillators=6, *, edges=None, input_dof=0, readout_dofs=(3,), dt=0.1,
                  readout="trajectory", damping=0.0, min_mass=1e-2, min_spring=0.0, seed=None):
-        self.n_oscillators = int(n_oscillators)
+        self.n_oscillators = n_oscillators
         self.edges = edges
-        self.input_dof = int(input_dof)
-        self.readout_dofs = tuple(int(i) for i in readout_dofs)
+        self.input_dof = input_dof
+        self.readout_dofs = readout_dofs
         self.dt = dt
         self.readout = readout
         self.damping = damping
@@ -136,16 +137,18 @@ class CoupledOscillators(TrajectorySystem):
         self.seed = seed
         self._check_readout()
         _ = self.scheme
-        pairs = list(combinations(range(self.n_oscillators), 2)) if edges is None else [
-            tuple(e) for e in edges]
-        for i in (self.input_dof, *self.readout_dofs):
-            if not 0 <= i < self.n_oscillators:
-                raise ValueError(f"oscillator index {i} is outside 0..{self.n_oscillators - 1}")
-        self._unit = SpringPhysics(self.n_oscillators, pairs, self.input_dof)
-        self.n_features, self.n_outputs = 1, len(self.readout_dofs)
+        n = check_count("n_oscillators", n_oscillators, 1)
+        dofs = [check_count("readout_dofs entry", i) for i in readout_dofs]
+        input_dof = check_count("input_dof", input_dof)
+        pairs = list(combinations(range(n), 2)) if edges is None else [tuple(e) for e in edges]
+        for i in (input_dof, *dofs):
+            if not 0 <= i < n:
+                raise ValueError(f"oscillator index {i} is outside 0..{n - 1}")
+        self._unit = SpringPhysics(n, pairs, input_dof)
+        self.n_features, self.n_outputs = 1, len(dofs)
         rng = np.random.default_rng(seed)
-        self.params = {"m": rng.uniform(0.5, 1.5, self.n_oscillators),
-                       "k": rng.uniform(0.5, 1.5, self.n_oscillators),
+        self.params = {"m": rng.uniform(0.5, 1.5, n),
+                       "k": rng.uniform(0.5, 1.5, n),
                        "kappa": rng.uniform(0.0, 0.5, len(pairs))}
 
     @property

@@ -30,8 +30,8 @@ import scipy.sparse as sp
 
 from physlearn.costs import Cost
 from physlearn.nudges import Clamp, Nudge
-from physlearn.systems.solvers import relax
 from physlearn.system import ConvergenceError, EquilibriumSystem, State
+from physlearn.systems.solvers import relax
 
 
 @dataclass

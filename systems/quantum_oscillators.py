@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from physlearn.system import ConvergenceError, State, System, batch_mean
 from physlearn.systems.quantum import (
     ObservableCost,
     check_shots,
@@ -30,7 +31,6 @@ from physlearn.systems.quantum import (
     serial_blas,
     shot_noise,
 )
-from physlearn.system import ConvergenceError, State, System, batch_mean
 
 __all__ = ["QuantumHarmonicNetwork", "OscillatorState"]
 

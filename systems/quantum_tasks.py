@@ -20,9 +20,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from physlearn.costs import SquaredError
-from physlearn.experiment.optim import Adam
+
 from .quantum import NegativeMagnitude, NudgeNearGapWarning
-from physlearn.rules import EP
 
 __all__ = ["train_phase_sensor", "sensor_accuracy", "explore_phase"]
 
@@ -58,6 +57,8 @@ def train_phase_sensor(n_system=6, *, batches=1000, batch_size=10, beta=0.4,
         single-shot accuracy) on the test set), ``accuracy`` and ``single_shot`` (final),
         ``near_gap_warnings`` (how many nudges were flagged by the gap guard).
     """
+    from physlearn.experiment.optim import Adam  # task loops sit on top of the rules
+    from physlearn.rules import EP
     from physlearn.systems.spin_chain import SpinChain, cluster_ising_phases
 
     sensor = SpinChain.phase_sensor(n_system, system_ops=system_ops, shots=shots,
@@ -93,6 +94,7 @@ def explore_phase(n_spins=10, *, steps=30, beta=0.1, variant="positive", lr=0.1,
         ``magnitude`` (|⟨X₀X₄⟩| before each step and after the last, length steps + 1),
         ``theta`` (trajectory, shape (steps + 1, 2)), ``chain``.
     """
+    from physlearn.rules import EP
     from physlearn.systems.spin_chain import SpinChain
 
     chain = SpinChain.phase_exploration(n_spins, theta=theta, shots=shots, gap_guard="warn",

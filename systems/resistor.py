@@ -110,7 +110,7 @@ class ResistorNetwork(EquilibriumSystem):
         self.conductance = conductance
         self.min_conductance = min_conductance
         self.seed = seed
-        self.output_nodes = list(outputs)
+        self.output_nodes = outputs
         self._build_topology()
         self._cache = None
         self.params = {"conductance": self._initial_conductance()}

@@ -33,6 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from physlearn.system import ConvergenceError, State, System, batch_mean
 from physlearn.systems.quantum import (
     NudgeNearGapWarning,
     ObservableCost,
@@ -47,7 +48,6 @@ from physlearn.systems.quantum import (
     shot_noise,
     thermal_ensemble,
 )
-from physlearn.system import ConvergenceError, State, System, batch_mean
 
 __all__ = ["Coupling", "SpinChain", "SpinState", "cluster_ising_phases"]
 
@@ -198,8 +198,8 @@ class SpinChain(System):
     Wanjura & Marquardt. Two objectives are available:
 
     * a loss of expectation values, ``L = C(⟨B⟩, y)`` — any cost of :mod:`physlearn.costs`;
-    * an expected cost observable, ``L = ⟨Ĉ(y)⟩`` — :class:`physlearn.systems.quantum.ObservableCost`,
-      whose nudge is ``β Ĉ`` (Scellier 2024).
+    * an expected cost observable, ``L = ⟨Ĉ(y)⟩`` —
+      :class:`physlearn.systems.quantum.ObservableCost`, whose nudge is ``β Ĉ`` (Scellier 2024).
 
     The exact reference :meth:`exact_gradient` is linear response at the free state: at T = 0
     ``∂L/∂θ_j = 2 Re ⟨0|A_j|δψ⟩`` with ``δψ = −(H − E₀)⁺ (O − ⟨O⟩)|0⟩`` and ``O = Σ_k ε_k B_k``
@@ -686,7 +686,33 @@ class SpinChain(System):
         ``Jz = Jxy`` is the Heisenberg chain (antiferromagnetic for J > 0). The
         Dzyaloshinskii–Moriya term D (``dm``) is imaginary in the σᶻ basis and breaks
         time-reversal symmetry. Default roles: Jxy, Jz trainable; h, dm fixed.
+
+        Parameters
+        ----------
+        Jxy : float or array_like
+            XY exchange, one value for every bond or one per bond.
+        Jz : float or array_like
+            Z exchange, one value for every bond or one per bond.
+        h : float or array_like
+            Longitudinal field, one value for every site or one per site.
+        dm : float or array_like
+            Dzyaloshinskii–Moriya coupling, one value for every bond or one per bond.
+        periodic : bool
+            Closes the chain into a ring.
+        roles : dict, optional
+            Role of each family; default ``{"Jxy": "trainable", "Jz": "trainable", "h":
+            "fixed", "dm": "fixed"}``.
+        uniform : iterable of str
+            Families sharing one coupling constant.
+        inputs : sequence, default ``("-Z0",)``
+            One operator per input feature: by default x is a longitudinal field on spin 0.
+        observables : sequence, optional
+            Outputs; default ``["Z{n-1}"]`` (the last spin).
+        **kwargs
+            Passed to :class:`SpinChain` (temperature, shots, solver, seed, ...).
         """
+        # The Parameters section above is read by the config schema (physlearn.experiment.
+        # config): "float or array_like" is what lets a TOML config give per-bond arrays.
         bonds = _bonds(n_spins, periodic)
         families = {"Jxy": [[(1.0, f"X{i} X{j}"), (1.0, f"Y{i} Y{j}")] for i, j in bonds],
                     "Jz": [(1.0, f"Z{i} Z{j}") for i, j in bonds],

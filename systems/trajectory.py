@@ -116,6 +116,13 @@ class TrajectorySystem(System):
             return frozenset({"trajectory", "echo"})
         return frozenset({"trajectory"})
 
+    @property
+    def linear_dynamics(self):
+        """True when every block's equations of motion are linear. With the squared error,
+        each echo is then affine in ε (couplings between blocks enter only through their
+        chain rule along the free run), so centered echoes are exact at every ε."""
+        return all(getattr(unit, "linear", False) for unit, _ in self.blocks())
+
     def _check_readout(self):
         if self.readout not in READOUTS:
             raise ValueError(f"readout={self.readout!r} is not one of {list(READOUTS)}")
@@ -372,6 +379,14 @@ class TrajectorySystem(System):
         """Energy of block ``index`` at the given state and input (for conservation checks)."""
         unit, _ = self.blocks()[index]
         return unit.energy(self.local(index), q, p, u)
+
+
+def check_count(name, value, low=0):
+    """``value`` as an int for internal use, or a ``ValueError`` if it is not an integer
+    ``>= low`` (constructors store the argument itself, so ``sklearn.base.clone`` works)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name}={value!r} must be an integer >= {low}")
+    return int(value)
 
 
 def init_readout(rng, n_outputs, n_dof):

@@ -7,9 +7,9 @@ import pytest
 import physlearn as pl
 from physlearn.check import relative_error
 from physlearn.nudges import Clamp, Nudge
-from physlearn.systems.solvers import damped_newton, newton_direction
 from physlearn.systems import ResistorNetwork
 from physlearn.systems.diode import NonlinearResistorNetwork
+from physlearn.systems.solvers import damped_newton, newton_direction
 
 
 # -- the diode curve ---------------------------------------------------------------------------

@@ -5,8 +5,8 @@ import pytest
 
 import physlearn as pl
 from physlearn.check import relative_error
-from physlearn.rules.glep import boundary_gradient, boundary_loss, glep_gradient
 from physlearn.rules.echo import RHEL
+from physlearn.rules.glep import boundary_gradient, boundary_loss, glep_gradient
 from physlearn.systems.hru import HRU
 
 BLOCK = ("A", "B", "b", "alpha")

@@ -7,8 +7,8 @@ import pytest
 
 import physlearn as pl
 from physlearn.check import relative_error
-from physlearn.rules.heb import HEB, heb_step
 from physlearn.rules.echo import BPTT, RHEL
+from physlearn.rules.heb import HEB, heb_step
 from physlearn.systems import ResistorNetwork
 from physlearn.systems.hru import HRU
 from physlearn.systems.hssm import HSSM

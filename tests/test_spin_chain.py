@@ -7,8 +7,8 @@ import pytest
 import qutip as qt
 
 import physlearn as pl
-from physlearn.systems import quantum as q
 from physlearn.check import cosine, relative_error
+from physlearn.systems import quantum as q
 from physlearn.systems.quantum import (
     DegenerateGroundStateError,
     NudgeNearGapWarning,

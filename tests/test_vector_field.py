@@ -5,9 +5,9 @@ import pytest
 
 import physlearn as pl
 from physlearn.check import cosine, relative_error
-from physlearn.rules.homeostasis import homeostatic_gradient, homeostatic_loss
 from physlearn.nudges import Nudge
 from physlearn.rules.generalized import GeneralizedEP
+from physlearn.rules.homeostasis import homeostatic_gradient, homeostatic_loss
 from physlearn.systems import ResistorNetwork
 from physlearn.systems.vector_field import VectorFieldNetwork
 

@@ -17,6 +17,7 @@ Errors in what was asked (a config, a name, an argument) print one line and exit
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -116,7 +117,7 @@ def _check(args):
 def _list(args):
     from physlearn.registry import TABLES
 
-    for table, registry in TABLES.items():
+    for registry in TABLES.values():
         print(f"{registry.kind}s:")
         for name, entry in sorted(registry.items()):
             print(f"  {name:<28} {entry.summary}")
@@ -225,6 +226,9 @@ def main(argv=None):
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         print(f"physlearn {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except BrokenPipeError:                 # `physlearn list | head`
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (Python's documented recipe)
+        return 0
 
 
 if __name__ == "__main__":

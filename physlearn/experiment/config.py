@@ -325,8 +325,9 @@ def _resolve(table, body):
     if len(given) > 1:
         raise ConfigError(f"[{table}] has both {given[0]!r} and {given[1]!r}; give one")
     if not given and default is None:
+        registered = ", ".join(sorted(TABLES[table]))
         raise ConfigError(f"[{table}] needs a {' or '.join(map(repr, selectors))} key naming "
-                          f"the {TABLES[table].kind}; registered: {', '.join(sorted(TABLES[table]))}")
+                          f"the {TABLES[table].kind}; registered: {registered}")
     selector = given[0] if given else selectors[0]
     name = body.get(selector, default)
     if not isinstance(name, str):

@@ -254,7 +254,7 @@ def _recorded(loader):
 
 
 @_recorded
-def xor(input_scale: float = 1.0) -> Dataset:
+def xor(input_scale: float = 1.0, bias: float = 0.0) -> Dataset:
     """The four points of XOR on ±1 inputs, as two-class classification.
 
     The classic task a linear model cannot solve. Train and test sets are the same
@@ -265,20 +265,30 @@ def xor(input_scale: float = 1.0) -> Dataset:
     input_scale : float, default 1.0
         Magnitude of the inputs, which are ``±input_scale`` (the ±1 points are
         already standardised).
+    bias : float, default 0.0
+        If non-zero, a third input that is ``bias`` for every point. A system whose
+        response is odd in its inputs (``o(−x) = −o(x)``, e.g. oscillators started at
+        rest from displacements ``x``) gives ``(1, 1)`` the opposite output of
+        ``(−1, −1)``, which XOR puts in the same class: it learns XOR only with such a
+        constant input.
 
     Returns
     -------
     Dataset
-        ``x`` of shape (4, 2); class 1 where the two inputs differ.
+        ``x`` of shape (4, 2), or (4, 3) with a bias; class 1 where the two inputs differ.
     """
     input_scale = _check_input_scale(input_scale)
+    if not np.isfinite(bias):
+        raise ValueError(f"bias must be a finite number, got {bias!r}")
     x = np.array([[-1.0, -1.0], [-1.0, 1.0], [1.0, -1.0], [1.0, 1.0]])
     labels = np.array([0, 1, 1, 0])
     x, _, stats = _standardise(x, x, input_scale)
+    if bias != 0:
+        x = np.hstack([x, np.full((4, 1), float(bias))])
     y = one_hot(labels, 2)
     return Dataset(
         x, y, x, y, task="classification", n_classes=2, name="xor",
-        meta={**stats, "input_scale": input_scale},
+        meta={**stats, "input_scale": input_scale, "bias": float(bias)},
     )
 
 
@@ -346,6 +356,7 @@ def linear_regression(
     gain: float = 0.4,
     seed: int = 0,
     test_size: float = 0.25,
+    input_scale: float = 1.0,
 ) -> Dataset:
     """A random affine map ``y = x Aᵀ + b`` that a passive network can realise.
 
@@ -373,12 +384,17 @@ def linear_regression(
         Seeds ``x``, ``A``, ``b``, the noise and the train/test split.
     test_size : float, default 0.25
         Fraction of samples held out for testing.
+    input_scale : float, default 1.0
+        Standard deviation of ``x`` (the map is applied to the scaled inputs, so it stays
+        realisable): small inputs for systems that respond linearly only to small drives,
+        such as the source strains of an elastic network.
 
     Returns
     -------
     Dataset
-        Regression task. ``x`` is standard normal and, unlike the other loaders, is
-        not re-standardised (so ``y = x Aᵀ + b`` holds exactly for ``noise=0``);
+        Regression task. ``x`` is normal with standard deviation ``input_scale`` and, unlike
+        the other loaders, is not re-standardised (so ``y = x Aᵀ + b`` holds exactly for
+        ``noise=0``);
         ``y`` is not standardised. ``meta`` holds ``A``, ``b``, ``gain`` and ``noise``.
     """
     from sklearn.model_selection import train_test_split
@@ -394,13 +410,14 @@ def linear_regression(
         raise ValueError(f"gain must lie in (0, 1) for a passive network, got {gain!r}")
     if not (np.isfinite(noise) and noise >= 0):
         raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+    input_scale = _check_input_scale(input_scale)
 
     rng = np.random.default_rng(seed)
     A = rng.standard_normal((n_outputs, n_inputs))
     A *= gain / np.abs(A).sum(axis=1, keepdims=True)
     half_width = (1.0 - gain) / 2.0
     b = rng.uniform(-half_width, half_width, size=n_outputs)
-    x = rng.standard_normal((n_samples, n_inputs))
+    x = input_scale * rng.standard_normal((n_samples, n_inputs))
     y = x @ A.T + b
     if noise > 0:
         y = y + noise * rng.standard_normal(y.shape)
@@ -409,7 +426,8 @@ def linear_regression(
     )
     return Dataset(
         x_train, y_train, x_test, y_test, task="regression", name="linear_regression",
-        meta={"A": A, "b": b, "gain": float(gain), "noise": float(noise), "seed": seed},
+        meta={"A": A, "b": b, "gain": float(gain), "noise": float(noise), "seed": seed,
+              "input_scale": input_scale},
     )
 
 

@@ -11,7 +11,7 @@ Python                      TOML
 ``(1, "a")``                ``{ "$tuple" = [1, "a"] }``
 ``{(0, 1): 2.0}``           ``{ "$items" = [[{ "$tuple" = [0, 1] }, 2.0]] }``
 ``numpy.ndarray``           ``{ "$array" = [...], dtype = "float64" }`` (``imag`` if complex)
-``networkx.Graph``          ``{ "$graph" = { nodes = [[id, {attrs}]], edges = [[u, v, {attrs}]] } }``
+``networkx.Graph``          ``{ "$graph" = { nodes = [[id, {…}]], edges = [[u, v, {…}]] } }``
 an object with parameters   ``{ "$class" = "package.module:Class", key = value, ... }``
 a module-level function     ``{ "$callable" = "package.module:function" }``
 ==========================  =======================================================

@@ -284,7 +284,8 @@ def make_optimizer(name: str, **kwargs) -> Optimizer:
     Parameters
     ----------
     name : str
-        A name registered in :data:`physlearn.registry.OPTIMIZERS` (case-insensitive): ``"sgd"``, ``"momentum"``, ``"adam"``.
+        A name registered in :data:`physlearn.registry.OPTIMIZERS` (case-insensitive):
+        ``"sgd"``, ``"momentum"``, ``"adam"``.
     **kwargs
         Hyperparameters passed to the optimizer's constructor.
 

@@ -7,7 +7,8 @@ A run directory holds
   revision of physlearn when it runs from a checkout, the seed, start time and wall time;
 * ``experiment.toml`` — the config as the user gave it, when the run came from one;
 * ``history.jsonl`` (one line per epoch), ``checkpoint.npz`` (atomic, every epoch),
-  ``params.npz`` (final parameters) and ``learning_curve.png``;
+  ``params.npz`` (final parameters) and ``learning_curve.png`` (redrawn at most every
+  ``CURVE_INTERVAL`` seconds while training, and at the end);
 * ``initial_params.npz`` when the system's parameters were set in Python after it was built
   (the config names it as ``params_file``, so the rebuild starts from the same values).
 
@@ -38,6 +39,7 @@ __all__ = ["RunDir", "RunExistsError", "describe_run", "provenance", "load_check
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = 1
+CURVE_INTERVAL = 5.0      # seconds between redraws of the learning curve while training
 FILES = {
     "config": "config.toml",
     "experiment": "experiment.toml",
@@ -209,6 +211,7 @@ class RunDir:
     def __init__(self, run_dir):
         self.root = None if run_dir is None else Path(run_dir)
         self.provenance = None
+        self._drawn = -float("inf")
         if self.root is not None:
             self.root.mkdir(parents=True, exist_ok=True)
             for stale in self.root.glob(".*.tmp"):      # left by a killed atomic write
@@ -262,11 +265,19 @@ class RunDir:
         runio.append_jsonl(self.path("history"), record)
         save_checkpoint(self.path("checkpoint"), system=system, optimizer=optimizer, rng=rng,
                         epoch=record["epoch"], records=records, config=config)
-        runio.plot_learning_curve(records, self.path("curve"))
+        # drawing costs more than a small epoch: redraw at most every CURVE_INTERVAL seconds
+        if time.monotonic() - self._drawn >= CURVE_INTERVAL:
+            self.draw_curve(records)
 
-    def finish(self, params: Mapping, config: Mapping, wall_time: float) -> None:
+    def draw_curve(self, records) -> None:
+        runio.plot_learning_curve(records, self.path("curve"))
+        self._drawn = time.monotonic()
+
+    def finish(self, params: Mapping, config: Mapping, wall_time: float, records=()) -> None:
         if self.root is None:
             return
+        if records:
+            self.draw_curve(records)
         runio.atomic_savez(self.path("params"), **params)
         done = {**(self.provenance or {}), "wall_time": round(float(wall_time), 3)}
         runio.write_toml(self.path("config"), {**config, "provenance": done})

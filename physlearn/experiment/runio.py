@@ -307,27 +307,16 @@ def read_jsonl(path: PathLike) -> list[dict]:
     return records
 
 
-# -- figures ----------------------------------------------------------------------------
+# -- figures ----------------------------------------------------------------------------------
 
 
-def _column(records: Iterable[Mapping], key: str) -> tuple[np.ndarray, np.ndarray]:
-    """Epochs and finite values of ``key`` over the records that have it."""
-    pairs = [
-        (r.get("epoch", i), r[key])
-        for i, r in enumerate(records)
-        if r.get(key) is not None and math.isfinite(r[key])
-    ]
-    if not pairs:
-        return np.empty(0), np.empty(0)
-    epochs, values = zip(*pairs)
-    return np.asarray(epochs, dtype=float), np.asarray(values, dtype=float)
-
-
-def plot_learning_curve(history_records: Iterable[Mapping], path: PathLike) -> Path:
+def plot_learning_curve(history_records: Iterable[Mapping], path: PathLike, *, cost=None,
+                        title: str | None = None) -> Path:
     """Draw train/test loss (log scale) and, when recorded, accuracy against epoch.
 
-    Uses matplotlib's Agg canvas directly, so it neither needs a display nor
-    touches pyplot's global state; the file is replaced atomically.
+    The figure of :func:`physlearn.plots.learning_curve`, drawn with fixed margins instead of
+    a layout engine (a run redraws it every epoch) on matplotlib's Agg canvas, so it neither
+    needs a display nor touches pyplot's global state; the file is replaced atomically.
 
     Parameters
     ----------
@@ -336,49 +325,26 @@ def plot_learning_curve(history_records: Iterable[Mapping], path: PathLike) -> P
         ``train_accuracy``, ``test_accuracy``.
     path : str or os.PathLike
         Output image; the format follows the suffix (``.png``, ``.pdf``, ``.svg``).
+    cost : Cost, str or None
+        The cost named in the loss label. Default, like ``title``: read from the
+        ``config.toml`` beside ``path`` when there is one (a run directory).
+    title : str, optional
+        Figure title; default names the system and rule of that config.
 
     Returns
     -------
     pathlib.Path
         The output path.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    records = list(history_records)
-    has_accuracy = any(
-        r.get(k) is not None for r in records for k in ("train_accuracy", "test_accuracy")
-    )
-    # fixed margins: a layout engine would double the drawing time, paid every epoch
-    fig = Figure(figsize=(9.0 if has_accuracy else 5.0, 3.6))
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, 2 if has_accuracy else 1, squeeze=False)[0]
-    fig.subplots_adjust(left=0.1 if has_accuracy else 0.16, right=0.97, bottom=0.14,
-                        top=0.95, wspace=0.25)
-
-    for ax in axes:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    loss_ax = axes[0]
-    for key, label in (("train_loss", "train"), ("test_loss", "test")):
-        epochs, values = _column(records, key)
-        positive = values > 0  # a log axis cannot show a zero loss
-        if positive.any():
-            loss_ax.plot(epochs[positive], values[positive], marker=".", label=label)
-    loss_ax.set(xlabel="epoch", ylabel="loss", yscale="log")
-    if loss_ax.lines:
-        loss_ax.legend()
-
-    if has_accuracy:
-        acc_ax = axes[1]
-        for key, label in (("train_accuracy", "train"), ("test_accuracy", "test")):
-            epochs, values = _column(records, key)
-            if values.size:
-                acc_ax.plot(epochs, values, marker=".", label=label)
-        acc_ax.set(xlabel="epoch", ylabel="accuracy", ylim=(-0.02, 1.02))
-        acc_ax.legend()
+    from . import plots
 
     path = Path(path)
+    if cost is None or title is None:
+        context = plots._run_context(plots._read_run_config(path.parent))
+        cost = context["cost"] if cost is None else cost
+        title = context["title"] if title is None else title
+    fig = plots._learning_figure(list(history_records), cost=plots._cost_name(cost),
+                                 title=title, layout=None)
     with _atomic_file(path) as handle:
         fig.savefig(handle, format=path.suffix.lstrip(".") or "png", dpi=100)
     return path

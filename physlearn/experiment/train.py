@@ -26,7 +26,6 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
@@ -263,7 +262,8 @@ def train(
     run_dir : str or os.PathLike, optional
         Directory for ``config.toml`` (a config that rebuilds the run, with its provenance),
         ``history.jsonl``, ``checkpoint.npz`` (every epoch, atomic), ``learning_curve.png``
-        (every epoch) and ``params.npz`` (final); see :mod:`physlearn.experiment.rundir`.
+        (while training at most every few seconds, and at the end) and ``params.npz``
+        (final); see :mod:`physlearn.experiment.rundir`.
     resume : bool, default False
         Continue from ``run_dir/checkpoint.npz``; starts fresh (with a log message)
         if there is none. The configuration must match the checkpoint's, except
@@ -363,7 +363,7 @@ def train(
             bar.update(1)
 
     params = {k: np.array(v, copy=True) for k, v in system.params.items()}
-    run.finish(params, config, time.perf_counter() - started)
+    run.finish(params, config, time.perf_counter() - started, records)
     return History(records, params)
 
 

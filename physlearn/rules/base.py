@@ -15,11 +15,13 @@ class Rule(HyperParams):
     A rule estimates ``dL/dθ`` (batch mean over the rows of ``x``) from a few relaxations of the
     system. ``requires`` lists the system capabilities the rule needs; ``bias_order`` is the
     declared order ``p`` of the estimator's error ``O(β^p)`` (``None``: not a gradient
-    estimator, e.g. contrastive learning).
+    estimator, e.g. contrastive learning). ``is_reference`` marks a rule that *is* the exact
+    gradient (BPTT), checked against finite differences rather than against a reference.
     """
 
     requires = frozenset({"soft_nudge"})
     bias_order = None
+    is_reference = False
 
     def gradient(self, system, x, y, cost=None):
         """Gradient estimate: dict with the keys and shapes of ``system.params``."""
@@ -39,6 +41,11 @@ class Rule(HyperParams):
 
     def applies_to(self, system):
         return self.requires <= set(system.capabilities)
+
+    def exact_on(self, system, cost=None):
+        """True where the estimate equals ``dL/dθ`` at every nudge strength (up to round-off),
+        so there is no bias to measure; False by default."""
+        return False
 
 
 def contrast(g2, g1, denominator):

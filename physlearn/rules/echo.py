@@ -99,6 +99,15 @@ class RHEL(Rule):
     def bias_order(self):
         return 2 if self.variant == "centered" else 1
 
+    def exact_on(self, system, cost=None):
+        """Centered echoes on a linear system (``system.linear_dynamics``) under the squared
+        error: each echo is affine in ε and the read-outs quadratic, so the centered contrast
+        is exact at every ε (the one-sided one keeps an O(ε) term)."""
+        from ..costs import SquaredError
+
+        return (self.variant == "centered" and bool(getattr(system, "linear_dynamics", False))
+                and isinstance(make_cost(cost), SquaredError))
+
     def nudges(self):
         """The echo nudge strengths: ``(ε, −ε)`` or ``(ε,)``."""
         eps = check_strength("eps", self.eps)
@@ -187,6 +196,7 @@ class BPTT(Rule):
 
     requires = frozenset({"trajectory"})
     bias_order = None
+    is_reference = True
 
     def __init__(self):
         pass

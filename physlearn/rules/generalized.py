@@ -76,6 +76,10 @@ class GeneralizedEP(Rule):
 
     @property
     def bias_order(self):
+        """``points`` (the order of the nudge bias, exact for a symmetric network); None with
+        homeostasis: the estimate then adds ``λ ∂L_homeo/∂θ`` and is not one of ``dL/dθ``."""
+        if float(self.homeostasis) > 0:
+            return None
         return self._points()
 
     def _points(self):

@@ -60,8 +60,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..costs import make_cost
-from .base import check_choice, check_strength
 from ..system import ConvergenceError
+from .base import check_choice, check_strength
 
 BOUNDARIES = ("fixed-endpoints", "periodic", "initial-value", "final-value")
 
