@@ -10,6 +10,7 @@ import fcntl
 import json
 import os
 import re
+import signal
 import threading
 import time
 
@@ -139,13 +140,38 @@ def test_bad_grid_or_config_is_refused_before_anything_is_written(tmp_path, caps
 
 
 # -- sweeps on the cluster ---------------------------------------------------------------------
+def _kill_a_worker_after(client, store_path, n_records, killed):
+    """SIGKILL one worker process (as the kernel's OOM killer would) once the sweep has
+    recorded ``n_records`` points; the nanny starts a fresh one."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if store_path.exists() and len(store_path.read_text().splitlines()) >= n_records:
+            pids = client.run(os.getpid)
+            victim = sorted(pids.values())[0]
+            killed["records_before"] = read_jsonl(store_path)
+            os.kill(victim, signal.SIGKILL)
+            killed["pid"] = victim
+            return
+        time.sleep(0.01)
+
+
 def test_sweep_of_two_families_on_a_local_cluster(client, tmp_path, capsys):
+    """24 points over two system families; one worker is killed mid-sweep."""
     out = tmp_path / "sweep"
     grid = {"system.builder": ["diode-layered", "ising-mean-field"],
             "rule.beta": [0.2, 0.1, 0.05], "train.seed": range(4)}
+    killed = {}
+    killer = threading.Thread(target=_kill_a_worker_after,
+                              args=(client, out / "points.jsonl", 6, killed))
+    killer.start()
     rows = sweep(BASE, grid, out, client=client)
+    killer.join(60)
+    assert killed.get("pid"), "no worker was killed"
     assert "sweep" not in capsys.readouterr().err            # no bar when not on a terminal
     assert len(rows) == 24 and all(r["status"] == "done" for r in rows)
+    finished = store(out)
+    for record in killed["records_before"]:                  # no finished row lost
+        assert record in finished
     points = grid_points(grid)
     assert [{k: r[k] for k in grid} for r in rows] == points  # grid order, a column per key
     for row, point in zip(rows, points):
