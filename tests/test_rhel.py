@@ -286,20 +286,32 @@ def test_rhel_memory_at_50k_steps():
 
 
 @pytest.mark.slow
-def test_sequential_digits_rhel_and_bptt_reach_the_same_accuracy():
+def test_sequential_digits_rhel_and_bptt_both_learn_with_the_same_gradient():
+    """Both rules learn sequential digits; along the way RHEL's gradient is BPTT's.
+
+    Two training runs are not compared epoch by epoch: round-off makes them drift apart, and
+    the final accuracy of one run scatters by a few points from epoch to epoch. What RHEL
+    claims is its gradient, so that is compared at the parameters RHEL training reached.
+    """
     from physlearn import datasets, optim
+    from physlearn.check import relative_error
     from physlearn.experiment.train import train
 
     data = datasets.digits(seed=0)
-    accuracy = {}
+    accuracy, systems = {}, {}
     for name, rule in (("rhel", RHEL(eps=1e-3)), ("bptt", BPTT())):
-        system = digits_model()
-        history = train(system, rule, data, epochs=DIGITS_EPOCHS, optimizer=optim.Adam(lr=5e-3),
-                        batch_size=32, cost=pl.CrossEntropy(), seed=0)
-        accuracy[name] = history.final["test_accuracy"]
-    print("sequential digits test accuracy:", accuracy)
+        systems[name] = digits_model()
+        history = train(systems[name], rule, data, epochs=DIGITS_EPOCHS,
+                        optimizer=optim.Adam(lr=5e-3), batch_size=32, cost=pl.CrossEntropy(),
+                        seed=0, progress=False)
+        accuracy[name] = history["test_accuracy"][-4:].mean()   # last epochs: less scatter
+    print("sequential digits test accuracy (mean of the last 4 epochs):", accuracy)
     assert min(accuracy.values()) >= 0.80
-    assert abs(accuracy["rhel"] - accuracy["bptt"]) <= 0.02
+    x, y = data.x_test[:32], data.y_test[:32]
+    trained = systems["rhel"]
+    error = relative_error(RHEL(eps=1e-3).gradient(trained, x, y, pl.CrossEntropy()),
+                           BPTT().gradient(trained, x, y, pl.CrossEntropy()))
+    assert error < 1e-5, error
 
 
 DIGITS_EPOCHS = 12
