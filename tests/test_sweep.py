@@ -262,12 +262,15 @@ def test_a_half_written_last_line_of_the_store_is_tolerated(client, tmp_path):
     out = tmp_path / "sweep"
     grid = {"train.seed": range(3)}
     sweep(BASE, grid, out, client=client)
+    stale = out / ".results.csv.x1y2.tmp"                    # a killed sweep's leftover
+    stale.write_text("half a table")
     path = out / "points.jsonl"
     data = path.read_bytes()
     path.write_bytes(data[:-40])                             # the last record, cut short
     with pytest.warns(UserWarning, match="half-written"):
         rows = sweep(BASE, grid, out, client=client)
     assert [r["status"] for r in rows] == ["done"] * 3
+    assert not stale.exists()
     records = read_jsonl(path)                               # every line valid JSON again
     assert len(records) == 3 and records[-1]["key"] == json.loads(data.splitlines()[-1])["key"]
     with open(path, "a") as handle:                          # garbage, no newline

@@ -214,8 +214,7 @@ class RunDir:
         self._drawn = -float("inf")
         if self.root is not None:
             self.root.mkdir(parents=True, exist_ok=True)
-            for stale in self.root.glob(".*.tmp"):      # left by a killed atomic write
-                stale.unlink(missing_ok=True)
+            runio.remove_stale_temporaries(self.root)      # left by a killed run
 
     def path(self, name: str) -> Path:
         return self.root / FILES[name]

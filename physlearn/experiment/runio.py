@@ -25,6 +25,7 @@ import numpy as np
 
 __all__ = [
     "atomic_write_bytes",
+    "remove_stale_temporaries",
     "atomic_savez",
     "dumps_toml",
     "write_toml",
@@ -72,6 +73,15 @@ def _atomic_file(path: PathLike) -> Iterator[IO[bytes]]:
             os.unlink(tmp_name)
         raise
     _fsync_directory(path.parent)
+
+
+def remove_stale_temporaries(folder: PathLike) -> list[Path]:
+    """Remove the temporary files (``.NAME.XXXX.tmp``) that atomic writes of a killed process
+    left in ``folder``; call only while no other process writes there. Returns them."""
+    stale = sorted(Path(folder).glob(".*.tmp"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> Path:

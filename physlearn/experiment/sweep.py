@@ -102,7 +102,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .runio import _json_default, append_jsonl, atomic_write_bytes
+from .runio import _json_default, append_jsonl, atomic_write_bytes, remove_stale_temporaries
 
 __all__ = ["sweep", "parse_grid", "parse_values", "grid_points", "point_config", "point_key",
            "read_store", "main"]
@@ -599,6 +599,7 @@ def sweep(base, grid, out, *, workers=2, scheduler=None, client=None, progress=N
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with _Lock(out / LOCK):
+        remove_stale_temporaries(out)            # a killed sweep's half-written tables
         store = out / STORE
         _repair_tail(store)
         latest, attempts = {}, {}
