@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .nudges import Clamp, Nudge
+from .parameters import Parameters
 from .params import HyperParams
 
 
@@ -63,8 +64,15 @@ class System(HyperParams):
     # -- parameters ---------------------------------------------------------------------------
     @property
     def params(self):
-        """Trainable parameters: dict of named float64 arrays (copies are not made)."""
-        return self._params
+        """Trainable parameters: a read-only mapping of named float64 arrays.
+
+        In-place edits raise :class:`~physlearn.parameters.ReadOnlyParameterError` naming the
+        parameter; edit ``system.params.copy()`` and assign it back (validated).
+        """
+        source = self._params
+        if getattr(self, "_params_view_of", None) is not source:
+            self._params_view, self._params_view_of = Parameters(source), source
+        return self._params_view
 
     @params.setter
     def params(self, new):
@@ -83,7 +91,8 @@ class System(HyperParams):
         expected = self.param_shapes
         if set(new) != set(expected):
             raise ValueError(f"params keys {sorted(new)} do not match expected {sorted(expected)}")
-        return {name: np.asarray(new[name], dtype=float) for name in expected}
+        # the system's own copies: later edits of the caller's arrays cannot reach it
+        return {name: np.array(new[name], dtype=float, copy=True) for name in expected}
 
     def _validate_params(self, new):
         out = self._validate_shapes(new)
