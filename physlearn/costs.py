@@ -76,6 +76,11 @@ class CrossEntropy(Cost):
     """
 
     def __init__(self, temperature=1.0):
+        if isinstance(temperature, bool) or not isinstance(
+                temperature, (int, float, np.integer, np.floating)) \
+                or not (np.isfinite(temperature) and temperature > 0):
+            raise ValueError(f"CrossEntropy temperature={temperature!r} must be a finite "
+                             "number > 0 (it divides the outputs in the softmax)")
         self.temperature = temperature
 
     def _probs(self, outputs):

@@ -68,7 +68,8 @@ def finite_difference_gradient(system, x, y, cost=None, h=1e-6):
                 for sign in (1.0, -1.0):
                     trial = {k: v.copy() for k, v in original.items()}
                     trial[name][i] += sign * h
-                    system._params = system._validate_params(trial)  # no projection: exact ±h
+                    # no bounds, no projection: exact ±h also at a parameter on its bound
+                    system._params = system._validate_shapes(trial)
                     vals.append(loss(system, x, y, cost))
                 g[i] = (vals[0] - vals[1]) / (2 * h)
             grads[name] = g

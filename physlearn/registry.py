@@ -320,7 +320,7 @@ def _builtin_systems(add: Callable):
         summary="transverse-field Ising chain (QuTiP), quantum ground state")
     add("spin-chain-xxz", _S + "spin_chain:SpinChain.xxz",
         {"n_spins": 4, "Jxy": [0.8, 0.9, 0.6], "Jz": [0.7, 0.55, 0.95], "h": 0.2, "dm": 0.3,
-         "observables": ["Z2", "X3"]}, **chain,
+         "observables": ["Z2", "Z3"]}, **chain,
         summary="XXZ chain with a Dzyaloshinskii–Moriya term (time reversal broken)")
     add("spin-chain-phase-sensor", _S + "spin_chain:SpinChain.phase_sensor",
         {"n_system": 4}, example=_S + "spin_chain:phase_sensor_problem",

@@ -50,6 +50,89 @@ class State:
         return dataclasses.replace(self, **changes)
 
 
+@dataclass(frozen=True)
+class Bound:
+    """The physical range of one parameter (every entry of it).
+
+    An assignment (``system.params = new``) refuses any entry outside the range, naming the
+    parameter, the flat index, the value and the bound; a learning step
+    (:meth:`System.update_params`) clips entries onto it (:meth:`clip`), as a device saturates.
+
+    Attributes
+    ----------
+    lower, upper : float
+        The physical range (``-inf``/``inf``: open).
+    strict : bool
+        ``lower`` itself is excluded (a mass > 0); then ``floor`` is required.
+    floor : float, optional
+        A device floor ``>= lower`` (``min_conductance``, ``min_stiffness``): entries below it
+        are refused by an assignment and raised to it by a learning step.
+    floor_name, upper_name, lower_name : str, optional
+        What sets ``floor``, ``upper`` and ``lower`` (``"min_conductance"``), for messages.
+    label : str, optional
+        What the parameter is ("conductance", "spring constant"), for messages.
+    """
+
+    lower: float = -np.inf
+    upper: float = np.inf
+    strict: bool = False
+    floor: float = None
+    floor_name: str = None
+    upper_name: str = None
+    lower_name: str = None
+    label: str = None
+
+    def __post_init__(self):
+        if self.strict and self.floor is None:
+            raise ValueError("a strict lower bound needs a floor to clip onto")
+
+    @property
+    def low(self):
+        """Where :meth:`clip` puts entries from below."""
+        return self.lower if self.floor is None else max(self.floor, self.lower)
+
+    def clip(self, value):
+        return np.clip(value, self.low, self.upper)
+
+    def describe(self):
+        parts = []
+        if self.lower > -np.inf:
+            parts.append(f"{'>' if self.strict else '>='} "
+                         f"{self.lower_name + ' = ' if self.lower_name else ''}{self.lower:g}")
+        if self.floor is not None and (self.floor > self.lower or self.strict):
+            parts.append(f"at least {self.floor_name or 'the floor'} = {self.floor:g}")
+        if self.upper < np.inf:
+            parts.append(f"<= {self.upper_name + ' = ' if self.upper_name else ''}"
+                         f"{self.upper:g}")
+        return " and ".join(parts)
+
+    def check(self, name, value, where=lambda name, index: ""):
+        """Raise a ``ValueError`` at the first entry of ``value`` outside the bound."""
+        flat = np.asarray(value).ravel()
+        bad = (flat < self.low) | (flat > self.upper)
+        if self.strict:
+            bad |= flat <= self.lower
+        if not np.any(bad):
+            return
+        i = int(np.flatnonzero(bad)[0])
+        v = float(flat[i])
+        label = self.label or name
+        if v < self.lower or (self.strict and v <= self.lower):
+            verdict = (f"is a negative {label}" if self.lower == 0 and v < 0 else
+                       f"is not a positive {label}" if self.lower == 0 else
+                       f"is below {self.lower_name or 'the bound'} = {self.lower:g}")
+        elif v > self.upper:
+            verdict = f"is above {self.upper_name or 'the bound'} = {self.upper:g}"
+        else:
+            verdict = f"is below {self.floor_name or 'the floor'} = {self.floor:g}"
+        n_bad = int(np.count_nonzero(bad))
+        more = f" ({n_bad - 1} more entries out of range)" if n_bad > 1 else ""
+        raise ValueError(
+            f"params[{name!r}] at flat index {i}{where(name, i)} = {v!r} {verdict}; {name} "
+            f"values must be {self.describe()}{more}. An assignment refuses such values; a "
+            "learning step (update_params) clips onto the bound")
+
+
 class System(HyperParams):
     """Base class of every physical system: named parameters, input checks, capabilities.
 
@@ -76,16 +159,30 @@ class System(HyperParams):
 
     @params.setter
     def params(self, new):
+        """Assign parameters: values outside :attr:`param_bounds` (or NaN) are refused."""
         self._params = self.project(self._validate_params(new))
 
     def update_params(self, new):
         """Assign parameters after a learning step: project onto the physical constraints first.
 
-        Unlike assigning ``system.params`` (which refuses unphysical values such as a negative
-        conductance), an update that overshoots a constraint is clipped back onto it, as a
-        physical device would saturate.
+        Unlike assigning ``system.params`` (which refuses values outside :attr:`param_bounds`,
+        such as a negative conductance), an update that overshoots a bound is clipped back onto
+        it, as a physical device would saturate. NaN is refused by both.
         """
         self._params = self._validate_params(self.project(self._validate_shapes(new)))
+
+    @property
+    def param_bounds(self):
+        """The physical constraints, declared in one place: parameter name → :class:`Bound`.
+
+        Read by the setter (refuse) and by :meth:`project` (clip, for :meth:`update_params`).
+        Parameters without an entry are unconstrained. Default: none.
+        """
+        return {}
+
+    def describe_param_index(self, name, index):
+        """Where flat ``index`` of parameter ``name`` sits, for error messages (e.g. the edge)."""
+        return ""
 
     def _validate_shapes(self, new):
         expected = self.param_shapes
@@ -102,19 +199,27 @@ class System(HyperParams):
                                  f"expected {self.param_shapes[name]}")
             if not np.all(np.isfinite(value)):
                 bad = np.flatnonzero(~np.isfinite(value.ravel()))[:5]
-                raise ValueError(f"params[{name!r}] has non-finite entries at flat indices {bad}")
+                raise ValueError(f"params[{name!r}] has non-finite entries at flat indices {bad} "
+                                 f"(values {value.ravel()[bad]})")
+        for name, bound in self.param_bounds.items():
+            if name in out:
+                bound.check(name, out[name], self.describe_param_index)
         return out
 
     def project(self, params):
-        """Enforce physical constraints on a parameter dict (identity by default)."""
-        return params
+        """Clip every parameter onto its :attr:`param_bounds` (a device saturates)."""
+        bounds = self.param_bounds
+        return {name: bounds[name].clip(value) if name in bounds else value
+                for name, value in params.items()}
 
     # -- inputs -------------------------------------------------------------------------------
     def check_inputs(self, x):
         """Return ``x`` as a float64 (batch, n_features) array or raise a clear error."""
-        x = np.asarray(x, dtype=float)
+        x = as_float_array(x, "x")
         if x.ndim == 1 and x.shape[0] == self.n_features:
             x = x[None, :]
+        if x.ndim in (1, 2):
+            check_batch(x, "x")
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise ValueError(
                 f"x has shape {x.shape}, expected (batch, {self.n_features}) for "
@@ -126,7 +231,7 @@ class System(HyperParams):
 
     def check_targets(self, y, batch):
         """Return ``y`` as a float64 (batch, n_outputs) array or raise a clear error."""
-        y = np.asarray(y, dtype=float)
+        y = as_float_array(y, "y")
         if y.ndim == 1 and y.shape[0] == self.n_outputs and batch == 1:
             y = y[None, :]
         if y.shape != (batch, self.n_outputs):
@@ -235,6 +340,40 @@ class EquilibriumSystem(System):
             r = r.copy()
             r[:, self.output_index] = 0.0  # clamped outputs carry a reaction force
         return r
+
+
+def as_float_array(value, what):
+    """``value`` as a float64 array, or a ``ValueError`` naming ``what`` (strings, objects,
+    complex numbers) instead of a bare numpy error."""
+    if isinstance(value, (str, bytes)):
+        raise ValueError(f"{what} must be an array of numbers, got the string {value!r}")
+    try:
+        array = np.asarray(value)
+        if array.dtype.kind == "c":
+            raise TypeError("complex values")
+        return np.asarray(array, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{what} must be an array of real numbers; got "
+                         f"{type(value).__name__} that numpy cannot read as floats: {err}") \
+            from None
+
+
+def check_positive(name, value, *, allow_zero=False):
+    """``value`` as a float, or a ``ValueError`` naming ``name`` unless it is a finite real
+    number > 0 (``>= 0`` with ``allow_zero``): temperatures, masses, frequencies, floors."""
+    ok = (not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+          and np.isfinite(value) and (value >= 0 if allow_zero else value > 0))
+    if not ok:
+        sign = ">=" if allow_zero else ">"
+        raise ValueError(f"{name}={value!r} must be a finite number {sign} 0")
+    return float(value)
+
+
+def check_batch(array, what):
+    """Refuse an empty batch (0 rows): a batch mean over no samples is undefined."""
+    if array.shape[0] == 0:
+        raise ValueError(f"{what} is an empty batch (shape {array.shape}): give at least one "
+                         "sample (row)")
 
 
 def batch_mean(per_sample):

@@ -617,7 +617,7 @@ def _run_claim(result, system, rule, x, y, cost, betas, param, tolerance, ref):
     before = loss(system, x, y, cost)
     original = {k: v.copy() for k, v in system.params.items()}
     try:
-        system.params = {k: v - STEP * g[k] / norm for k, v in original.items()}
+        system.update_params({k: v - STEP * g[k] / norm for k, v in original.items()})
         after = loss(system, x, y, cost)
     finally:
         system._params = original

@@ -30,7 +30,7 @@ import scipy.sparse.linalg as spla
 
 from physlearn.costs import Cost
 from physlearn.nudges import Clamp, Nudge
-from physlearn.system import ConvergenceError, EquilibriumSystem, State
+from physlearn.system import Bound, ConvergenceError, EquilibriumSystem, State
 from physlearn.systems.solvers import damped_newton, newton_direction, relax
 
 
@@ -72,9 +72,11 @@ class ElasticNetwork(EquilibriumSystem):
     rest_length : array_like, optional
         Initial rest lengths; default the reference lengths ``r⁰`` (no prestress).
     min_stiffness : float, default 1e-6
-        Floor applied by :meth:`update_params` (keeps the network rigid).
+        Floor of the stiffness (keeps the network rigid): an assignment below it is refused,
+        :meth:`update_params` clips onto it.
     min_rest_length : float, default 1e-3
-        Floor of the rest lengths applied by :meth:`update_params`.
+        Floor of the rest lengths: an assignment below it is refused, :meth:`update_params`
+        clips onto it.
     tol : float, default 1e-10
         Newton stops once ``‖∂F/∂s‖∞ < tol`` (then one more full step to round-off).
     max_iter : int, default 100
@@ -189,8 +191,10 @@ class ElasticNetwork(EquilibriumSystem):
         self._edges = self._pairs(self.edges, "edges", n)
         if len(self._edges) == 0:
             raise ValueError("edges is empty: the network has no springs")
-        if len({tuple(sorted(e)) for e in self._edges.tolist()}) != len(self._edges):
-            raise ValueError("edges lists a spring twice")
+        pairs = [tuple(sorted(e)) for e in self._edges.tolist()]
+        if len(set(pairs)) != len(pairs):
+            twice = sorted({e for e in pairs if pairs.count(e) > 1})
+            raise ValueError(f"edges lists a spring twice: {twice}")
         self._sources = self._pairs(self.sources, "sources", n)
         self._targets = self._pairs(self.targets, "targets", n)
         self.n_features, self.n_outputs = len(self._sources), len(self._targets)
@@ -343,19 +347,16 @@ class ElasticNetwork(EquilibriumSystem):
                else np.asarray(self.rest_length, dtype=float))
         return {"stiffness": k, "rest_length": ell}
 
-    def _validate_params(self, new):
-        out = super()._validate_params(new)
-        for name, bad, what in (("stiffness", out["stiffness"] < 0, "must be >= 0"),
-                                ("rest_length", out["rest_length"] <= 0, "must be > 0")):
-            if np.any(bad):
-                idx = np.flatnonzero(bad)[:5]
-                raise ValueError(f"{name} at edges {[tuple(self._edges[i]) for i in idx]} "
-                                 f"(values {out[name][idx]}) {what}")
-        return out
+    @property
+    def param_bounds(self):
+        """Stiffness ``k ≥ 0`` floored at ``min_stiffness`` (keeps the network rigid); rest
+        lengths ``ℓ > 0`` floored at ``min_rest_length``."""
+        return {"stiffness": Bound(0.0, floor=self.min_stiffness, floor_name="min_stiffness"),
+                "rest_length": Bound(0.0, strict=True, floor=self.min_rest_length,
+                                     floor_name="min_rest_length", label="rest length")}
 
-    def project(self, params):
-        return {"stiffness": np.maximum(params["stiffness"], self.min_stiffness),
-                "rest_length": np.maximum(params["rest_length"], self.min_rest_length)}
+    def describe_param_index(self, name, index):
+        return f" (edge {tuple(int(v) for v in self._edges[index])})"
 
     @property
     def reference_lengths(self):

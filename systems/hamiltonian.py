@@ -262,6 +262,7 @@ class Hamiltonian(TrajectorySystem):
         -------
         Hamiltonian
         """
+        check_count("n_dof", n_dof, 1)
         rng = np.random.default_rng(seed)
         initial = {"k": rng.uniform(0.5, 1.5, n_dof).tolist(),
                    "g": rng.uniform(0.05, 0.2, n_dof).tolist(),

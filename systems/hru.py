@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from physlearn.system import Bound, check_positive
+
 from .hru_physics import HRU_KINDS
 from .trajectory import TrajectorySystem, check_count, init_readout
 
@@ -30,6 +32,24 @@ def init_hru_block(rng, kind, n_dof, n_inputs, stiffness=(0.5, 1.5)):
         params["b"] = np.zeros(n_dof)
         params["alpha"] = np.array(0.5)
     return params
+
+
+def stiffness_bound(min_stiffness):
+    """The bound of an HRU block's stiffness ``A``: > 0, floored at ``min_stiffness``."""
+    return Bound(0.0, strict=True, floor=min_stiffness, floor_name="min_stiffness",
+                 label="stiffness")
+
+
+def check_stiffness(min_stiffness, stiffness):
+    """Refuse a non-positive ``min_stiffness`` and an initial ``stiffness`` range below it."""
+    check_positive("min_stiffness", min_stiffness)
+    try:
+        low, high = (float(v) for v in stiffness)
+    except (TypeError, ValueError):
+        raise ValueError(f"stiffness={stiffness!r} must be a range (low, high)") from None
+    if not (np.isfinite(high) and min_stiffness <= low <= high):
+        raise ValueError(f"stiffness={stiffness!r} must be a range (low, high) with "
+                         f"min_stiffness={min_stiffness!r} <= low <= high")
 
 
 def check_kind(kind):
@@ -63,7 +83,8 @@ class HRU(TrajectorySystem):
         Force evaluated at the half-step position (leapfrog) or at the start of the step
         (not symplectic; negative control).
     min_stiffness : float, default 1e-2
-        Floor on ``A`` applied after every update (the nonlinear potential divides by ``A``).
+        Floor on ``A`` (the nonlinear potential divides by ``A``): an assignment below it is
+        refused, a learning step (:meth:`update_params`) clips onto it.
     stiffness : (float, float), default (0.5, 1.5)
         Range of the initial ``A`` (uniform): the band of natural frequencies ``√A``. A wide
         band down to low frequencies gives a long memory of the input.
@@ -110,6 +131,7 @@ class HRU(TrajectorySystem):
         n_out = check_count("n_outputs", n_outputs, 1)
         self._check_readout()
         _ = self.scheme  # validates dt, damping, kick
+        check_stiffness(min_stiffness, stiffness)
         self._unit = HRU_KINDS[kind](n_hid, n_in)
         rng = np.random.default_rng(seed)
         params = init_hru_block(rng, kind, n_hid, n_in, stiffness)
@@ -124,7 +146,8 @@ class HRU(TrajectorySystem):
     def blocks(self):
         return [(self._unit, "")]
 
-    def project(self, params):
-        params = dict(params)
-        params["A"] = np.maximum(params["A"], self.min_stiffness)
-        return params
+    @property
+    def param_bounds(self):
+        """Stiffness ``A > 0``, floored at ``min_stiffness`` (the nonlinear potential divides
+        by ``A``)."""
+        return {"A": stiffness_bound(self.min_stiffness)}

@@ -58,6 +58,10 @@ class LinearHRUPhysics(SeparableHamiltonian):
     def potential_input_vjp(self, params, q, u, v):
         return -v @ params["B"]
 
+    def max_frequency(self, params):
+        """``√max A``: the stiffest oscillator."""
+        return float(np.sqrt(max(np.max(params["A"]), 0.0)))
+
 
 class NonlinearHRUPhysics(SeparableHamiltonian):
     """``H = ½‖p‖² + (α/2)‖q‖² + Σ log cosh(A q + B u + b)/A`` (see module notes)."""
@@ -114,6 +118,11 @@ class NonlinearHRUPhysics(SeparableHamiltonian):
     def potential_input_vjp(self, params, q, u, v):
         w = v * (1.0 - np.tanh(self._z(params, q, u)) ** 2)
         return w @ params["B"]
+
+    def max_frequency(self, params):
+        """``√max(α + A)``: the curvature ``α + A_i sech²(z_i)`` is largest in the linear regime
+        ``z = 0`` (for ``A > 0``)."""
+        return float(np.sqrt(max(np.max(params["alpha"] + np.maximum(params["A"], 0.0)), 0.0)))
 
 
 HRU_KINDS = {"linear": LinearHRUPhysics, "nonlinear": NonlinearHRUPhysics}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .hru import check_kind, init_hru_block
+from .hru import check_kind, check_stiffness, init_hru_block, stiffness_bound
 from .hru_physics import HRU_KINDS
 from .trajectory import TrajectorySystem, check_count, init_readout
 
@@ -71,7 +71,9 @@ class HSSM(TrajectorySystem):
             raise ValueError(f"coupling={coupling!r} is not one of {list(COUPLINGS)}")
         self._check_readout()
         _ = self.scheme
-        sizes = [int(n_hidden)] * n_blocks if np.ndim(n_hidden) == 0 else [int(n) for n in n_hidden]
+        check_stiffness(min_stiffness, stiffness)
+        sizes = ([check_count("n_hidden", n_hidden, 1)] * n_blocks if np.ndim(n_hidden) == 0
+                 else [check_count("n_hidden entry", n, 1) for n in n_hidden])
         if len(sizes) != n_blocks:
             raise ValueError(f"n_hidden={n_hidden!r} must be an int or have n_blocks="
                              f"{self.n_blocks} entries")
@@ -105,11 +107,11 @@ class HSSM(TrajectorySystem):
     def blocks(self):
         return [(unit, f"{index}.") for index, unit in enumerate(self._units)]
 
-    def project(self, params):
-        params = dict(params)
-        for index in range(self.n_blocks):
-            params[f"{index}.A"] = np.maximum(params[f"{index}.A"], self.min_stiffness)
-        return params
+    @property
+    def param_bounds(self):
+        """Every block's stiffness ``"{ℓ}.A" > 0``, floored at ``min_stiffness``."""
+        return {f"{index}.A": stiffness_bound(self.min_stiffness)
+                for index in range(len(self._units))}
 
     # -- couplings --------------------------------------------------------------------------
     def couple(self, index, positions):

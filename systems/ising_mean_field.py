@@ -165,8 +165,15 @@ class MeanFieldIsing(IsingModel, EquilibriumSystem):
 
         with np.errstate(divide="ignore"):
             u0 = np.arctanh(np.clip(m[:, free], -1 + 1e-15, 1 - 1e-15))
-        u = damped_newton(u0, None, residual, newton_step, tol=self.tol, max_iter=self.max_iter,
-                          what=f"{type(self).__name__} relaxation")
+        # round-off of T u and of the drive (which carries β ∂C/∂o) sets a floor under tol
+        with np.errstate(all="ignore"):
+            size = max(float(np.max(np.abs(T * u0), initial=0.0)),
+                       float(np.max(np.abs(residual(u0) - T * u0), initial=0.0)))
+        tol = max(float(self.tol), 64 * np.finfo(float).eps * size) if np.isfinite(size) \
+            else self.tol
+        nudged = f" (beta={beta:g})" if cost is not None else ""
+        u = damped_newton(u0, None, residual, newton_step, tol=tol, max_iter=self.max_iter,
+                          what=f"{type(self).__name__} relaxation{nudged}")
         m = full(u)
         # a minimum of F + βC: T − D^½ A D^½ positive definite (D = 1 − m², free block)
         root = np.sqrt(1.0 - m[:, free] ** 2)
@@ -176,8 +183,10 @@ class MeanFieldIsing(IsingModel, EquilibriumSystem):
         if np.any(lowest <= 0):
             bad = np.flatnonzero(lowest <= 0)[:5].tolist()
             raise ConvergenceError(
-                f"{type(self).__name__} relaxation: samples {bad} reached a stationary point of "
-                "the mean-field free energy that is not a minimum (a saddle); start elsewhere")
+                f"{type(self).__name__} relaxation{nudged}: samples {bad} reached a stationary "
+                "point of the mean-field free energy that is not a minimum (a saddle; the "
+                f"nudged Hessian T - D^1/2 A D^1/2 has lowest eigenvalue {np.min(lowest):.3e}); "
+                "start elsewhere, or reduce |beta| if the nudge is negative")
         return m
 
     def _state(self, m, x, nudge, b):

@@ -10,14 +10,48 @@ accounts for autocorrelation without estimating it.
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 
 from .ising import IsingState, register_solver
 
-__all__ = ["MonteCarloSolver", "UPDATES"]
+__all__ = ["MonteCarloSolver", "UPDATES", "ChainsDisagreeWarning", "split_rhat"]
 
 UPDATES = ("metropolis", "heat-bath")
+RHAT_THRESHOLD = 1.1  # Gelman et al., Bayesian Data Analysis (3rd ed.), §11.4
+
+
+class ChainsDisagreeWarning(UserWarning):
+    """Independent Monte Carlo chains disagree (split-R̂ above the threshold): they sit in
+    different basins or have not mixed, so the thermal averages are unreliable."""
+
+
+def split_rhat(first, last, n):
+    """Split-R̂ of ±1 spins from the per-chain means of the two halves of each chain.
+
+    Parameters
+    ----------
+    first, last : ndarray, shape (batch, chains, n_spins)
+        Mean spin over the first and the last ``n`` measured sweeps of every chain.
+    n : int
+        Sweeps per half (≥ 2).
+
+    Returns
+    -------
+    ndarray, shape (batch, n_spins)
+        ``R̂ = √(((n−1)/n W + B/n) / W)`` over the ``2 × chains`` half-chains, with the
+        within-half variance ``W`` of a ±1 spin ``n/(n−1) (1 − m²)`` (its mean square is 1).
+        1 where every half-chain holds the same constant spin, ∞ where they are frozen apart.
+    """
+    means = np.concatenate([first, last], axis=1)
+    within = np.mean(np.clip(1.0 - means**2, 0.0, None), axis=1) * n / (n - 1)
+    between = n * np.var(means, axis=1, ddof=1)
+    pooled = (n - 1) / n * within + between / n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rhat = np.sqrt(pooled / within)
+    rhat = np.where(within > 0, rhat, np.where(between > 1e-12, np.inf, 1.0))
+    return rhat
 
 
 class MonteCarloSolver:
@@ -80,6 +114,8 @@ class MonteCarloSolver:
         sum_s = np.zeros((B, C, n))
         sum_pair = np.zeros((B, C, len(i_e)))
         heat_bath = model.update == "heat-bath"
+        half = model.sweeps // 2  # split-R̂: first and last `half` measured sweeps
+        first = upto = None
         for sweep in range(model.burn_in + model.sweeps):
             u = rng.random((n, B, C))
             for i in free:
@@ -99,12 +135,43 @@ class MonteCarloSolver:
             if sweep >= model.burn_in:
                 sum_s += sigma
                 sum_pair += sigma[:, :, i_e] * sigma[:, :, j_e]
+                measured = sweep - model.burn_in + 1
+                if measured == half:
+                    first = sum_s.copy()
+                if measured == model.sweeps - half:
+                    upto = sum_s.copy()
         chain_s = sum_s / model.sweeps                    # (B, C, n) per-chain averages
+        if half >= 2:
+            MonteCarloSolver._check_chains(model, first / half, (sum_s - upto) / half, half,
+                                           free)
         chain_pair = sum_pair / model.sweeps
         stderr = {"s": chain_s.std(axis=1, ddof=1) / np.sqrt(C),
                   "correlations": chain_pair.std(axis=1, ddof=1) / np.sqrt(C)}
         return IsingState(s=chain_s.mean(axis=1), x=x, correlations=chain_pair.mean(axis=1),
                           field=field, stderr=stderr, temperature=T)
+
+    @staticmethod
+    def _check_chains(model, first, last, half, free):
+        """Warn (:class:`ChainsDisagreeWarning`) when split-R̂ of a free spin exceeds 1.1."""
+        if not free:
+            return
+        rhat = split_rhat(first[:, :, free], last[:, :, free], half)
+        worst = np.unravel_index(int(np.argmax(rhat)), rhat.shape)
+        value = rhat[worst]
+        if not value > RHAT_THRESHOLD:
+            return
+        b, i = int(worst[0]), free[int(worst[1])]
+        means = (first[b, :, i] + last[b, :, i]) / 2
+        bad = int(np.sum(np.any(rhat > RHAT_THRESHOLD, axis=1)))
+        warnings.warn(
+            f"Monte Carlo chains disagree: split-R̂ = {value:.3g} > {RHAT_THRESHOLD} for spin "
+            f"{i} of sample {b} ({bad} of {rhat.shape[0]} samples affected), whose "
+            f"{model.chains} chains average between {means.min():.3g} and {means.max():.3g} "
+            f"after {model.burn_in} + {model.sweeps} sweeps at temperature={model.temperature}. "
+            "The chains sit in different basins or have not mixed, so the thermal averages "
+            "and their standard errors are unreliable; raise the temperature, run more "
+            "sweeps or compare with solver='exact' on a small model",
+            ChainsDisagreeWarning, stacklevel=3)
 
 
 register_solver("monte-carlo", MonteCarloSolver)

@@ -28,6 +28,11 @@ import numpy as np
 KICKS = ("half-step", "start")
 
 
+class UnstableStepError(ValueError):
+    """The leapfrog's time step is beyond the stability bound of the current parameters, or
+    the trajectory became non-finite."""
+
+
 @dataclass(frozen=True)
 class Leapfrog:
     """Drift–kick–drift integrator settings.
@@ -119,6 +124,12 @@ class SeparableHamiltonian:
         """∂V/∂u, shape (..., n_inputs)."""
         raise NotImplementedError
 
+    def max_frequency(self, params):
+        """Largest angular frequency ω_max of the linearised dynamics (√ of the largest
+        eigenvalue of ``M⁻¹ ∇²V``, its upper bound over states for a nonlinear ``V``), or None
+        when unknown. The leapfrog is stable only for ``dt·ω_max < 2``."""
+        return None
+
     def kick_terms(self, params, q, u, want_params=True, want_inputs=False):
         """``(∇_q V, ∂V/∂θ or None, ∂V/∂u or None)`` at one point (override to share work)."""
         force = self.potential_grad(params, q, u)
@@ -193,9 +204,47 @@ class Flow:
     measure_inputs: np.ndarray = None  # δ ∂V/∂u_j, (batch, K, n_inputs)
 
 
-def forward(unit, params, q0, p0, inputs, scheme, *, visit=None, store=False, measure=False,
-            measure_inputs=False):
+def check_stability(unit, params, scheme):
+    """Raise :class:`UnstableStepError` unless ``|dt|·ω_max < 2`` for the current parameters
+    (nothing is checked when the unit does not know its ``ω_max``)."""
+    omega = unit.max_frequency(params)
+    if omega is None:
+        return
+    omega, dt = float(omega), abs(float(scheme.dt))
+    if not dt * omega < 2.0:
+        raise UnstableStepError(
+            f"dt={scheme.dt} is beyond the leapfrog's stability bound for the current "
+            f"parameters: dt·ω_max = {dt * omega:.4g} must be < 2, where ω_max = {omega:.4g} is "
+            f"the largest linear frequency of {type(unit).__name__}; the trajectory would "
+            f"diverge. Use dt < {2.0 / omega:.4g} (or softer parameters)")
+
+
+def forward(unit, params, q0, p0, inputs, scheme, **options):
     """Free run ``S_{j+1} = M(S_j, u_j)`` for ``j = 0 … K−1``.
+
+    Checks first that ``dt`` is within the stability bound of the current parameters
+    (:func:`check_stability`), and afterwards that the state stayed finite; either failure
+    raises :class:`UnstableStepError` naming ``dt``. Keyword options as for :func:`integrate`.
+    """
+    check_stability(unit, params, scheme)
+    with np.errstate(over="ignore", invalid="ignore"):
+        flow = integrate(unit, params, q0, p0, inputs, scheme, **options)
+    if not (np.all(np.isfinite(flow.q)) and np.all(np.isfinite(flow.p))):
+        where = ""
+        if flow.qs is not None:
+            ok = np.all(np.isfinite(flow.qs), axis=(0, 2)) & np.all(np.isfinite(flow.ps),
+                                                                    axis=(0, 2))
+            where = f" at step {int(np.argmin(ok))} of {len(ok) - 1}"
+        raise UnstableStepError(
+            f"the leapfrog trajectory of {type(unit).__name__} became non-finite{where} with "
+            f"dt={scheme.dt}: the time step is too large for the current parameters (or the "
+            "dynamics are unbounded); use a smaller dt or softer parameters")
+    return flow
+
+
+def integrate(unit, params, q0, p0, inputs, scheme, *, visit=None, store=False, measure=False,
+              measure_inputs=False):
+    """Free run ``S_{j+1} = M(S_j, u_j)`` for ``j = 0 … K−1``, unchecked (see :func:`forward`).
 
     Parameters
     ----------

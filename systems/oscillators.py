@@ -22,6 +22,8 @@ from itertools import combinations
 
 import numpy as np
 
+from physlearn.system import Bound, check_positive
+
 from .leapfrog import SeparableHamiltonian
 from .trajectory import TrajectorySystem, check_count
 
@@ -89,6 +91,14 @@ class SpringPhysics(SeparableHamiltonian):
     def potential_input_vjp(self, params, q, u, v):
         return -v[..., [self.input_dof]]
 
+    def max_frequency(self, params):
+        """``√`` of the largest eigenvalue of ``M^{−½} K M^{−½}`` (normal modes)."""
+        stiffness = np.diag(params["k"]) + self.incidence.T @ (
+            params["kappa"][:, None] * self.incidence)
+        scale = 1.0 / np.sqrt(np.maximum(params["m"], 1e-300))
+        top = np.linalg.eigvalsh(scale[:, None] * stiffness * scale[None, :])[-1]
+        return float(np.sqrt(max(top, 0.0)))
+
 
 class CoupledOscillators(TrajectorySystem):
     """Masses on springs driven by an input force, with trainable masses and springs.
@@ -107,7 +117,8 @@ class CoupledOscillators(TrajectorySystem):
     damping : float, default 0
         Friction rate (negative control only: it breaks time reversal).
     min_mass, min_spring : float
-        Floors applied after every update (masses stay positive, springs non-negative).
+        Floors of the masses (> 0) and springs (>= 0): an assignment below is refused, a
+        learning step (:meth:`update_params`) clips onto them.
     seed : int, optional
         Seed of the initial masses (in [0.5, 1.5]) and springs (in [0.5, 1.5] and [0, 0.5]).
 
@@ -144,6 +155,15 @@ class CoupledOscillators(TrajectorySystem):
         for i in (input_dof, *dofs):
             if not 0 <= i < n:
                 raise ValueError(f"oscillator index {i} is outside 0..{n - 1}")
+        for e in pairs:
+            if len(e) != 2 or not all(isinstance(v, (int, np.integer)) and 0 <= v < n
+                                      for v in e) or e[0] == e[1]:
+                raise ValueError(f"edges entry {e!r} must join two different oscillators in "
+                                 f"0..{n - 1}")
+        if len({frozenset(e) for e in pairs}) != len(pairs):
+            raise ValueError(f"edges={edges!r} lists a spring twice")
+        check_positive("min_mass", min_mass)
+        check_positive("min_spring", min_spring, allow_zero=True)
         self._unit = SpringPhysics(n, pairs, input_dof)
         self.n_features, self.n_outputs = 1, len(dofs)
         rng = np.random.default_rng(seed)
@@ -158,9 +178,15 @@ class CoupledOscillators(TrajectorySystem):
     def blocks(self):
         return [(self._unit, "")]
 
-    def project(self, params):
-        params = dict(params)
-        params["m"] = np.maximum(params["m"], self.min_mass)
-        params["k"] = np.maximum(params["k"], self.min_spring)
-        params["kappa"] = np.maximum(params["kappa"], self.min_spring)
-        return params
+    @property
+    def param_bounds(self):
+        """Masses ``m > 0`` floored at ``min_mass``; springs ``k, κ ≥ 0`` floored at
+        ``min_spring``."""
+        spring = Bound(0.0, floor=self.min_spring, floor_name="min_spring",
+                       label="spring constant")
+        return {"m": Bound(0.0, strict=True, floor=self.min_mass, floor_name="min_mass",
+                           label="mass"), "k": spring, "kappa": spring}
+
+    def describe_param_index(self, name, index):
+        return f" (spring {self._unit.edges[index]})" if name == "kappa" else \
+            f" (oscillator {index})"

@@ -31,7 +31,7 @@ import scipy.sparse as sp
 from physlearn.costs import Cost
 from physlearn.nudges import Clamp, Nudge
 from physlearn.system import ConvergenceError, EquilibriumSystem, State
-from physlearn.systems.solvers import relax
+from physlearn.systems.solvers import relax, residual_scale
 
 
 @dataclass
@@ -344,9 +344,10 @@ class PhaseOscillatorNetwork(EquilibriumSystem):
             return self.residual(self._state(s, x, nudge))
 
         r = residual(s)
+        tol = self.tol * residual_scale(self, self._state(s, x, nudge), nudge)
         for _ in range(int(self.max_iter)):
             norm = np.max(np.abs(r), axis=1)
-            if np.all(norm < self.tol):
+            if np.all(norm < tol):
                 d = np.linalg.solve(self.hessian(self._state(s, x, nudge), nudge), r[..., None])
                 trial = s - d[..., 0]
                 better = np.max(np.abs(residual(trial)), axis=1) <= norm
@@ -359,7 +360,7 @@ class PhaseOscillatorNetwork(EquilibriumSystem):
                 with np.errstate(all="ignore"):
                     r_t = residual(trial)
                     ok = np.max(np.abs(r_t), axis=1) < norm
-                ok |= norm < self.tol
+                ok |= norm < tol
                 if np.all(ok):
                     break
                 t = np.where(ok, t, 0.5 * t)
@@ -368,7 +369,7 @@ class PhaseOscillatorNetwork(EquilibriumSystem):
             s, r = trial, r_t
         raise ConvergenceError(
             f"{type(self).__name__}: no complex equilibrium at beta={nudge.beta!r}: residual "
-            f"max|dF/ds| = {np.max(np.abs(r)):.3e} (tol={self.tol:g}); |beta| is probably "
+            f"max|dF/ds| = {np.max(np.abs(r)):.3e} (tol={tol:g}); |beta| is probably "
             "beyond the radius of holomorphy of the nudged minimum; reduce it")
 
     def outputs(self, state):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from physlearn.system import ConvergenceError, State, System, batch_mean
+from physlearn.system import Bound, ConvergenceError, State, System, batch_mean
 from physlearn.systems.quantum import (
     ObservableCost,
     check_shots,
@@ -31,6 +31,7 @@ from physlearn.systems.quantum import (
     serial_blas,
     shot_noise,
 )
+from physlearn.systems.solvers import check_nudge_stability, stability_interval
 
 __all__ = ["QuantumHarmonicNetwork", "OscillatorState"]
 
@@ -69,7 +70,8 @@ class QuantumHarmonicNetwork(System):
     shots : int, optional
         Measurements per expectation value (Gaussian shot noise); None: exact.
     min_spring : float, default 1e-3
-        Floor for the grounding springs after every update (keeps K positive definite).
+        Floor of the grounding springs (keeps K positive definite): an assignment below it is
+        refused, a learning step (:meth:`update_params`) clips onto it.
     nudge_mode : {"free", "self_consistent"}, default "free"
         "free": ``ν = β ∂C/∂⟨x̂_o⟩`` at the free outputs, a feed-forward force (Wanjura &
         Marquardt's protocol). "self_consistent": ν tracks the nudged outputs, i.e. the state
@@ -86,6 +88,9 @@ class QuantumHarmonicNetwork(System):
     ``nudge_mode="free"`` the mean is exactly linear in β and ⟨∂H/∂θ⟩ quadratic, so *centered*
     EP is exact at any β (one-sided EP keeps an O(β) bias); with ``"self_consistent"`` the
     outputs solve ``μ_o = μ_o⁰ − β R ∇C(μ_o)`` (``R = P K⁻¹ Pᵀ``) and the usual O(β²) appears.
+    That state is a minimum of ``⟨H⟩ + βC`` only while ``R⁻¹ + β ∂²C/∂o²`` is positive definite
+    (squared error: ``β > −1/λ_max(R)``); beyond it the nudge raises
+    :class:`~physlearn.ConvergenceError` naming β and the bound.
     (Scellier's cost *observable* ½(x̂_o − y)² would instead stiffen the output spring, and its
     gradient carries the zero-point term ½ ∂Σ_oo/∂k; it is not a function of the outputs and is
     not offered.)
@@ -138,11 +143,19 @@ class QuantumHarmonicNetwork(System):
             bad = [i for i in nodes if not 0 <= int(i) < n]
             if bad:
                 raise ValueError(f"{what} node(s) {bad} out of range 0..{n - 1}")
+            if len({int(i) for i in nodes}) != len(nodes):
+                raise ValueError(f"{what}s={list(nodes)!r} names a node twice")
         if not len(self.output_nodes):
             raise ValueError("outputs is empty: the network needs at least one output node")
         edges = np.asarray(self.edges, dtype=int).reshape(-1, 2)
         if np.any((edges < 0) | (edges >= n)) or np.any(edges[:, 0] == edges[:, 1]):
-            raise ValueError(f"edges must join two different nodes in 0..{n - 1}")
+            raise ValueError(f"edges={self.edges!r} must join two different nodes in 0..{n - 1}")
+        if len({frozenset(e) for e in edges.tolist()}) != len(edges):
+            raise ValueError(f"edges={self.edges!r} lists a spring twice")
+        m = self.min_spring
+        if isinstance(m, bool) or not isinstance(m, (int, float, np.number)) \
+                or not (np.isfinite(m) and m > 0):
+            raise ValueError(f"min_spring={m!r} must be a finite number > 0")
         self._incidence = np.zeros((len(edges), n))
         self._incidence[np.arange(len(edges)), edges[:, 0]] = 1.0
         self._incidence[np.arange(len(edges)), edges[:, 1]] = -1.0
@@ -159,18 +172,19 @@ class QuantumHarmonicNetwork(System):
     def param_shapes(self):
         return {"spring": (len(self._incidence),), "ground": (self.n_modes,)}
 
-    def _validate_params(self, new):
-        out = super()._validate_params(new)
-        for name in ("spring", "ground"):
-            if np.any(out[name] < 0):
-                bad = np.flatnonzero(out[name] < 0)[:5]
-                raise ValueError(f"negative {name} constant(s) at {bad.tolist()} (values "
-                                 f"{out[name][bad]}); spring constants must be >= 0")
-        return out
+    @property
+    def param_bounds(self):
+        """Springs ``k_e ≥ 0``; grounding springs ``k⁰_i > 0``, floored at ``min_spring``
+        (keeps K positive definite)."""
+        return {"spring": Bound(0.0, label="spring constant"),
+                "ground": Bound(0.0, strict=True, floor=self.min_spring, floor_name="min_spring",
+                                label="grounding spring constant")}
 
-    def project(self, params):
-        return {"spring": np.maximum(params["spring"], 0.0),
-                "ground": np.maximum(params["ground"], self.min_spring)}
+    def describe_param_index(self, name, index):
+        if name == "spring":
+            edge = np.asarray(self.edges, dtype=int).reshape(-1, 2)[index]
+            return f" (edge {tuple(edge.tolist())})"
+        return f" (mode {index})"
 
     # -- Gaussian states --------------------------------------------------------------------------
     def stiffness(self):
@@ -231,14 +245,26 @@ class QuantumHarmonicNetwork(System):
         R = k_inv_pt[self._out]
         o0 = free.s[:, self._out]
         o = o0.copy()
+        with np.errstate(all="ignore"):   # round-off grows with the state and with β ∇C
+            push = np.max(np.abs(nudge.force(o0) @ R.T), initial=0.0)
+        scale = 1.0 + np.max(np.abs(o0)) + (push if np.isfinite(push) else 0.0)
         for _ in range(max_iter):
             r = o - o0 + nudge.force(o) @ R.T
-            if np.max(np.abs(r)) <= tol * (1.0 + np.max(np.abs(o0))):
+            if np.max(np.abs(r)) <= tol * scale:
+                # a minimum of ⟨H⟩ + βC only while R⁻¹ + β ∂²C/∂o² is positive definite
+                lo, hi = stability_interval(R, nudge.cost.hessian(o, nudge.target))
+                bound = (f"; for the squared error the bound is -1/lambda_max(R) = "
+                         f"{-1.0 / np.linalg.eigvalsh(R).max():.6g}")
+                check_nudge_stability(nudge.beta, lo, hi,
+                                      f"{type(self).__name__} self-consistent nudge", bound)
                 return np.real(nudge.force(o)).astype(float)
             J = np.eye(len(R)) + np.einsum("ij,bjk->bik", R, nudge.stiffness(o))
             o = o - np.linalg.solve(J, r[..., None])[..., 0]
         raise ConvergenceError(f"self-consistent nudge did not converge in {max_iter} Newton "
-                               f"steps (residual {np.max(np.abs(r)):.3e}, beta={nudge.beta})")
+                               f"steps (residual {np.max(np.abs(r)):.3e}, beta={nudge.beta}); "
+                               "R^-1 + beta d2C/do2 must stay positive definite (for the "
+                               "squared error beta > -1/lambda_max(R) = "
+                               f"{-1.0 / np.linalg.eigvalsh(R).max():.6g})")
 
     def _exact_measurements(self, mu, cov_x):
         d = self._incidence

@@ -28,7 +28,8 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from physlearn.nudges import Clamp
-from physlearn.system import ConvergenceError, EquilibriumSystem, State
+from physlearn.system import Bound, ConvergenceError, EquilibriumSystem, State
+from physlearn.systems.solvers import check_nudge_stability, stability_interval
 
 
 @dataclass
@@ -66,7 +67,8 @@ class ResistorNetwork(EquilibriumSystem):
         Initial conductances aligned with ``net.edges``; default: edge attributes, else uniform
         in ``[0.1, 1]`` drawn from ``seed``.
     min_conductance : float, default 1e-6
-        Floor applied after every update, keeping ``g ≥ 0`` and the network connected.
+        Floor of the conductances (keeps the network connected): an assignment below it is
+        refused, a learning step (:meth:`update_params`) clips onto it.
     seed : int, optional
         Seed for the initial conductances.
 
@@ -118,8 +120,21 @@ class ResistorNetwork(EquilibriumSystem):
     # -- topology -----------------------------------------------------------------------------
     def _build_topology(self):
         g = self.graph
-        if not isinstance(g, nx.Graph) or g.is_directed():
-            raise TypeError("graph must be an undirected networkx.Graph")
+        if not isinstance(g, nx.Graph):
+            raise TypeError(f"graph must be an undirected networkx.Graph, got {type(g).__name__}")
+        if g.is_directed() or g.is_multigraph():
+            raise ValueError(
+                f"graph is a {type(g).__name__}: it must be a simple undirected networkx.Graph "
+                "(a resistor has no direction; parallel resistors are one edge of summed "
+                "conductance)")
+        loops = list(nx.selfloop_edges(g))
+        if loops:
+            raise ValueError(f"graph has self-loop edge(s) {loops[:5]}: a resistor must join "
+                             "two different nodes")
+        m = self.min_conductance
+        if isinstance(m, bool) or not isinstance(m, (int, float, np.number)) \
+                or not (np.isfinite(m) and m > 0):
+            raise ValueError(f"min_conductance={m!r} must be a finite number > 0")
         self.nodes = tuple(g.nodes)
         index = {n: i for i, n in enumerate(self.nodes)}
         self.edges = tuple(g.edges)
@@ -148,7 +163,9 @@ class ResistorNetwork(EquilibriumSystem):
         src.append(node_index(self.ground, "ground"))
         const.append(0.0)
         if len(set(src)) != len(src):
-            raise ValueError("a node is listed twice among inputs, bias sources and ground")
+            twice = [self.nodes[i] for i in sorted(set(src)) if src.count(i) > 1]
+            raise ValueError(f"node(s) {twice} listed twice among inputs, bias sources and "
+                             "ground")
         self.n_features = len(self.inputs)
         self._source = np.array(src)
         self._source_map = sp.csr_matrix((signs, (rows, cols)), shape=(len(src), self.n_features))
@@ -197,18 +214,14 @@ class ResistorNetwork(EquilibriumSystem):
             return np.asarray(attrs, dtype=float)
         return np.random.default_rng(self.seed).uniform(0.1, 1.0, len(self.edges))
 
-    def _validate_params(self, new):
-        out = super()._validate_params(new)
-        g = out["conductance"]
-        if np.any(g < 0):
-            bad = np.flatnonzero(g < 0)[:5]
-            raise ValueError(
-                f"negative conductance at edges {[self.edges[i] for i in bad]} "
-                f"(values {g[bad]}); conductances must be >= 0")
-        return out
+    @property
+    def param_bounds(self):
+        """Conductances ``g ≥ 0``, floored at ``min_conductance`` (keeps the network connected)."""
+        return {"conductance": Bound(0.0, floor=self.min_conductance,
+                                     floor_name="min_conductance", label="conductance")}
 
-    def project(self, params):
-        return {"conductance": np.maximum(params["conductance"], self.min_conductance)}
+    def describe_param_index(self, name, index):
+        return f" (edge {self.edges[index]!r})"
 
     # -- factorisation, shared by every sample and every phase -------------------------------
     def _factor(self):
@@ -243,6 +256,33 @@ class ResistorNetwork(EquilibriumSystem):
     def convergence_radius(self):
         """``1/λ_max(R)``: the radius of convergence of ``g(β)`` for the squared error."""
         return 1.0 / np.linalg.eigvalsh(self.response_matrix()).max()
+
+    def nudge_radius(self, x, y, cost):
+        """Radius of convergence of ``g(β) = ∂E/∂θ(s_β)`` around β = 0, or None if unknown.
+
+        Notes
+        -----
+        For the squared error the nudged outputs are ``o = (1 + βR)⁻¹(o₀ + βRy)``, with poles
+        at ``β = −1/λ`` for the eigenvalues ``λ`` of ``R``: the radius is ``1/λ_max(R)``
+        (:meth:`convergence_radius`), the same for every sample. Other costs make the nudged
+        outputs nonlinear in β and the radius is not known in closed form (None).
+        """
+        from physlearn.costs import SquaredError
+
+        return self.convergence_radius() if isinstance(cost, SquaredError) else None
+
+    def stability_interval(self, cost, outputs, y):
+        """Real β for which ``E + βC`` has a minimum at ``outputs``: ``(lo, hi)`` per sample.
+
+        Notes
+        -----
+        The nudge acts on the outputs only, so the nudged Hessian is positive definite iff
+        ``R⁻¹ + β ∂²C/∂o²`` is (:func:`~physlearn.systems.solvers.stability_interval`); for
+        the squared error this is ``1 + βλ > 0`` for every eigenvalue ``λ`` of ``R``, i.e.
+        ``β > −1/λ_max(R)`` at every state. Beyond it ``E + βC`` is unbounded below and its
+        stationary point is a saddle, which :meth:`equilibrium` refuses.
+        """
+        return stability_interval(self._factor()["R"], cost.hessian(outputs, y))
 
     def clear_cache(self):
         """Forget the factorisation (the next relaxation refactorises)."""
@@ -287,6 +327,11 @@ class ResistorNetwork(EquilibriumSystem):
             s = s_free + mu @ f["U"].T
         else:
             o = self._nudged_outputs(s_free[:, self.output_index], nudge, f["R"])
+            if not nudge.is_complex:
+                lo, hi = stability_interval(f["R"], nudge.cost.hessian(o, nudge.target))
+                check_nudge_stability(nudge.beta, lo, hi, type(self).__name__,
+                                      " at the nudged outputs; for the squared error the bound "
+                                      f"is -1/lambda_max(R) = {-self.convergence_radius():.6g}")
             s = s_free - nudge.force(o) @ f["U"].T
         return self._state(s, x, nudge, v_src)
 
@@ -294,7 +339,9 @@ class ResistorNetwork(EquilibriumSystem):
         """Solve ``o = o₀ − β R ∇C(o)`` by damped Newton (one step for a quadratic cost)."""
         o = o0.astype(np.result_type(o0, nudge.beta))
         eye = np.eye(len(R))
-        scale = 1.0 + np.max(np.abs(o0))
+        with np.errstate(all="ignore"):   # round-off grows with the state and with β ∇C
+            push = np.max(np.abs(nudge.force(o0) @ R.T), initial=0.0)
+        scale = 1.0 + np.max(np.abs(o0)) + (push if np.isfinite(push) else 0.0)
 
         def residual(o):
             return o - o0 + nudge.force(o) @ R.T
@@ -404,6 +451,11 @@ class ResistorNetwork(EquilibriumSystem):
 
         Conductances are uniform in ``conductance_range``. Inputs drive single nodes.
         """
+        need = n_inputs + n_outputs + 1
+        if isinstance(n_nodes, bool) or not isinstance(n_nodes, (int, np.integer)) \
+                or n_nodes < max(need, degree + 1):
+            raise ValueError(f"n_nodes={n_nodes!r} must be an integer >= {max(need, degree + 1)} "
+                             f"(n_inputs + n_outputs + ground = {need}, degree = {degree})")
         rng = np.random.default_rng(seed)
         graph = nx.connected_watts_strogatz_graph(n_nodes, degree, rewire, seed=int(seed))
         picks = rng.choice(n_nodes, n_inputs + n_outputs + 1, replace=False).tolist()

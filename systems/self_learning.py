@@ -22,9 +22,10 @@ from itertools import combinations
 
 import numpy as np
 
-from physlearn.system import System
+from physlearn.system import System, check_positive
 
 from . import leapfrog as lf
+from .trajectory import check_count
 
 
 class MachinePhysics(lf.SeparableHamiltonian):
@@ -133,10 +134,10 @@ class SelfLearningMachine(System):
 
     def __init__(self, n_oscillators=4, n_features=2, n_outputs=1, *, n_steps=50, dt=0.1,
                  omega=1.0, anharmonicity=0.5, weight_mass=10.0, seed=None):
-        self.n_oscillators = int(n_oscillators)
-        self.n_features = int(n_features)
-        self.n_outputs = int(n_outputs)
-        self.n_steps = int(n_steps)
+        self.n_oscillators = check_count("n_oscillators", n_oscillators, 2)
+        self.n_features = check_count("n_features", n_features, 1)
+        self.n_outputs = check_count("n_outputs", n_outputs, 1)
+        self.n_steps = check_count("n_steps", n_steps, 1)
         self.dt = dt
         self.omega = omega
         self.anharmonicity = anharmonicity
@@ -145,8 +146,9 @@ class SelfLearningMachine(System):
         if self.n_features + self.n_outputs > self.n_oscillators:
             raise ValueError(f"n_features + n_outputs = {self.n_features + self.n_outputs} "
                              f"exceeds n_oscillators = {self.n_oscillators}")
-        if self.n_steps < 1:
-            raise ValueError(f"n_steps={n_steps!r} must be >= 1")
+        check_positive("omega", omega)                  # a frequency
+        check_positive("anharmonicity", anharmonicity, allow_zero=True)  # V bounded below
+        check_positive("weight_mass", weight_mass)      # a mass
         self.scheme = lf.Leapfrog(dt)
         self.unit = MachinePhysics(self.n_oscillators, omega, anharmonicity, weight_mass)
         rng = np.random.default_rng(seed)

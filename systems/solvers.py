@@ -176,6 +176,76 @@ def newton_direction(H, r, batch, max_shifts=40):
 
 
 
+def stability_interval(R, cost_hessian):
+    """The real nudges ``β`` for which ``R⁻¹ + β ∂²C/∂o²`` is positive definite, per sample.
+
+    Parameters
+    ----------
+    R : ndarray, shape (n_out, n_out) or (batch, n_out, n_out)
+        Symmetric positive-definite output response matrix ``P H⁻¹ Pᵀ`` (``H = ∂²E/∂s²``).
+    cost_hessian : ndarray, shape (batch, n_out, n_out)
+        ``∂²C/∂o²`` at the outputs.
+
+    Returns
+    -------
+    lo, hi : ndarray, shape (batch,)
+        ``E + βC`` has a positive-definite Hessian exactly for ``lo < β < hi`` (``lo < 0 < hi``,
+        possibly infinite).
+
+    Notes
+    -----
+    With ``H`` positive definite, ``H + β Pᵀ ∂²C P`` is positive definite iff its Schur
+    complement on the outputs, ``R⁻¹ + β ∂²C/∂o²``, is, i.e. iff ``1 + βμ > 0`` for every
+    eigenvalue ``μ`` of ``R^{1/2} ∂²C/∂o² R^{1/2}``. For the squared error (``∂²C = 1``) the
+    ``μ`` are the eigenvalues ``λ`` of ``R`` and the bound is ``β > −1/λ_max(R)``.
+    """
+    R = np.asarray(R, dtype=float)
+    Hc = np.real(np.asarray(cost_hessian))
+    w, U = np.linalg.eigh(R)
+    root = (U * np.sqrt(np.maximum(w, 0.0))[..., None, :]) @ np.swapaxes(U, -1, -2)
+    M = root @ Hc @ root
+    mu = np.linalg.eigvalsh(0.5 * (M + np.swapaxes(M, -1, -2)))
+    with np.errstate(divide="ignore"):
+        lo = np.where(mu[..., -1] > 0, -1.0 / mu[..., -1], -np.inf)
+        hi = np.where(mu[..., 0] < 0, -1.0 / mu[..., 0], np.inf)
+    return np.broadcast_to(lo, (len(Hc),)), np.broadcast_to(hi, (len(Hc),))
+
+
+def check_nudge_stability(beta, lo, hi, what, detail=""):
+    """Raise :class:`ConvergenceError` naming ``beta`` and the bound when ``β ∉ (lo, hi)``."""
+    beta = float(np.real(beta))
+    bad = np.flatnonzero(~((lo < beta) & (beta < hi)))
+    if bad.size:
+        bound = (f"beta > {np.max(lo[bad]):.6g}" if beta <= np.max(lo[bad])
+                 else f"beta < {np.min(hi[bad]):.6g}")
+        raise ConvergenceError(
+            f"{what}: beta={beta:g} leaves E + beta*C without a minimum for samples "
+            f"{bad[:5].tolist()}: the nudged Hessian is not positive definite (it is for "
+            f"{bound}{detail}); the state returned would be a saddle, not an equilibrium")
+
+
+def local_stability_interval(system, state, cost, target):
+    """:func:`stability_interval` with the response ``P H⁻¹ Pᵀ`` at ``state`` (via ``adjoint``).
+
+    Exact for a quadratic energy with linear outputs; for a nonlinear system it is the bound
+    at that state (curvature of the outputs themselves neglected), an estimate of where the
+    nudged minimum disappears.
+    """
+    n_out = system.n_outputs
+    batch = state.s.shape[0]
+    R = np.empty((batch, n_out, n_out))
+    for k in range(n_out):
+        unit = np.zeros((batch, n_out))
+        unit[:, k] = 1.0
+        column = system.adjoint(state, system.output_vjp(state, unit))
+        for j in range(n_out):
+            e = np.zeros((batch, n_out))
+            e[:, j] = 1.0
+            R[:, j, k] = np.real(np.sum(system.output_vjp(state, e) * column, axis=1))
+    R = 0.5 * (R + np.swapaxes(R, 1, 2))
+    return stability_interval(R, cost.hessian(np.real(system.outputs(state)), target))
+
+
 def relax(system, at, s0, nudge, newton_step, *, active=None, what=None):
     """Minimise ``E + βC`` of an equilibrium system by :func:`damped_newton`.
 
@@ -193,6 +263,19 @@ def relax(system, at, s0, nudge, newton_step, *, active=None, what=None):
         ``newton_step(state, r) -> (d, exact)`` (see :func:`damped_newton`).
     active : ndarray of bool, optional
         Components that relax (default: all); the residual is zero elsewhere.
+
+    Raises
+    ------
+    ConvergenceError
+        As :func:`damped_newton` (no convergence, a failed line search, or a final state that
+        is a saddle of ``E + βC``: the nudged Hessian not positive definite). Under a real
+        soft nudge the message names β and the stability bound at the starting state
+        (:func:`local_stability_interval`).
+
+    Notes
+    -----
+    The tolerance is ``system.tol`` raised to the round-off of the residual's terms
+    (:func:`residual_scale`), so a large β or a large state is not reported as a failure.
     """
     def merit(s):
         state = at(s)
@@ -207,6 +290,49 @@ def relax(system, at, s0, nudge, newton_step, *, active=None, what=None):
             r[:, ~active] = 0.0
         return r
 
-    return damped_newton(s0, merit, gradient, lambda s, r: newton_step(at(s), r),
-                         tol=system.tol, max_iter=int(system.max_iter),
-                         what=what or type(system).__name__)
+    what = what or type(system).__name__
+    soft = isinstance(nudge, Nudge)
+    if soft:
+        what = f"{what} (beta={nudge.beta:g})" if not nudge.is_complex else \
+            f"{what} (beta={complex(nudge.beta):.6g})"
+    try:
+        return damped_newton(s0, merit, gradient, lambda s, r: newton_step(at(s), r),
+                             tol=system.tol * residual_scale(system, at(s0), nudge),
+                             max_iter=int(system.max_iter), what=what)
+    except ConvergenceError as err:
+        if not soft or nudge.is_complex:
+            raise
+        raise ConvergenceError(f"{err}{_local_bound(system, at(s0), nudge)}") from err
+
+
+def residual_scale(system, state, nudge):
+    """The factor by which ``system.tol`` is raised to the round-off of the residual's terms.
+
+    The residual sums terms of the size of the state (``∂E/∂s`` in units of a unit stiffness:
+    a large phase offset) and of the nudging force ``β ∂C/∂o``; round-off makes each uncertain
+    by a few ulps of its size. The tolerance used is ``max(tol, 64 ε_mach · m)`` with
+    ``m = max(max|s|, |β| max|∂C/∂o|)`` at the starting state: unchanged on ordinary problems,
+    relative on large ones, where an absolute tolerance would call round-off a failure.
+    """
+    magnitude = float(np.max(np.abs(state.s), initial=0.0))
+    if isinstance(nudge, Nudge):
+        with np.errstate(all="ignore"):
+            force = np.abs(nudge.force(system.outputs(state)))
+        if np.all(np.isfinite(force)):
+            magnitude = max(magnitude, float(np.max(force, initial=0.0)))
+    floor = 64 * np.finfo(float).eps * magnitude
+    return max(1.0, floor / float(system.tol))
+
+
+def _local_bound(system, state, nudge):
+    """The stability bound at the starting state, as text for an error message ('' if none)."""
+    try:
+        free = state.replace(nudge=None)
+        lo, hi = local_stability_interval(system, free, nudge.cost, nudge.target)
+    except Exception:                     # no adjoint, singular Hessian, …: say nothing more
+        return ""
+    beta = float(np.real(nudge.beta))
+    lo, hi = float(np.max(lo)), float(np.min(hi))
+    side = "beyond" if not lo < beta < hi else "within"
+    return (f"; at the start the nudged Hessian is positive definite for {lo:.6g} < beta < "
+            f"{hi:.6g} (local bound from P H^-1 P^T), and beta={beta:g} lies {side} it")

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from physlearn.system import System
+from physlearn.system import System, as_float_array, check_batch
 
 from . import leapfrog as lf
 
@@ -180,7 +180,9 @@ class TrajectorySystem(System):
                 raise ValueError(
                     f"x holds sequences of different lengths {lengths}; every sequence in a "
                     f"batch must have the same number of time steps (pad or bucket them)")
-        x = np.asarray(x, dtype=float)
+        x = as_float_array(x, "x")
+        if x.ndim >= 1:
+            check_batch(x, "x")
         if x.ndim == 2 and self.n_features == 1:
             x = x[:, :, None]
         if x.ndim != 3 or x.shape[2] != self.n_features or x.shape[1] < 1:
@@ -196,7 +198,7 @@ class TrajectorySystem(System):
         """``(batch, n_outputs)`` for a final readout, ``(batch, T, n_outputs)`` otherwise."""
         if self.readout == "final":
             return super().check_targets(y, batch)
-        y = np.asarray(y, dtype=float)
+        y = as_float_array(y, "y")
         if y.ndim == 2 and self.n_outputs == 1:
             y = y[:, :, None]
         if y.ndim != 3 or y.shape[0] != batch or y.shape[2] != self.n_outputs:

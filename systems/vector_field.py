@@ -31,6 +31,7 @@ import numpy as np
 
 from physlearn.nudges import Nudge
 from physlearn.system import ConvergenceError, EquilibriumSystem, State
+from physlearn.systems.solvers import residual_scale
 
 
 class VectorFieldNetwork(EquilibriumSystem):
@@ -114,6 +115,9 @@ class VectorFieldNetwork(EquilibriumSystem):
             raise ValueError(f"gain={gain!r} must be a finite number > 0")
         if not (np.isfinite(tol) and tol > 0):
             raise ValueError(f"tol={tol!r} must be a finite number > 0")
+        if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) \
+                or max_iter < 1:
+            raise ValueError(f"max_iter={max_iter!r} must be a positive integer")
         self._sizes = sizes
         self._slices = []
         start = 0
@@ -237,8 +241,10 @@ class VectorFieldNetwork(EquilibriumSystem):
         Raises
         ------
         ConvergenceError
-            If Newton does not converge within ``max_iter`` steps, or (real β) the fixed point
-            is unstable (an eigenvalue of ``J`` with non-positive real part).
+            If Newton does not converge within ``max_iter`` steps, its Jacobian
+            ``∂(Φ + β∂C/∂s)/∂s`` becomes singular (the nudged fixed point does not exist), or
+            (real β) the fixed point is unstable (an eigenvalue of ``J`` with non-positive
+            real part); under a nudge the message names β.
         """
         x = self.check_inputs(x)
         self.check_nudge(nudge)
@@ -275,7 +281,7 @@ class VectorFieldNetwork(EquilibriumSystem):
             unstable = np.flatnonzero(np.min(eig.real, axis=1) <= 0)
             if unstable.size:
                 raise ConvergenceError(
-                    f"{type(self).__name__}: the fixed point of samples "
+                    f"{type(self).__name__}{_beta_text(nudge)}: the fixed point of samples "
                     f"{unstable[:5].tolist()} is unstable (an eigenvalue of the Jacobian has "
                     "non-positive real part); the dynamics would not settle there")
         return state
@@ -284,11 +290,19 @@ class VectorFieldNetwork(EquilibriumSystem):
         nudge = state.nudge
         s = state.s
         r = self.residual(state)
+        tol = self.tol * residual_scale(self, state, nudge)   # relative on large problems
         for _ in range(int(self.max_iter)):
             norm = np.max(np.abs(r), axis=1)
             J = self.jacobian(state, nudge)
-            d = np.linalg.solve(J, r[..., None])[..., 0]
-            if np.all(norm < self.tol):          # one polishing step, kept where it helps
+            try:
+                d = np.linalg.solve(J, r[..., None])[..., 0]
+            except np.linalg.LinAlgError as err:
+                raise ConvergenceError(
+                    f"{type(self).__name__}: no fixed point{_beta_text(nudge)}: the Jacobian "
+                    f"of Phi + beta dC/ds became singular ({err}) at residual "
+                    f"max|F - beta dC/ds| = {np.max(np.abs(r)):.3e}; the nudged fixed point "
+                    "does not exist there (|beta| too large?)") from err
+            if np.all(norm < tol):               # one polishing step, kept where it helps
                 trial = state.replace(s=s - d)
                 better = np.max(np.abs(self.residual(trial)), axis=1) <= norm
                 return state.replace(s=np.where(better[:, None], trial.s, s))
@@ -298,7 +312,7 @@ class VectorFieldNetwork(EquilibriumSystem):
                 with np.errstate(all="ignore"):
                     r_t = self.residual(trial)
                     ok = np.linalg.norm(r_t, axis=1) < (1 - 1e-4 * t) * np.linalg.norm(r, axis=1)
-                ok |= norm < self.tol
+                ok |= norm < tol
                 if np.all(ok):
                     break
                 t = np.where(ok, t, 0.5 * t)
@@ -314,8 +328,9 @@ class VectorFieldNetwork(EquilibriumSystem):
                 continue
             state, s, r = trial, trial.s, r_t
         raise ConvergenceError(
-            f"{type(self).__name__}: no fixed point after {self.max_iter} Newton steps: "
-            f"residual max|F - beta dC/ds| = {np.max(np.abs(r)):.3e} (tol={self.tol:g}); "
+            f"{type(self).__name__}: no fixed point{_beta_text(nudge)} after {self.max_iter} "
+            "Newton steps: "
+            f"residual max|F - beta dC/ds| = {np.max(np.abs(r)):.3e} (tol={tol:g}); "
             "weights too strong for a stable fixed point, or |beta| too large")
 
     def outputs(self, state):
@@ -363,3 +378,11 @@ class VectorFieldNetwork(EquilibriumSystem):
         moved = state.replace(s=np.real(state.s) + 1j * h * b)
         g = self.mixed_vjp(moved, a.astype(complex))
         return {k: np.imag(v) / h for k, v in g.items()}
+
+
+def _beta_text(nudge):
+    """`` at beta=…`` for a soft nudge (error messages), '' for the free state."""
+    if not isinstance(nudge, Nudge):
+        return ""
+    beta = nudge.beta
+    return f" at beta={complex(beta):.6g}" if nudge.is_complex else f" at beta={float(beta):g}"

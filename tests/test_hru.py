@@ -157,12 +157,17 @@ def test_params_round_trip_and_rebuild(name):
 
 
 def test_projection_keeps_physics_valid():
+    # a learning step is clipped onto the bounds; an assignment is refused
     osc = CoupledOscillators(seed=0)
-    osc.params = {**osc.params, "m": -np.ones(6), "kappa": -np.ones(15)}
+    osc.update_params({**osc.params, "m": -np.ones(6), "kappa": -np.ones(15)})
     assert osc.params["m"].min() == osc.min_mass and osc.params["kappa"].min() == 0
+    with pytest.raises(ValueError, match=r"params\['m'\] at flat index 0 .* = -1.0"):
+        osc.params = {**osc.params, "m": -np.ones(6)}
     hru = HRU(1, 3, 1, seed=0)
-    hru.params = {**hru.params, "A": np.zeros(3)}
+    hru.update_params({**hru.params, "A": np.zeros(3)})
     assert np.all(hru.params["A"] == hru.min_stiffness)
+    with pytest.raises(ValueError, match=r"params\['A'\] at flat index 0 = -0.5 .*min_stiffness"):
+        hru.params = {**hru.params, "A": np.full(3, -0.5)}
 
 
 # -- bad input ------------------------------------------------------------------------------

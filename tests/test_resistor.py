@@ -60,8 +60,21 @@ def test_holomorphic_fails_outside_radius_of_convergence(big):
     def error(r, n):
         return relative_error(pl.HolomorphicEP(beta=r, points=n).gradient(net, x, y), ref)
 
+    def cauchy_sum(r, n):
+        """The bare N-point sum (odd N: no real negative nudge past the stability bound)."""
+        free = net.equilibrium(x)
+        g0 = net.param_gradient(free)["conductance"]
+        total = 0.0
+        for beta, weight in pl.rules.holomorphic.cauchy_nudges(r, n):
+            g = net.param_gradient(net.equilibrium(x, Nudge(pl.SquaredError(), y, beta),
+                                                   start=free))["conductance"]
+            total = total + weight * np.real((g - g0) / beta)
+        return relative_error({"conductance": np.mean(total / n, axis=0)}, ref)
+
     assert error(0.5 * radius, 32) < 1e-6
-    assert min(error(1.5 * radius, n) for n in (8, 16, 32)) > 0.5
+    assert min(cauchy_sum(1.5 * radius, n) for n in (9, 17, 33)) > 0.5
+    with pytest.raises(ValueError, match="radius of convergence"):   # so the rule refuses
+        error(1.5 * radius, 8)
 
 
 def test_holomorphic_two_points_is_centered_ep(big):

@@ -12,7 +12,8 @@ that :meth:`Optimizer.state_dict` can write to an ``.npz`` file, so that an
 interrupted training run resumes bit for bit.
 
 Physical constraints (a conductance stays non-negative, ...) are not the
-optimizer's business: the system projects the parameters when they are assigned.
+optimizer's business: ``system.update_params`` (the training loop's assignment) clips
+them onto the system's ``param_bounds``; a plain ``system.params = ...`` refuses them.
 """
 
 from __future__ import annotations

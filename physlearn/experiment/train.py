@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -195,22 +196,125 @@ def _global_norm(grads: Mapping) -> float:
     return math.sqrt(sum(float(np.sum(np.abs(g) ** 2)) for g in grads.values()))
 
 
-def _train_epoch(system, rule, optimizer, x, y, cost, batch_size, rng, epoch) -> float:
+# what a system raises (or, under ``-W error``, warns) when its state is not finite
+_STATE_ERRORS = (ValueError, ArithmeticError, RuntimeWarning)
+
+
+class _StepGuard:
+    """Refuses a learning step that makes the system's state non-finite.
+
+    Nothing is relaxed for the check: the parameters (and optimizer state) before the latest
+    step are remembered, and when the next run that uses the new parameters — the next
+    mini-batch's gradient, or the end-of-epoch evaluation — fails or is not finite, one probe
+    (``system.predict`` on the failing inputs) tells whether the state is to blame. If so the
+    step is undone, the parameters whose change alone breaks the state are found, and a
+    :class:`FloatingPointError` names them. The epoch's checkpoint is not written, so the last
+    good checkpoint stays on disk.
+    """
+
+    def __init__(self, system, optimizer):
+        self.system, self.optimizer = system, optimizer
+        self.last = None
+
+    def step(self, grads, epoch, number):
+        before = {k: np.array(v, copy=True) for k, v in self.system.params.items()}
+        state = self.optimizer.state_dict()
+        proposed = self.optimizer.step(self.system.params, grads)
+        try:
+            self.system.update_params(proposed)
+        except ValueError as err:
+            self.optimizer.load_state_dict(state)
+            raise FloatingPointError(
+                f"the step at epoch {epoch}, batch {number} is refused: {err}; parameters left "
+                "at the previous step (try a smaller learning rate or nudge)") from err
+        self.last = (epoch, number, before, state)
+
+    def state_ok(self, x):
+        """Whether the free state on ``x`` is finite (a probe, on the failure path only)."""
+        try:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                out = np.asarray(self.system.predict(x))
+        except _STATE_ERRORS:
+            return False
+        return bool(np.all(np.isfinite(out)))
+
+    def check(self, x, cause):
+        """Undo the latest step and raise if it made the state on ``x`` non-finite."""
+        if self.last is None or self.state_ok(x):
+            return
+        epoch, number, before, state = self.last
+        after = {k: np.array(v) for k, v in self.system.params.items()}
+        culprits = []
+        for name in before:
+            if np.array_equal(before[name], after[name]):
+                continue
+            try:
+                self.system.update_params({**before, name: after[name]})
+            except ValueError:
+                culprits.append(name)
+                continue
+            if not self.state_ok(x):
+                culprits.append(name)
+        self.system.update_params(before)
+        self.optimizer.load_state_dict(state)
+        self.last = None
+
+        def change(name):
+            delta = np.max(np.abs(after[name] - before[name]))
+            return (f"{name!r} (max |Δ| = {delta:.3g}, from max |θ| = "
+                    f"{np.max(np.abs(before[name]), initial=0.0):.3g})")
+
+        if culprits:
+            named = "the change of " + ", ".join(change(n) for n in culprits) + " alone does it"
+        else:
+            sizes = {n: np.max(np.abs(after[n] - before[n]))
+                     / max(1.0, np.max(np.abs(before[n]), initial=0.0)) for n in before}
+            named = "no single parameter does it alone; largest change in " + change(
+                max(sizes, key=sizes.get))
+        raise FloatingPointError(
+            f"the step at epoch {epoch}, batch {number} would make the state non-finite "
+            f"({cause}); it is refused and the parameters are left at the previous step "
+            f"(the last checkpoint is intact): {named}. Try a smaller learning rate"
+        ) from (cause if isinstance(cause, BaseException) else None)
+
+
+def _train_epoch(system, rule, optimizer, x, y, cost, batch_size, rng, epoch,
+                 guard=None) -> float:
     """One pass over a fresh permutation of the training set; returns the mean gradient norm."""
+    guard = _StepGuard(system, optimizer) if guard is None else guard
     order = rng.permutation(x.shape[0])
     norms = []
     for number, start in enumerate(range(0, x.shape[0], batch_size)):
         batch = order[start:start + batch_size]
-        grads = rule.gradient(system, x[batch], y[batch], cost=cost)
+        try:
+            grads = rule.gradient(system, x[batch], y[batch], cost=cost)
+        except _STATE_ERRORS as err:
+            guard.check(x[batch], err)
+            raise
         norm = _global_norm(grads)
         if not math.isfinite(norm):
+            guard.check(x[batch], "non-finite gradient")
             raise FloatingPointError(
                 f"non-finite gradient at epoch {epoch}, batch {number}; parameters left "
                 "at the previous step (try a smaller learning rate or nudge)"
             )
         norms.append(norm)
-        system.update_params(optimizer.step(system.params, grads))
+        guard.step(grads, epoch, number)
     return float(np.mean(norms))
+
+
+def _checked_metrics(system, data, cost, guard, x_train) -> dict:
+    """The epoch's metrics, refusing the epoch's last step if they are not finite."""
+    try:
+        record = _metrics(system, data, cost)
+    except _STATE_ERRORS as err:
+        guard.check(x_train, err)
+        raise
+    if not all(math.isfinite(v) for v in record.values()):
+        guard.check(x_train, "non-finite loss")
+    guard.last = None  # these parameters are checkpointed now: no step left to refuse
+    return record
 
 
 def _postfix(record: Mapping) -> dict:
@@ -297,7 +401,10 @@ def train(
         For ``epochs`` or ``batch_size`` < 1, inconsistent data shapes, ``resume``
         without ``run_dir``, or a checkpoint whose configuration differs.
     FloatingPointError
-        If a gradient estimate is not finite.
+        If a gradient estimate is not finite, or a step would make the parameters or the
+        system's state non-finite: the step is refused (parameters and optimizer state left
+        at the previous step, the last checkpoint intact) and the error names the parameters
+        whose change breaks the state.
     """
     epochs = _check_positive_int("epochs", epochs)
     batch_size = _check_positive_int("batch_size", batch_size)
@@ -345,6 +452,7 @@ def train(
         bar.set_postfix(_postfix(record))
         return callback is None or callback(record["epoch"], record, system) is not False
 
+    guard = _StepGuard(system, optimizer)
     with tqdm(total=epochs, initial=start, disable=not progress, unit="epoch",
               desc=type(rule).__name__) as bar:
         keep_going = True
@@ -357,8 +465,9 @@ def train(
                 break
             tic = time.perf_counter()
             grad_norm = _train_epoch(system, rule, optimizer, x_train, y_train, cost,
-                                     batch_size, rng, epoch)
-            record = {"epoch": epoch, **_metrics(system, data, cost), "grad_norm": grad_norm}
+                                     batch_size, rng, epoch, guard)
+            record = {"epoch": epoch, **_checked_metrics(system, data, cost, guard, x_train),
+                      "grad_norm": grad_norm}
             keep_going = finish_epoch({**record, "seconds": time.perf_counter() - tic})
             bar.update(1)
 

@@ -8,6 +8,7 @@ contrast the local measurement ``∫ ∂H/∂θ dt`` of the two echoes.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,30 @@ from ..costs import make_cost
 from .base import Rule, check_choice, check_strength
 
 _VARIANTS = {"centered": (1.0, -1.0), "one-sided": (1.0,)}
+_MISS_FLOOR = 1e-8  # absolute miss (state units) below which an echo always counts as home
+
+
+class EchoMissWarning(UserWarning):
+    """The ±ε echoes of RHEL did not return to the flipped initial state: the trajectory is too
+    chaotic for the echo at this time step and sequence length, and the gradient is unreliable."""
+
+
+def echo_miss(result):
+    """Per-sample miss of the centered echoes' midpoint and their response to the nudge.
+
+    The echoes at ``±ε`` end at ``Σ_z S_0 ± ε dL/dS_0 + O(ε²)`` (even part ``O(ε²)``), and every
+    block starts at rest, so the midpoint of the two final states must be the rest state and
+    their half-difference is the echo's linear response.
+
+    Returns
+    -------
+    miss, response : ndarray, shape (batch,)
+        ``‖(S_+ + S_−)/2 − Σ_z S_0‖`` and ``‖(S_+ − S_−)/2‖`` over (q, p).
+    """
+    q, p = np.asarray(result.q), np.asarray(result.p)
+    mid = np.concatenate([q[0] + q[1], p[0] + p[1]], axis=-1) / 2
+    half = np.concatenate([q[0] - q[1], p[0] - p[1]], axis=-1) / 2
+    return np.linalg.norm(mid, axis=-1), np.linalg.norm(half, axis=-1)
 
 
 @dataclass
@@ -48,6 +73,17 @@ class RHEL(Rule):
     variant : {"centered", "one-sided"}, default "centered"
         Three passes (forward, echoes at ``±ε``; error ``O(ε²)``) or two passes (forward
         with read-outs, echo at ``+ε``; error ``O(ε)``).
+    echo_tol : float or None, default 0.3
+        Self-check of the centered echoes: the midpoint of the ``±ε`` echoes' final states must
+        return to the flipped initial state (the end of the ``ε = 0`` echo) to within
+        ``echo_tol`` times their half-difference (the echo's response to the nudge); a larger
+        miss — a trajectory too chaotic for the echo at this time step and length, or ``ε`` too
+        large — raises :class:`EchoMissWarning` with the measured miss. The square of the miss
+        ratio is close to the relative error of the sample's gradient (the ``O(ε²)`` midpoint
+        and the ``O(ε³)`` contrast error come from the same curvature), so 0.3 flags gradients
+        off by about 10 % or more.
+        It costs nothing (the two final states are computed anyway); None turns it off. The
+        one-sided variant runs no second echo and is not checked.
 
     Notes
     -----
@@ -91,9 +127,10 @@ class RHEL(Rule):
 
     requires = frozenset({"echo"})
 
-    def __init__(self, eps=1e-3, variant="centered"):
+    def __init__(self, eps=1e-3, variant="centered", echo_tol=0.3):
         self.eps = eps
         self.variant = variant
+        self.echo_tol = echo_tol
 
     @property
     def bias_order(self):
@@ -152,6 +189,8 @@ class RHEL(Rule):
         for index in range(len(system.blocks()) - 1, -1, -1):
             need = index > 0 or want_inputs
             result = system.echo(run, index, cot, eps, want_inputs=need)
+            if not one_sided:
+                self._check_echo(system, index, result, x.shape[1])
             theta, du = self._contrast(system, run, index, result, eps, need)
             grads.update(theta)
             if index > 0:
@@ -161,6 +200,32 @@ class RHEL(Rule):
                 inputs = du
                 initial = self._initial_state(run, result, eps)
         return EchoEstimate(system._complete(grads, x.shape[0]), inputs, initial)
+
+    def _check_echo(self, system, index, result, n_steps):
+        """Warn (:class:`EchoMissWarning`) when the ±ε echoes' midpoint misses the start."""
+        tol = self.echo_tol
+        if tol is None:
+            return
+        if not (np.isfinite(tol) and tol > 0):
+            raise ValueError(f"echo_tol={tol!r} must be a finite positive ratio or None")
+        miss, response = echo_miss(result)
+        bad = ~(miss <= tol * response + _MISS_FLOOR)  # NaN counts as a miss
+        if not np.any(bad):
+            return
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios = np.nan_to_num(miss / response, nan=np.inf)
+        worst = int(np.argmax(np.where(bad, ratios, -1.0)))
+        ratio = ratios[worst]
+        block = f" (block {index})" if len(system.blocks()) > 1 else ""
+        warnings.warn(
+            f"RHEL's echo{block} missed the flipped initial state: the midpoint of the ±ε "
+            f"echoes ends {miss[worst]:.3g} from it, {ratio:.3g} times the echo's response to "
+            f"the nudge ({response[worst]:.3g}; echo_tol={tol}), in {int(bad.sum())} of "
+            f"{bad.size} samples. The trajectory is too chaotic for the echo at dt="
+            f"{getattr(system, 'dt', None)} over {n_steps} steps (or eps={self.eps} is too "
+            "large, or the dynamics are not reversible), so the gradient estimate is "
+            "unreliable; use a smaller dt, shorter sequences or a smaller eps",
+            EchoMissWarning, stacklevel=4)
 
     @staticmethod
     def _contrast(system, run, index, result, eps, need_inputs):

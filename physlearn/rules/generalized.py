@@ -6,7 +6,7 @@ import numpy as np
 
 from ..nudges import Nudge
 from .base import Rule, check_strength
-from .holomorphic import cauchy_nudges
+from .holomorphic import cauchy_nudges, check_circle, check_contour, relax_on_circle
 
 
 class GeneralizedEP(Rule):
@@ -51,6 +51,10 @@ class GeneralizedEP(Rule):
     estimate ``d/dβ ∂E/∂θ`` and converges to the gradient. Jacobian homeostasis
     (``homeostasis > 0``) descends ``½‖J − Jᵀ‖²_F`` alongside the task, shrinking the first
     bias during training.
+
+    A nudged fixed point that does not exist (Newton fails, or its Jacobian is singular)
+    raises :class:`~physlearn.ConvergenceError` naming the β of the failed nudge (for the
+    Cauchy estimate: a failed contour, the circle reaching a singularity of ``s*(β)``).
 
     References
     ----------
@@ -98,10 +102,15 @@ class GeneralizedEP(Rule):
     def state_derivative(self, system, x, y, cost, free=None):
         """The estimate of ``ds*/dβ`` at β = 0, shape (batch, n_state), real."""
         free = system.equilibrium(x) if free is None else free
+        radius = check_circle(self, system, x, y, cost)
         ds = np.zeros(free.s.shape)
+        moves = []
         for beta, weight in self.nudge_points():
-            nudged = system.equilibrium(x, Nudge(cost, y, beta), start=free)
+            nudged = relax_on_circle(self, system, x, Nudge(cost, y, beta), free, radius)
+            moves.append(nudged.s - free.s)
             ds += np.real(weight * (nudged.s - free.s))
+        if radius is None:
+            check_contour(self, moves, self._points())
         return ds
 
     def per_sample_gradient(self, system, x, y, cost):

@@ -18,9 +18,14 @@ its sign while the spurious shift flips, and the sum cancels it.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .base import Rule, check_choice, check_strength
+from .echo import EchoMissWarning
+
+ECHO_TOL = 0.3  # as RHEL's default echo_tol
 
 _VARIANTS = ("simple", "averaged")
 
@@ -43,10 +48,33 @@ def heb_displacement(machine, x, y, cost, eta, mass, friction):
     ndarray, shape (batch, n_weights)
     """
     q, p = machine.echo_cycle(x, y, cost, eta)
+    return _shift(machine, q, p, mass, friction)
+
+
+def _shift(machine, q, p, mass, friction):
     n = machine.n_oscillators
-    w0 = machine.params["w"]
     kappa = 1.0 - np.exp(-friction)
-    return (q[:, n:] - w0) + kappa * p[:, n:] / mass
+    return (q[:, n:] - machine.params["w"]) + kappa * p[:, n:] / mass
+
+
+def check_heb_echo(machine, x, plus, minus):
+    """Warn (:class:`~physlearn.rules.echo.EchoMissWarning`) when the midpoint of the ``±η``
+    cycles' final states misses the initial state by more than ``ECHO_TOL`` times their
+    half-difference (the cycle's response to the error injection)."""
+    q0, p0 = machine.initial_state(x)
+    mid = np.concatenate([(plus[0] + minus[0]) / 2 - q0, (plus[1] + minus[1]) / 2 - p0], -1)
+    half = np.concatenate([plus[0] - minus[0], plus[1] - minus[1]], -1) / 2
+    miss, response = np.linalg.norm(mid, axis=-1), np.linalg.norm(half, axis=-1)
+    bad = ~(miss <= ECHO_TOL * response + 1e-8)
+    if np.any(bad):
+        worst = int(np.argmax(np.where(bad, miss - ECHO_TOL * response, -np.inf)))
+        warnings.warn(
+            f"HEB's echo missed the initial state: the midpoint of the ±eta cycles ends "
+            f"{miss[worst]:.3g} from it against a response of {response[worst]:.3g} "
+            f"(tolerance {ECHO_TOL} times it), in {int(bad.sum())} of {bad.size} samples; "
+            f"the dynamics are too chaotic for the echo at dt={machine.scheme.dt} over "
+            f"{machine.n_steps} steps (or eta is too large): the gradient is unreliable",
+            EchoMissWarning, stacklevel=4)
 
 
 class HEB(Rule):
@@ -98,10 +126,14 @@ class HEB(Rule):
         friction = check_strength("friction", self.friction)
         variant = check_choice("variant", self.variant, _VARIANTS)
         kappa = 1.0 - np.exp(-friction)
-        shift = heb_displacement(system, x, y, cost, eta, mass, friction)
         if variant == "simple":
+            shift = heb_displacement(system, x, y, cost, eta, mass, friction)
             return {"w": -mass * shift / (eta * kappa)}
-        shift = shift + heb_displacement(system, x, y, cost, -eta, -mass, friction)
+        plus = system.echo_cycle(x, y, cost, eta)
+        minus = system.echo_cycle(x, y, cost, -eta)
+        check_heb_echo(system, x, plus, minus)
+        shift = (_shift(system, *plus, mass, friction)
+                 + _shift(system, *minus, -mass, friction))
         return {"w": -mass * shift / (2 * eta * kappa)}
 
     def momentum_gradient(self, system, x, y, cost=None):

@@ -1,0 +1,340 @@
+"""One table of bad inputs and bad states across every registered system: each must raise.
+
+Every case is a callable that must raise the listed error type with a message naming what is
+wrong (the parameter, the argument or ``x``). No case may return a result. Generated rows
+(in-place edits of every parameter, NaN assignments, out-of-bound assignments read from each
+system's declared ``param_bounds``, empty batches, non-numeric inputs) cover every system in
+:data:`physlearn.registry.SYSTEMS`; hand-written rows cover each constructor's bad arguments.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import warnings
+
+import networkx as nx
+import numpy as np
+import pytest
+
+import physlearn as pl
+from physlearn.costs import CrossEntropy
+from physlearn.parameters import ReadOnlyParameterError
+from physlearn.registry import SYSTEMS, make_system, system_entry
+from physlearn.systems.diode import NonlinearResistorNetwork
+from physlearn.systems.elastic import ElasticNetwork
+from physlearn.systems.hamiltonian import Hamiltonian
+from physlearn.systems.hru import HRU
+from physlearn.systems.hssm import HSSM
+from physlearn.systems.ising import IsingModel
+from physlearn.systems.oscillators import CoupledOscillators
+from physlearn.systems.phase_oscillators import PhaseOscillatorNetwork
+from physlearn.systems.quantum_oscillators import QuantumHarmonicNetwork
+from physlearn.systems.resistor import ResistorNetwork
+from physlearn.systems.self_learning import SelfLearningMachine
+from physlearn.systems.spin_chain import SpinChain
+from physlearn.systems.vector_field import VectorFieldNetwork
+
+
+@functools.lru_cache(maxsize=None)
+def system(name):
+    """The default instance of a registered system (shared: refused edits change nothing)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return make_system(name)
+
+
+@functools.lru_cache(maxsize=None)
+def example(name):
+    return system_entry(name).problem(system(name))
+
+
+def param(name):
+    return re.escape(f"params[{name!r}]")
+
+
+# -- generated rows: every registered system -------------------------------------------------
+def _edit_in_place(sys_name, name, value):
+    def case():
+        p = system(sys_name).params[name]
+        p[(0,) * p.ndim] = value
+    return case
+
+
+def _assign(sys_name, name, value):
+    def case():
+        s = system(sys_name)
+        new = s.params.copy()
+        new[name].ravel()[0] = value
+        s.params = new
+    return case
+
+
+def _outside(bound):
+    """A value outside a declared bound: below the lower bound, else above the upper one."""
+    if bound.lower > -np.inf:
+        return bound.lower - 1.0
+    return bound.upper + 1.0
+
+
+def _predict(sys_name, make_x):
+    def case():
+        x, _ = example(sys_name)
+        system(sys_name).predict(make_x(np.asarray(x)))
+    return case
+
+
+def _loss_with_targets(sys_name, make_y):
+    def case():
+        x, y = example(sys_name)
+        pl.loss(system(sys_name), x, make_y(np.asarray(y)))
+    return case
+
+
+def generated_rows():
+    rows = []
+    for sys_name in sorted(SYSTEMS):
+        s = system(sys_name)
+        bounds = s.param_bounds
+        for name in s.param_shapes:
+            # in place: negative where a bound forbids it, NaN everywhere
+            value = _outside(bounds[name]) if name in bounds else np.nan
+            rows.append((f"{sys_name}-inplace-{name}", sys_name,
+                         _edit_in_place(sys_name, name, value), ReadOnlyParameterError,
+                         param(name) + " is read-only"))
+        first = next(iter(s.param_shapes))
+        rows.append((f"{sys_name}-assign-nan-{first}", sys_name, _assign(sys_name, first, np.nan),
+                     ValueError, param(first) + " has non-finite entries"))
+        for name, bound in bounds.items():
+            rows.append((f"{sys_name}-assign-out-of-bound-{name}", sys_name,
+                         _assign(sys_name, name, _outside(bound)), ValueError,
+                         param(name) + r" at flat index 0.* values must be"))
+            if bound.lower == 0:
+                rows.append((f"{sys_name}-inplace-zero-{name}", sys_name,
+                             _edit_in_place(sys_name, name, 0.0), ReadOnlyParameterError,
+                             param(name)))
+        rows.append((f"{sys_name}-empty-batch", sys_name, _predict(sys_name, lambda x: x[:0]),
+                     ValueError, r"x is an empty batch"))
+        rows.append((f"{sys_name}-non-numeric-x", sys_name,
+                     _predict(sys_name, lambda x: np.full(x.shape, "volt")), ValueError,
+                     r"x must be an array of real numbers"))
+    for sys_name in ("resistor", "hru-linear", "ising-exact"):
+        rows.append((f"{sys_name}-non-numeric-y", sys_name,
+                     _loss_with_targets(sys_name, lambda y: np.full(y.shape, "high")), ValueError,
+                     r"y must be an array of real numbers"))
+    return rows
+
+
+# -- hand-written rows: assignments of unphysical values -------------------------------------
+def _assign_all(sys_name, name, value):
+    def case():
+        s = system(sys_name)
+        s.params = {**s.params.copy(), name: np.full(s.param_shapes[name], value)}
+    return case
+
+
+ASSIGNMENTS = [
+    ("resistor", "conductance", -0.5, r"negative conductance; conductance values must be >= 0"),
+    ("resistor-layered", "conductance", 0.0, r"is below min_conductance = 1e-06"),
+    ("diode-layered", "conductance", -1.0, r"\(edge .*\) = -1.0 is a negative conductance"),
+    ("elastic", "stiffness", -0.1, r"negative stiffness"),
+    ("elastic", "rest_length", 0.0, r"rest_length values must be > 0"),
+    ("coupled-oscillators", "m", 0.0, r"not a positive mass"),
+    ("coupled-oscillators", "kappa", -1.0, r"negative spring constant"),
+    ("hru-nonlinear", "A", -0.5, r"= -0.5 is a negative stiffness.*min_stiffness"),
+    ("hru-linear", "A", 0.005, r"is below min_stiffness = 0.01"),
+    ("hssm", "1.A", 0.0, r"not a positive stiffness"),
+    ("ising-exact", "J", 1.5, r"= 1.5 is above coupling_range = 1"),
+    ("ising-monte-carlo", "h", -2.0,
+     r"h values must be >= -field_range = -1 and <= field_range = 1"),
+    ("ising-mean-field", "W", 3.0, r"coupling_range"),
+    ("quantum-harmonic-network", "spring", -1.0, r"negative spring constant"),
+    ("quantum-harmonic-network", "ground", 0.0, r"not a positive grounding spring"),
+    ("phase-oscillators", "field", np.inf, r"non-finite"),
+    ("vector-field", "W1", np.nan, r"non-finite"),
+    ("spin-chain-tfim", "h", np.nan, r"non-finite"),
+    ("hamiltonian", "k", np.nan, r"non-finite"),
+    ("self-learning-machine", "w", np.inf, r"non-finite"),
+]
+
+
+def assignment_rows():
+    return [(f"{s}-assign-{name}={value}", s, _assign_all(s, name, value), ValueError,
+             param(name) + ".*" + match) for s, name, value, match in ASSIGNMENTS]
+
+
+# -- hand-written rows: constructors ---------------------------------------------------------
+def _graph(kind=nx.Graph):
+    g = kind()
+    g.add_edges_from([("a", "b"), ("b", "c"), ("c", "g")])
+    return g
+
+
+def _points():
+    return np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+
+
+CONSTRUCTORS = [
+    # resistor and diode networks: networkx graphs
+    ("resistor", "directed-graph", lambda: ResistorNetwork(_graph(nx.DiGraph), ["a"], ["b"], "g"),
+     r"graph is a DiGraph"),
+    ("resistor", "multigraph", lambda: ResistorNetwork(_graph(nx.MultiGraph), ["a"], ["b"], "g"),
+     r"graph is a MultiGraph"),
+    ("resistor", "missing-input-node", lambda: ResistorNetwork(_graph(), ["zz"], ["b"], "g"),
+     r"input node 'zz' is not in the graph"),
+    ("resistor", "repeated-node", lambda: ResistorNetwork(_graph(), ["a", "a"], ["b"], "g"),
+     r"node\(s\) \['a'\] listed twice"),
+    ("resistor", "self-loop", lambda: ResistorNetwork(
+        nx.Graph([("a", "b"), ("b", "b"), ("b", "g")]), ["a"], ["b"], "g"), r"graph has self-loop"),
+    ("resistor", "min_conductance=0",
+     lambda: ResistorNetwork(_graph(), ["a"], ["b"], "g", min_conductance=0), r"min_conductance=0"),
+    ("resistor", "n_nodes=0", lambda: ResistorNetwork.random(0), r"n_nodes=0"),
+    ("resistor-layered", "layers", lambda: ResistorNetwork.layered([0, 2, 1]), r"layers="),
+    ("diode-layered", "knee=0", lambda: NonlinearResistorNetwork.layered([2, 3, 1], knee=0),
+     r"knee=0"),
+    ("diode-layered", "max_iter=0",
+     lambda: NonlinearResistorNetwork.layered([2, 3, 1], max_iter=0), r"max_iter=0"),
+    # elastic networks: edge lists
+    ("elastic", "missing-node", lambda: ElasticNetwork(_points(), [(0, 1), (1, 9)], [0], [(0, 1)],
+                                                       [(2, 3)]), r"edges refer to nodes outside"),
+    ("elastic", "repeated-edge", lambda: ElasticNetwork(_points(), [(0, 1), (1, 0)], [0],
+                                                        [(0, 1)], [(2, 3)]),
+     r"spring twice: \[\(0, 1\)\]"),
+    ("elastic", "self-loop", lambda: ElasticNetwork(_points(), [(0, 1), (2, 2)], [0], [(0, 1)],
+                                                    [(2, 3)]), r"edges contain a pair joining"),
+    ("elastic", "max_iter=0", lambda: ElasticNetwork.random(16, max_iter=0), r"max_iter=0"),
+    ("elastic", "min_stiffness=0", lambda: ElasticNetwork.random(16, min_stiffness=0),
+     r"min_stiffness=0"),
+    # Ising models
+    ("ising-exact", "temperature=0", lambda: IsingModel.layered([2, 3, 2], temperature=0),
+     r"temperature=0"),
+    ("ising-exact", "temperature=-1", lambda: IsingModel.layered([2, 3, 2], temperature=-1.0),
+     r"temperature=-1"),
+    ("ising-exact", "missing-spin", lambda: IsingModel(3, [(0, 5)], [2]), r"edge \(0, 5\)"),
+    ("ising-exact", "repeated-edge", lambda: IsingModel(3, [(0, 1), (1, 0)], [2]),
+     r"edges contains a pair twice: \[\(0, 1\)\]"),
+    ("ising-exact", "coupling_range=0", lambda: IsingModel.layered([2, 3, 2], coupling_range=0.0),
+     r"coupling_range=0"),
+    ("ising-monte-carlo", "sweeps=0",
+     lambda: IsingModel.layered([2, 3, 2], solver="monte-carlo", sweeps=0), r"sweeps=0"),
+    ("ising-monte-carlo", "chains=0",
+     lambda: IsingModel.layered([2, 3, 2], solver="monte-carlo", chains=0), r"chains=0"),
+    ("ising-mean-field", "max_iter=0",
+     lambda: IsingModel.layered([2, 3, 2], solver="mean-field", max_iter=0), r"max_iter=0"),
+    # phase oscillators, vector fields
+    ("phase-oscillators", "missing-node", lambda: PhaseOscillatorNetwork(2, 2, 1, edges=[(0, 9)]),
+     r"edge \(0, 9\)"),
+    ("phase-oscillators", "repeated-edge",
+     lambda: PhaseOscillatorNetwork(2, 2, 1, edges=[(0, 2), (2, 0)]), r"lists a pair twice"),
+    ("phase-oscillators", "max_iter=0", lambda: PhaseOscillatorNetwork(2, 2, 1, max_iter=0),
+     r"max_iter=0"),
+    ("phase-oscillators", "tol=0", lambda: PhaseOscillatorNetwork(2, 2, 1, tol=0), r"tol=0"),
+    ("vector-field", "max_iter=0", lambda: VectorFieldNetwork([2, 3, 1], max_iter=0),
+     r"max_iter=0"),
+    ("vector-field", "gain=0", lambda: VectorFieldNetwork([2, 3, 1], gain=0.0), r"gain=0"),
+    # quantum systems
+    ("quantum-harmonic-network", "temperature=-1",
+     lambda: QuantumHarmonicNetwork.chain(3, temperature=-1), r"temperature=-1"),
+    ("quantum-harmonic-network", "missing-node",
+     lambda: QuantumHarmonicNetwork(3, [(0, 7)], [0], [2]), r"edges=\[\(0, 7\)\]"),
+    ("quantum-harmonic-network", "repeated-edge",
+     lambda: QuantumHarmonicNetwork(3, [(0, 1), (1, 0)], [0], [2]), r"lists a spring twice"),
+    ("quantum-harmonic-network", "repeated-input",
+     lambda: QuantumHarmonicNetwork(3, [(0, 1)], [0, 0], [2]), r"inputs=\[0, 0\]"),
+    ("quantum-harmonic-network", "min_spring=0",
+     lambda: QuantumHarmonicNetwork.chain(3, min_spring=0), r"min_spring=0"),
+    ("quantum-harmonic-network", "ground=0", lambda: QuantumHarmonicNetwork.chain(3, ground=0.0),
+     param("ground")),
+    ("spin-chain-tfim", "temperature=-1",
+     lambda: SpinChain.transverse_field_ising(3, temperature=-1.0), r"temperature=-1"),
+    ("spin-chain-xxz", "shots=0", lambda: SpinChain.xxz(3, shots=0), r"shots=0"),
+    ("spin-chain-phase-sensor", "n_system=0", lambda: SpinChain.phase_sensor(n_system=0),
+     r"n_s"),
+    # trajectory systems
+    ("hru-nonlinear", "dt=0", lambda: HRU(2, 3, 1, dt=0.0), r"dt=0"),
+    ("hru-nonlinear", "dt<0", lambda: HRU(2, 3, 1, dt=-0.1), r"dt=-0.1"),
+    ("hru-linear", "n_hidden=0", lambda: HRU(2, 0, 1, kind="linear"), r"n_hidden=0"),
+    ("hru-linear", "min_stiffness=0", lambda: HRU(2, 3, 1, min_stiffness=0.0),
+     r"min_stiffness=0"),
+    ("hru-nonlinear", "stiffness-below-floor", lambda: HRU(2, 3, 1, stiffness=(0.0, 1.0)),
+     r"stiffness=\(0.0, 1.0\)"),
+    ("hssm", "dt=0", lambda: HSSM(2, [3, 3], 1, dt=0.0), r"dt=0"),
+    ("hssm", "n_blocks=0", lambda: HSSM(2, 3, 1, n_blocks=0), r"n_blocks=0"),
+    ("hssm", "n_hidden=0", lambda: HSSM(2, 0, 1), r"n_hidden=0"),
+    ("coupled-oscillators", "dt=0", lambda: CoupledOscillators(4, readout_dofs=[3], dt=0.0),
+     r"dt=0"),
+    ("coupled-oscillators", "missing-node",
+     lambda: CoupledOscillators(4, edges=[(0, 7)], readout_dofs=[3]), r"edges entry \(0, 7\)"),
+    ("coupled-oscillators", "repeated-edge",
+     lambda: CoupledOscillators(4, edges=[(0, 1), (1, 0)], readout_dofs=[3]),
+     r"lists a spring twice"),
+    ("coupled-oscillators", "min_mass=0",
+     lambda: CoupledOscillators(4, readout_dofs=[3], min_mass=0.0), r"min_mass=0"),
+    ("hamiltonian", "dt=0", lambda: Hamiltonian.duffing(dt=0.0), r"dt=0"),
+    ("hamiltonian", "n_dof=0", lambda: Hamiltonian.duffing(n_dof=0), r"n_dof=0"),
+    ("self-learning-machine", "dt=0", lambda: SelfLearningMachine(dt=0.0), r"dt=0"),
+    ("self-learning-machine", "n_steps=0", lambda: SelfLearningMachine(n_steps=0), r"n_steps=0"),
+    ("self-learning-machine", "omega=0", lambda: SelfLearningMachine(omega=0.0), r"omega=0"),
+    ("self-learning-machine", "weight_mass=-1", lambda: SelfLearningMachine(weight_mass=-1.0),
+     r"weight_mass=-1"),
+    ("self-learning-machine", "n_oscillators='x'",
+     lambda: SelfLearningMachine(n_oscillators="x"), r"n_oscillators='x'"),
+    # a cost
+    (None, "cross-entropy-temperature=0", lambda: CrossEntropy(temperature=0.0),
+     r"temperature=0"),
+    (None, "cross-entropy-temperature<0", lambda: CrossEntropy(temperature=-1.0),
+     r"temperature=-1"),
+]
+
+
+def constructor_rows():
+    return [(f"{s or 'cost'}-{label}", s, f, ValueError, match)
+            for s, label, f, match in CONSTRUCTORS]
+
+
+ROWS = generated_rows() + assignment_rows() + constructor_rows()
+
+
+def test_the_table_is_large_and_covers_every_registered_system():
+    assert len(ROWS) >= 40
+    named = {row[1] for row in ROWS}
+    missing = set(SYSTEMS) - named
+    assert not missing, f"registered systems without a bad-input case: {sorted(missing)}"
+    hand_written = {row[1] for row in assignment_rows() + constructor_rows()}
+    assert set(SYSTEMS) <= hand_written, sorted(set(SYSTEMS) - hand_written)
+
+
+@pytest.mark.parametrize("case,error,match", [pytest.param(f, e, m, id=i)
+                                              for i, _, f, e, m in ROWS])
+def test_bad_input_is_refused_with_a_message_naming_it(case, error, match):
+    before = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(error, match=match):
+            before = case()
+    assert before is None          # no case may return a result
+
+
+@pytest.mark.parametrize("sys_name", sorted(SYSTEMS))
+def test_refused_edits_leave_the_parameters_unchanged(sys_name):
+    s = system(sys_name)
+    kept = s.params.copy()
+    for _, owner, case, error, _ in ROWS:
+        if owner == sys_name:
+            with warnings.catch_warnings(), pytest.raises(error):
+                warnings.simplefilter("ignore")
+                case()
+    for name, value in kept.items():
+        np.testing.assert_array_equal(s.params[name], value, err_msg=name)
+
+
+@pytest.mark.parametrize("sys_name", sorted(n for n in SYSTEMS if system(n).param_bounds))
+def test_a_learning_step_clips_onto_the_declared_bounds(sys_name):
+    s = make_system(sys_name)
+    bounds = s.param_bounds
+    new = s.params.copy()
+    for name, bound in bounds.items():
+        new[name].ravel()[0] = _outside(bound)
+    s.update_params(new)
+    for name, bound in bounds.items():
+        assert s.params[name].ravel()[0] == (bound.low if bound.lower > -np.inf else bound.upper)
