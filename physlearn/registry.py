@@ -292,6 +292,9 @@ def _builtin_systems(add: Callable):
         summary="linear resistor network, all-to-all between layers, inputs at ±x")
     add("diode-layered", _S + "diode:NonlinearResistorNetwork.layered", {"layers": [2, 5, 2]},
         summary="layered resistor network with smooth diodes")
+    add("diode-shockley", _S + "diode:NonlinearResistorNetwork.layered",
+        {"layers": [2, 5, 2], "diode_law": "shockley"},
+        summary="layered resistor network with Shockley diodes (exportable to SPICE)")
     add("elastic", _S + "elastic:ElasticNetwork.random", {"n_nodes": 16},
         example=_S + "elastic:contract_problem",
         summary="2-D spring network on a Delaunay graph (stiffness, rest length)")

@@ -1,4 +1,4 @@
-"""Nonlinear resistor networks: resistors plus smooth diodes.
+"""Nonlinear resistor networks: resistors plus diodes (a smooth law or Shockley's).
 
 Physics
 -------
@@ -10,7 +10,11 @@ The steady state of a circuit of two-terminal elements with monotone current–v
     D(u) = ∫₀ᵘ i_D(u′) du′.
 
 Stationarity is Kirchhoff's current law; strict convexity of ``E`` (``i_D`` strictly
-increasing) makes the steady state unique. Each diode is a *smooth ideal diode*: above its
+increasing) makes the steady state unique. Two diode laws are available (``diode_law``).
+
+**Smooth law** (``"smooth"``, the default). Not a physical diode model: a smoothed
+*ideal* (piecewise-linear) diode, neither Shockley's exponential nor a SPICE model. It
+conducts ``g_D/2`` at zero bias and leaks in reverse (see below). Above its
 knee it conducts with the on-conductance ``g_D``, below it blocks, and the knee has width
 ``V_T`` (the sharpness parameter, 1/V_T)::
 
@@ -29,7 +33,21 @@ turn-on voltage of several ``V_T`` (``u₀ ≫ V_T``, like a silicon diode). The
 with ``Ψ(t) = ∫_{−∞}^t softplus = −Li₂(−eᵗ)`` (a dilogarithm), so ``E`` is smooth and
 strictly convex. In the limit ``V_T → 0, g_D → ∞`` a diode from ground to node ``k`` imposes
 ``V_k ≥ −u₀`` and one from node ``k`` to ground imposes ``V_k ≤ u₀``: Scellier's excitatory and
-inhibitory units.
+inhibitory units. In SPICE it is a behavioural current source (``B`` element), see
+:meth:`NonlinearResistorNetwork.to_spice`.
+
+**Shockley law** (``"shockley"``). The ideal junction diode
+
+    i_D(u) = I_s (exp(u / (n V_T)) − 1),     i_D′(u) = (I_s / (n V_T)) exp(u / (n V_T)),
+    D(u) = I_s n V_T (exp(u / (n V_T)) − 1) − I_s u,
+
+with saturation current ``I_s``, ideality factor ``n`` and thermal voltage ``V_T``; ``D`` is
+strictly convex, so Newton and implicit differentiation apply unchanged. Units: volts,
+siemens and amperes (the network's conductances are then in siemens, its input voltages in
+volts); ``V_T = 0.02585`` V is room temperature. It is SPICE's diode ``D`` with ``IS``,
+``N``, zero series resistance and no breakdown. The exponential grows fast: a relaxation
+step that would overflow it is damped by the Newton line search (a non-finite trial is
+refused); a state at which it overflows raises ``FloatingPointError``.
 """
 
 from __future__ import annotations
@@ -45,10 +63,15 @@ from physlearn.systems.solvers import newton_direction, relax
 from .resistor import ResistorNetwork
 
 _PATTERNS = ("alternating", "excitatory", "inhibitory")
+_LAWS = ("smooth", "shockley")
+_EXP_MAX = 700.0     # exp(709.8) overflows a float64
+#: ngspice's simulation temperature for exported Shockley diodes (°C) and its kT/q there
+SPICE_TEMPERATURE_C = 27.0
+SPICE_THERMAL_VOLTAGE = 1.38064852e-23 / 1.6021766208e-19 * (SPICE_TEMPERATURE_C + 273.15)
 
 
 class NonlinearResistorNetwork(ResistorNetwork):
-    """A resistor network with smooth diodes, trained through its conductances.
+    """A resistor network with diodes (smooth or Shockley), trained through its conductances.
 
     Parameters
     ----------
@@ -63,14 +86,28 @@ class NonlinearResistorNetwork(ResistorNetwork):
         (Scellier 2024). A list gives explicit diode branches (node pairs; current flows from
         anode to cathode when forward biased). Diodes are branches of their own, in parallel
         with any resistor between the same nodes; they are not trained.
+    diode_law : {"smooth", "shockley"}, default "smooth"
+        The diodes' current–voltage law (module notes). ``"smooth"``: the smoothed ideal diode
+        of ``diode_conductance``, ``knee`` and ``threshold`` (not a physical diode model: it
+        conducts ``g_D/2`` at zero bias and leaks in reverse). ``"shockley"``: the junction
+        diode ``I_s (exp(u/(n V_T)) − 1)`` of ``saturation_current``, ``ideality`` and
+        ``thermal_voltage`` (SPICE's ``D`` element).
     diode_conductance : float, default 10.0
-        On-conductance ``g_D > 0`` of every diode (units of the reference conductance).
+        Smooth law: on-conductance ``g_D > 0`` of every diode (units of the reference conductance).
     knee : float, default 0.02
-        Knee width ``V_T > 0`` of the current–voltage curve (units of the input voltage). The
-        sharpness is ``1/V_T``; ``V_T → 0`` is the ideal (piecewise-linear) diode. A reverse-
-        biased diode leaks ``g_D V_T softplus(−u₀/V_T)`` (0.14 with the defaults).
+        Smooth law: knee width ``V_T > 0`` of the current–voltage curve (units of the input
+        voltage). The sharpness is ``1/V_T``; ``V_T → 0`` is the ideal (piecewise-linear)
+        diode. A reverse-biased diode leaks ``g_D V_T softplus(−u₀/V_T)`` (0.14 with the
+        defaults).
     threshold : float, default 0.0
-        Turn-on voltage ``u₀`` of the diodes.
+        Smooth law: turn-on voltage ``u₀`` of the diodes.
+    saturation_current : float, default 1e-6
+        Shockley law: saturation current ``I_s > 0`` (amperes). With the defaults a diode
+        carries 1 A at ``V_T ln(10⁶ + 1) ≈ 0.36`` V, a knee inside the unit-scale voltages.
+    ideality : float, default 1.0
+        Shockley law: ideality (emission) factor ``n > 0``.
+    thermal_voltage : float, default 0.02585
+        Shockley law: thermal voltage ``V_T = kT/q > 0`` (volts; 0.02585 V near 300 K).
     tol : float, default 1e-10
         Newton stops once ``‖∂F/∂s‖∞ < tol`` (then takes one more full step, which quadratic
         convergence takes to round-off).
@@ -125,9 +162,14 @@ class NonlinearResistorNetwork(ResistorNetwork):
     capabilities = frozenset({"soft_nudge", "clamp"})
 
     def __init__(self, graph, inputs, outputs, ground, *, bias_sources=None, conductance=None,
-                 min_conductance=1e-6, diodes="alternating", diode_conductance=10.0, knee=0.02,
-                 threshold=0.0, tol=1e-10, max_iter=100, seed=None):
+                 min_conductance=1e-6, diodes="alternating", diode_law="smooth",
+                 diode_conductance=10.0, knee=0.02, threshold=0.0, saturation_current=1e-6,
+                 ideality=1.0, thermal_voltage=0.02585, tol=1e-10, max_iter=100, seed=None):
         self.diodes = diodes
+        self.diode_law = diode_law
+        self.saturation_current = saturation_current
+        self.ideality = ideality
+        self.thermal_voltage = thermal_voltage
         self.diode_conductance = diode_conductance
         self.knee = knee
         self.threshold = threshold
@@ -138,9 +180,13 @@ class NonlinearResistorNetwork(ResistorNetwork):
                          conductance=conductance, min_conductance=min_conductance, seed=seed)
 
     def _check_diode_hyperparameters(self):
-        for name in ("diode_conductance", "knee"):
+        if not (isinstance(self.diode_law, str) and self.diode_law in _LAWS):
+            raise ValueError(f"diode_law={self.diode_law!r} is not one of {list(_LAWS)}")
+        for name in ("diode_conductance", "knee", "saturation_current", "ideality",
+                     "thermal_voltage"):
             value = getattr(self, name)
-            if not (np.isscalar(value) and np.isfinite(value) and value > 0):
+            if isinstance(value, bool) or not (np.isscalar(value) and np.isreal(value)
+                                               and np.isfinite(value) and value > 0):
                 raise ValueError(f"{name}={value!r} must be a finite number > 0")
         if not (np.isscalar(self.threshold) and np.isfinite(self.threshold)):
             raise ValueError(f"threshold={self.threshold!r} must be a finite number")
@@ -196,18 +242,47 @@ class NonlinearResistorNetwork(ResistorNetwork):
     def _knee_variable(self, u):
         return (u - self.threshold) / self.knee
 
+    @property
+    def _nvt(self):
+        return self.ideality * self.thermal_voltage
+
+    def _shockley_exp(self, u):
+        """``exp(u/(n V_T))``; a FloatingPointError rather than a silent inf on overflow.
+
+        Inside the Newton line search (errors suppressed by ``np.errstate``) an overflowing
+        trial gives ``inf`` and is refused, which damps the step.
+        """
+        arg = np.asarray(u, dtype=float) / self._nvt
+        if np.geterr()["over"] != "ignore" and np.any(arg > _EXP_MAX):
+            raise FloatingPointError(
+                f"Shockley diode voltage {np.max(arg) * self._nvt:.6g} V overflows "
+                f"exp(u/(n V_T)) (n V_T = {self._nvt:.6g} V): the state is unphysical")
+        with np.errstate(over="ignore"):
+            return np.exp(arg)
+
     def diode_current(self, u):
         """Current ``i_D(u)`` through a diode with voltage ``u = V_anode − V_cathode``."""
+        if self.diode_law == "shockley":
+            e = self._shockley_exp(u)
+            with np.errstate(over="ignore", invalid="ignore"):
+                small = np.abs(np.asarray(u, float)) < self._nvt
+                return self.saturation_current * np.where(small, np.expm1(
+                    np.where(small, np.asarray(u, float) / self._nvt, 0.0)), e - 1.0)
         t0 = -self.threshold / self.knee
         return self.diode_conductance * self.knee * (
             np.logaddexp(0.0, self._knee_variable(u)) - np.logaddexp(0.0, t0))
 
     def diode_differential_conductance(self, u):
-        """``di_D/du = g_D σ((u − u₀)/V_T)``: the diode's curvature in the energy."""
+        """``di_D/du``: the diode's curvature in the energy (``> 0``)."""
+        if self.diode_law == "shockley":
+            return self.saturation_current / self._nvt * self._shockley_exp(u)
         return self.diode_conductance * expit(self._knee_variable(u))
 
     def diode_cocontent(self, u):
         """Co-content ``D(u) = ∫₀ᵘ i_D``: the diode's contribution to the energy."""
+        if self.diode_law == "shockley":
+            u = np.asarray(u, dtype=float)
+            return self._nvt * self.diode_current(u) - self.saturation_current * u
         gd, vt = self.diode_conductance, self.knee
         t0 = -self.threshold / vt
         return (gd * vt * vt * (_softplus_integral(self._knee_variable(u))
@@ -216,6 +291,36 @@ class NonlinearResistorNetwork(ResistorNetwork):
 
     def _diode_voltages(self, state):
         return np.asarray(self._diode_incidence @ state.voltages.T).T
+
+    # -- SPICE export ---------------------------------------------------------------------------
+    def _spice_elements(self, names):
+        """Diodes as SPICE elements (see :meth:`to_spice`).
+
+        Shockley law: a ``D`` element of ``.model dshockley D(IS=I_s N=N)`` with
+        ``N = n V_T / V_T,spice``, where ``V_T,spice = kT/q`` at the simulation temperature
+        (``TEMP = TNOM = 27 °C``, set by an ``.options`` line, so ``IS`` is not rescaled) with
+        ngspice's constants (k = 1.38064852e-23 J/K, q = 1.6021766208e-19 C): then ``N V_T,spice``
+        equals ``ideality · thermal_voltage``. Smooth law: a behavioural current source
+        ``B… I = g_D V_T [softplus((V(a,c) − u₀)/V_T) − softplus(−u₀/V_T)]`` with the overflow-
+        free ``softplus(t) = (|t| + t)/2 + ln(1 + exp(−|t|))``.
+        """
+        lines = []
+        if self.diode_law == "shockley":
+            n_spice = self._nvt / SPICE_THERMAL_VOLTAGE
+            lines.append(f".options TEMP={SPICE_TEMPERATURE_C:g} TNOM={SPICE_TEMPERATURE_C:g}")
+            lines.append(f".model dshockley D(IS={float(self.saturation_current)!r} "
+                         f"N={float(n_spice)!r})")
+            for k, (a, c) in enumerate(self.diode_pairs):
+                lines.append(f"D{k} {names[a]} {names[c]} dshockley")
+            return lines
+        gd, vt, u0 = self.diode_conductance, self.knee, self.threshold
+        offset = np.logaddexp(0.0, -u0 / vt)
+        for k, (a, c) in enumerate(self.diode_pairs):
+            t = f"((V({names[a]},{names[c]})-({float(u0)!r}))/{float(vt)!r})"
+            softplus = f"((abs({t})+{t})/2+ln(1+exp(-abs({t}))))"
+            lines.append(f"B{k} {names[a]} {names[c]} "
+                         f"I={float(gd * vt)!r}*({softplus}-{float(offset)!r})")
+        return lines
 
     # -- the three questions ------------------------------------------------------------------
     def equilibrium(self, x, nudge=None, start=None):

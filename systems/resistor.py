@@ -31,6 +31,8 @@ from physlearn.nudges import Clamp
 from physlearn.system import Bound, ConvergenceError, EquilibriumSystem, State
 from physlearn.systems.solvers import check_nudge_stability, stability_interval
 
+SPICE_RAW_FILE = "op.raw"   # where a netlist of ``to_spice`` writes its operating point
+
 
 @dataclass
 class ResistorState(State):
@@ -413,6 +415,59 @@ class ResistorNetwork(EquilibriumSystem):
         full = np.zeros((lam.shape[0], len(self.nodes)), dtype=lam.dtype)
         full[:, self._free] = lam
         return {"conductance": self._drops(state) * self._edge_differences(full)}
+
+    # -- SPICE export -------------------------------------------------------------------------
+    def spice_node_names(self):
+        """Map node → SPICE node name: ``"0"`` for ground, ``"n<i>"`` for ``nodes[i]``."""
+        return {node: "0" if node == self.ground else f"n{i}"
+                for i, node in enumerate(self.nodes)}
+
+    def _spice_elements(self, names):
+        """Netlist lines of the elements beyond resistors and sources (none here)."""
+        return []
+
+    def to_spice(self, x, title=None):
+        """The circuit as an ngspice netlist, its sources set to one sample ``x``.
+
+        Parameters
+        ----------
+        x : array_like, shape (n_features,) or (1, n_features)
+            One sample.
+        title : str, optional
+            The netlist's title line.
+
+        Returns
+        -------
+        str
+            Resistors ``R = 1/g``, one voltage source per input and bias node (to ground ``0``),
+            the elements of subclasses (diodes), an ``.op`` analysis and a ``.control`` block
+            that runs it and writes every node voltage to the ASCII raw file ``op.raw`` in the
+            working directory (full precision). Node names are those of
+            :meth:`spice_node_names` (listed in comment lines). Run it with
+            :func:`physlearn.systems.spice.operating_point`.
+        """
+        x = np.asarray(x, dtype=float)
+        if x.ndim == 1:
+            x = x[None, :]
+        x = self.check_inputs(x)
+        if x.shape[0] != 1:
+            raise ValueError(f"to_spice takes one sample, got a batch of {x.shape[0]}")
+        names = self.spice_node_names()
+        lines = [f"* {title or type(self).__name__ + ' (physlearn)'}"]
+        lines += [f"* {names[n]} = {n!r}".replace("\n", " ") for n in self.nodes]
+        g = self._params["conductance"]
+        for k, ((a, b), gk) in enumerate(zip(self.edges, g)):
+            lines.append(f"R{k} {names[a]} {names[b]} {float(1.0 / gk)!r}")
+        v_src = self.source_voltages(x)[0]
+        for j, (i, volts) in enumerate(zip(self._source, v_src)):
+            node = self.nodes[i]
+            if node != self.ground:
+                lines.append(f"V{j} {names[node]} 0 DC {float(volts)!r}")
+        lines += self._spice_elements(names)
+        lines += [".options RELTOL=1e-9 ABSTOL=1e-15 VNTOL=1e-12 GMIN=1e-18", ".op",
+                  ".control", "set filetype=ascii", "run", f"write {SPICE_RAW_FILE}", ".endc",
+                  ".end"]
+        return "\n".join(lines) + "\n"
 
     # -- builders -----------------------------------------------------------------------------
     @classmethod

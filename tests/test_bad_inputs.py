@@ -194,6 +194,10 @@ CONSTRUCTORS = [
      r"knee=0"),
     ("diode-layered", "max_iter=0",
      lambda: NonlinearResistorNetwork.layered([2, 3, 1], max_iter=0), r"max_iter=0"),
+    ("diode-shockley", "saturation_current=0", lambda: NonlinearResistorNetwork.layered(
+        [2, 3, 1], diode_law="shockley", saturation_current=0), r"saturation_current=0"),
+    ("diode-shockley", "diode_law", lambda: NonlinearResistorNetwork.layered(
+        [2, 3, 1], diode_law="zener"), r"diode_law='zener'"),
     # elastic networks: edge lists
     ("elastic", "missing-node", lambda: ElasticNetwork(_points(), [(0, 1), (1, 9)], [0], [(0, 1)],
                                                        [(2, 3)]), r"edges refer to nodes outside"),
