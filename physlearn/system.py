@@ -256,6 +256,16 @@ class System(HyperParams):
                 "holomorphic; use a real beta (EP) instead of HolomorphicEP"
             )
 
+    def nudge_radius(self, x, y, cost):
+        """The radius of convergence in complex β of the nudged measurements, or None.
+
+        Holomorphic EP (and generalized EP with Cauchy points) refuses a circle ``|β| = r`` at
+        or beyond it. Systems that know it override this (the linear resistor network from its
+        output response matrix, the exact Ising model from the zeros of its nudged partition
+        function); None means unknown, and the rules then watch the contour itself.
+        """
+        return None
+
     def exact_gradient(self, x, y, cost):
         """The exact reference ``dL/dθ`` (batch mean) for checked ``x``, ``y`` and a cost."""
         raise NotImplementedError

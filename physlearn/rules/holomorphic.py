@@ -103,7 +103,7 @@ def check_circle(rule, system, x, y, cost):
         through) a singularity of ``g`` and the Cauchy sum converges to a wrong value.
     """
     r = check_strength("beta", rule.beta)
-    find = getattr(system, "nudge_radius", None)
+    find = getattr(system, "nudge_radius", None)   # duck-typed systems may lack it
     radius = find(x, y, cost) if callable(find) else None
     if radius is not None and np.isfinite(radius) and r >= radius:
         raise ValueError(
