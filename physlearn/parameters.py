@@ -46,6 +46,10 @@ class ParameterArray(np.ndarray):
                 f"{value!r}); {_HOW}")
         super().__setitem__(index, value)
 
+    def copy(self, order="C"):
+        """A plain writable ``numpy.ndarray`` copy."""
+        return np.array(self, order=order, copy=True, subok=False)
+
     def __array_wrap__(self, array, context=None, return_scalar=False):
         out = super().__array_wrap__(array, context, return_scalar)
         return out.view(np.ndarray) if isinstance(out, np.ndarray) else out
@@ -81,8 +85,7 @@ class Parameters(Mapping):
 
     def copy(self):
         """A plain dict of writable float64 copies, to edit and assign back."""
-        return {name: np.array(value, dtype=value.dtype, copy=True).view(np.ndarray)
-                for name, value in self._arrays.items()}
+        return {name: value.copy() for name, value in self._arrays.items()}
 
     def __repr__(self):
         inner = ", ".join(f"{k!r}: array(shape={v.shape})" for k, v in self._arrays.items())
