@@ -416,8 +416,8 @@ def train(
     optimizer = _resolve_optimizer(optimizer)
     cost = make_cost(cost)
     run = RunDir(run_dir)
-    problem = None
-    if config is None:
+    problem, described = None, config is None
+    if described:
         config, problem = describe_run(system, rule, optimizer, cost, data, epochs=epochs,
                                        batch_size=batch_size, seed=int(seed))
     config = {**config, "train": {**config.get("train", {}), "epochs": epochs,
@@ -437,7 +437,10 @@ def train(
             logger.warning("no checkpoint in %s; starting a fresh run", run.root)
         elif not overwrite:
             run.refuse_existing()
-        config = run.start(config, records, system=system, experiment=experiment,
+        # a config that built this very system rebuilds it by construction; one described
+        # from the objects is checked (and gets initial_params.npz if it does not)
+        config = run.start(config, records, system=system if described else None,
+                        experiment=experiment,
                            seed=int(seed), problem=problem)
 
     x_train = np.asarray(data.x_train, dtype=float)
