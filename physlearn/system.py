@@ -256,13 +256,15 @@ class System(HyperParams):
                 "holomorphic; use a real beta (EP) instead of HolomorphicEP"
             )
 
-    def nudge_radius(self, x, y, cost):
+    def nudge_radius(self, x, y, cost, beta=None):
         """The radius of convergence in complex β of the nudged measurements, or None.
 
         Holomorphic EP (and generalized EP with Cauchy points) refuses a circle ``|β| = r`` at
         or beyond it. Systems that know it override this (the linear resistor network from its
         output response matrix, the exact Ising model from the zeros of its nudged partition
-        function); None means unknown, and the rules then watch the contour itself.
+        function); None means unknown, and the rules then watch the contour itself. With
+        ``beta``, a certified lower bound of the radius that exceeds ``beta`` may be returned
+        instead of the radius itself (all the rule needs, and cheaper to find).
         """
         return None
 

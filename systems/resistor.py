@@ -259,7 +259,7 @@ class ResistorNetwork(EquilibriumSystem):
         """``1/λ_max(R)``: the radius of convergence of ``g(β)`` for the squared error."""
         return 1.0 / np.linalg.eigvalsh(self.response_matrix()).max()
 
-    def nudge_radius(self, x, y, cost):
+    def nudge_radius(self, x, y, cost, beta=None):
         """Radius of convergence of ``g(β) = ∂E/∂θ(s_β)`` around β = 0, or None if unknown.
 
         Notes

@@ -104,7 +104,7 @@ def check_circle(rule, system, x, y, cost):
     """
     r = check_strength("beta", rule.beta)
     find = getattr(system, "nudge_radius", None)   # duck-typed systems may lack it
-    radius = find(x, y, cost) if callable(find) else None
+    radius = find(x, y, cost, beta=r) if callable(find) else None
     if radius is not None and np.isfinite(radius) and r >= radius:
         raise ValueError(
             f"{type(rule).__name__}: the circle |beta| = {r:.6g} reaches the radius of "
