@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from . import runio
-from .encoding import EncodingError, encode, hyperparameters
+from .encoding import EncodingError, encode
 
 __all__ = ["RunDir", "RunExistsError", "describe_run", "provenance", "load_checkpoint",
            "save_checkpoint", "config_differences", "FILES", "CHECKPOINT_FORMAT"]
@@ -60,11 +60,11 @@ class RunExistsError(FileExistsError):
 # -- describing a run as a config --------------------------------------------------------------
 def _described(obj):
     """``{"class": "package.module:Class", **hyperparameters}`` of a system, rule, cost or
-    optimizer."""
-    cls = type(obj)
-    params = hyperparameters(obj) if hasattr(obj, "get_params") else {}
-    return {"class": f"{cls.__module__}:{cls.__qualname__}",
-            **{k: encode(v, f"{cls.__name__}.{k}") for k, v in params.items()}}
+    optimizer: its encoding as a value, with the tag turned into the table's selector."""
+    table = encode(obj, type(obj).__name__)
+    if "$class" not in table:
+        raise EncodingError(f"{type(obj).__name__} has no hyperparameters to write to a config")
+    return {"class": table.pop("$class"), **table}
 
 
 def _data_source(data):
