@@ -1,4 +1,4 @@
-"""Nonlinear resistor networks: resistors plus diodes (a smooth law or Shockley's).
+"""Nonlinear resistor networks: resistors plus diodes (a smooth law, Shockley's, or ideal).
 
 Physics
 -------
@@ -10,7 +10,8 @@ The steady state of a circuit of two-terminal elements with monotone current–v
     D(u) = ∫₀ᵘ i_D(u′) du′.
 
 Stationarity is Kirchhoff's current law; strict convexity of ``E`` (``i_D`` strictly
-increasing) makes the steady state unique. Two diode laws are available (``diode_law``).
+increasing) makes the steady state unique. Three diode laws are available (``diode_law``):
+two smooth, strictly convex ones relaxed by Newton, and the ideal diode, a constraint.
 
 **Smooth law** (``"smooth"``, the default). Not a physical diode model: a smoothed
 *ideal* (piecewise-linear) diode, neither Shockley's exponential nor a SPICE model. It
@@ -45,25 +46,54 @@ with saturation current ``I_s``, ideality factor ``n`` and thermal voltage ``V_T
 strictly convex, so Newton and implicit differentiation apply unchanged. Units: volts,
 siemens and amperes (the network's conductances are then in siemens, its input voltages in
 volts); ``V_T = 0.02585`` V is room temperature. It is SPICE's diode ``D`` with ``IS``,
-``N``, zero series resistance and no breakdown. The exponential grows fast: a relaxation
-step that would overflow it is damped by the Newton line search (a non-finite trial is
-refused); a state at which it overflows raises ``FloatingPointError``.
+``N``, no breakdown, and the series resistance ``R_s`` (``series_resistance``, default 0;
+SPICE's ``RS``). The exponential grows fast: a relaxation step that would overflow it is
+damped by the Newton line search (a non-finite trial is refused); a state at which it
+overflows raises ``FloatingPointError``.
+
+*Series resistance.* With ``R_s > 0`` the branch current solves the implicit law
+``i = I_s (exp((u − i R_s)/(n V_T)) − 1)``. Writing ``a = n V_T`` and ``w = (i + I_s) R_s/a``,
+it reads ``w eʷ = (I_s R_s/a) exp((u + I_s R_s)/a)``: ``w`` is Lambert's ``W`` of that, i.e.
+the Wright omega function ``ω(z) = W(eᶻ)`` at ``z = ln(I_s R_s/a) + (u + I_s R_s)/a``
+(``scipy.special.wrightomega``, no overflow for large ``u``), and
+
+    i(u) = (a/R_s) ω(z) − I_s,      i′(u) = ω / (R_s (1 + ω))   (from ω′ = ω/(1 + ω)),
+    D(u) = u i − C(i),   C(i) = a [(I_s + i) ln(1 + i/I_s) − i] + ½ R_s i²,
+
+the co-content being the Legendre transform of the content ``C(i) = ∫₀ⁱ u(i′) di′`` of the
+inverse law ``u(i) = a ln(1 + i/I_s) + R_s i``. ``ln(1 + i/I_s) = (u + I_s R_s)/a − ω`` needs no
+logarithm of a small number. As ``R_s → 0``, ``D → a i − I_s u`` (the plain law). The curve is
+asymptotically ohmic (``i′ → 1/R_s``), so large voltages no longer overflow.
+
+**Ideal law** (``"ideal"``). The ideal diode: blocking (``u ≤ 0``, no current) or conducting
+with zero drop (``u = 0``, current ``≥ 0``). Its co-content is the indicator of ``u ≤ 0``, so
+the equilibrium minimises the resistor co-content subject to ``u_d ≤ 0`` for every diode: a
+convex quadratic programme whose KKT conditions are Kirchhoff's law with the diode currents
+as multipliers, ``μ_d ≥ 0``, ``u_d ≤ 0`` and complementarity ``μ_d u_d = 0``. It is solved by
+coordinate descent (monotone) followed by an exact primal–dual active-set finish, and
+differentiated on the active set; see :mod:`physlearn.systems.ideal_diode`. The constraints
+must be feasible: a diode path forward biased between fixed nodes (sources, ground, clamped
+outputs) is refused with a ``ValueError``, as is a node that reaches a source only through
+ideal diodes (its voltage is not unique). In SPICE it is approximated by a sharp ``D``
+element with a proven node-voltage error bound (:meth:`NonlinearResistorNetwork.to_spice`).
 """
 
 from __future__ import annotations
 
+import networkx as nx
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
-from scipy.special import expit, spence
+from scipy.special import expit, spence, wrightomega
 
 from physlearn.nudges import Clamp, Nudge
-from physlearn.systems.solvers import newton_direction, relax
+from physlearn.systems.solvers import relax
 
+from . import batched
+from . import ideal_diode as _ideal
 from .resistor import ResistorNetwork
 
 _PATTERNS = ("alternating", "excitatory", "inhibitory")
-_LAWS = ("smooth", "shockley")
+_LAWS = ("smooth", "shockley", "ideal")
 _EXP_MAX = 700.0     # exp(709.8) overflows a float64
 #: ngspice's simulation temperature for exported Shockley diodes (°C) and its kT/q there
 SPICE_TEMPERATURE_C = 27.0
@@ -86,12 +116,13 @@ class NonlinearResistorNetwork(ResistorNetwork):
         (Scellier 2024). A list gives explicit diode branches (node pairs; current flows from
         anode to cathode when forward biased). Diodes are branches of their own, in parallel
         with any resistor between the same nodes; they are not trained.
-    diode_law : {"smooth", "shockley"}, default "smooth"
+    diode_law : {"smooth", "shockley", "ideal"}, default "smooth"
         The diodes' current–voltage law (module notes). ``"smooth"``: the smoothed ideal diode
         of ``diode_conductance``, ``knee`` and ``threshold`` (not a physical diode model: it
         conducts ``g_D/2`` at zero bias and leaks in reverse). ``"shockley"``: the junction
         diode ``I_s (exp(u/(n V_T)) − 1)`` of ``saturation_current``, ``ideality`` and
-        ``thermal_voltage`` (SPICE's ``D`` element).
+        ``thermal_voltage`` (SPICE's ``D`` element), with ``series_resistance``. ``"ideal"``:
+        blocking or conducting with zero drop, an inequality constraint (module notes).
     diode_conductance : float, default 10.0
         Smooth law: on-conductance ``g_D > 0`` of every diode (units of the reference conductance).
     knee : float, default 0.02
@@ -108,11 +139,22 @@ class NonlinearResistorNetwork(ResistorNetwork):
         Shockley law: ideality (emission) factor ``n > 0``.
     thermal_voltage : float, default 0.02585
         Shockley law: thermal voltage ``V_T = kT/q > 0`` (volts; 0.02585 V near 300 K).
+    series_resistance : float, default 0.0
+        Shockley law: series resistance ``R_s ≥ 0`` of every diode (ohms; SPICE's ``RS``), the
+        Lambert-W law of the module notes. Must be 0 for the other laws.
     tol : float, default 1e-10
         Newton stops once ``‖∂F/∂s‖∞ < tol`` (then takes one more full step, which quadratic
         convergence takes to round-off).
     max_iter : int, default 100
-        Newton steps before :class:`~physlearn.ConvergenceError` is raised.
+        Newton steps before :class:`~physlearn.ConvergenceError` is raised. Ideal law: ``tol``
+        bounds the KKT residual (scaled by the voltage and current scales, at least 1e-9) and
+        the active-set iterations are capped at ``max(max_iter, 2 n_diodes + 10)``.
+    linear_solver : {"auto", "dense", "sparse", "cg"}, default "auto"
+        How each Newton step (and the adjoint) solves its linear systems, one sample at a time
+        or in chunks of bounded memory, never the whole batch as one matrix
+        (:mod:`physlearn.systems.batched`): ``"dense"`` Cholesky per sample, ``"sparse"``
+        ``LDLᵀ`` over memory-bounded chunks, ``"cg"`` Jacobi-preconditioned conjugate
+        gradients on the whole batch (inexact Newton), ``"auto"`` by operation counts.
 
     Notes
     -----
@@ -123,12 +165,14 @@ class NonlinearResistorNetwork(ResistorNetwork):
     **Relaxation.** Damped Newton on the free voltages, warm-started from ``start``. The
     Hessian is the free block of the weighted Laplacian plus the diode curvature,
     ``K + D_dᵀ diag(i_D′(u)) D_d`` (plus ``β ∂²C/∂o²`` on the outputs under a soft nudge);
-    the samples of a batch are independent, so their Hessians form one block-diagonal sparse
-    matrix solved by a single sparse LU per Newton step. A clamp fixes the outputs and relaxes
-    the hidden nodes only. ``E`` is strictly convex, but a negative nudge can make
-    ``E + βC`` non-convex: the LU doubles as an ``LDLᵀ`` inertia check and indefinite blocks are
-    shifted (modified Newton, :func:`newton_direction`); a nudge too strong for any minimum to
-    exist raises :class:`~physlearn.ConvergenceError`.
+    the samples of a batch are independent and share ``K``, so each sample's system is solved
+    on its own (dense Cholesky, sparse ``LDLᵀ`` in memory-bounded chunks, or batched conjugate
+    gradients: ``linear_solver``) and memory does not grow with the batch beyond the states.
+    A clamp fixes the outputs and relaxes the hidden nodes only. ``E`` is strictly convex, but
+    a negative nudge can make ``E + βC`` non-convex: a failed Cholesky, a negative ``LDLᵀ``
+    pivot or negative curvature met by conjugate gradients flags the block, which is shifted
+    (modified Newton); a nudge too strong for any minimum to exist raises
+    :class:`~physlearn.ConvergenceError`.
 
     **No complex nudges.** A physical diode has a measured, real current–voltage curve with no
     analytic continuation; in this model ``softplus`` has branch points at
@@ -164,12 +208,15 @@ class NonlinearResistorNetwork(ResistorNetwork):
     def __init__(self, graph, inputs, outputs, ground, *, bias_sources=None, conductance=None,
                  min_conductance=1e-6, diodes="alternating", diode_law="smooth",
                  diode_conductance=10.0, knee=0.02, threshold=0.0, saturation_current=1e-6,
-                 ideality=1.0, thermal_voltage=0.02585, tol=1e-10, max_iter=100, seed=None):
+                 ideality=1.0, thermal_voltage=0.02585, series_resistance=0.0, tol=1e-10,
+                 max_iter=100, linear_solver="auto", seed=None):
         self.diodes = diodes
+        self.linear_solver = linear_solver
         self.diode_law = diode_law
         self.saturation_current = saturation_current
         self.ideality = ideality
         self.thermal_voltage = thermal_voltage
+        self.series_resistance = series_resistance
         self.diode_conductance = diode_conductance
         self.knee = knee
         self.threshold = threshold
@@ -190,10 +237,20 @@ class NonlinearResistorNetwork(ResistorNetwork):
                 raise ValueError(f"{name}={value!r} must be a finite number > 0")
         if not (np.isscalar(self.threshold) and np.isfinite(self.threshold)):
             raise ValueError(f"threshold={self.threshold!r} must be a finite number")
+        r_s = self.series_resistance
+        if isinstance(r_s, bool) or not (np.isscalar(r_s) and np.isreal(r_s)
+                                         and np.isfinite(r_s) and r_s >= 0):
+            raise ValueError(f"series_resistance={r_s!r} must be a finite number >= 0 (ohms)")
+        if r_s != 0 and self.diode_law != "shockley":
+            raise ValueError(f"series_resistance={r_s!r} applies to diode_law='shockley' only "
+                             f"(diode_law={self.diode_law!r})")
         if not (np.isfinite(self.tol) and self.tol > 0):
             raise ValueError(f"tol={self.tol!r} must be a finite number > 0")
         if int(self.max_iter) != self.max_iter or self.max_iter < 1:
             raise ValueError(f"max_iter={self.max_iter!r} must be a positive integer")
+        if self.linear_solver not in batched.METHODS:
+            raise ValueError(f"linear_solver={self.linear_solver!r} is not one of "
+                             f"{list(batched.METHODS)}")
 
     # -- topology: the resistor graph plus the diode branches ---------------------------------
     def _build_topology(self):
@@ -214,8 +271,37 @@ class NonlinearResistorNetwork(ResistorNetwork):
                                   shape=(m, len(self.nodes)))
         self._diode_incidence = incidence           # u_d = V_anode − V_cathode
         self._diode_free = incidence[:, self._free].tocsr()
-        self._diode_pattern = _curvature_pattern(self._diode_free)
         self._laplacian_cache = None
+        self._check_floating()
+        if self.diode_law == "ideal":
+            _ideal.check_construction(self)
+
+    def _check_connected(self, is_source):
+        self._is_source = is_source       # checked once the diodes are known (_check_floating)
+
+    def _check_floating(self):
+        """Refuse nodes without a unique voltage: no path to a source or ground.
+
+        Smooth and Shockley diodes count as connections (their co-content is strictly convex
+        in ``u``, so a node reached only through diodes still has a unique voltage); ideal
+        diodes do not: a blocking ideal diode carries no current whatever its voltage, so a
+        node (or a resistor component) reached only through ideal diodes is undetermined.
+        """
+        sources = {self.nodes[i] for i in np.flatnonzero(self._is_source)}
+        graph = nx.Graph()
+        graph.add_nodes_from(self.graph.nodes)
+        graph.add_edges_from(self.graph.edges)
+        if self.diode_law != "ideal":
+            graph.add_edges_from(self.diode_pairs)
+        floating = [n for comp in nx.connected_components(graph)
+                    if not comp & sources for n in comp]
+        if floating:
+            how = ("through resistors (ideal diodes do not fix a voltage: a blocking one "
+                   "leaves the node floating)" if self.diode_law == "ideal" else
+                   "through resistors or diodes")
+            raise ValueError(
+                f"floating node(s) {floating[:10]}: no path {how} to a voltage source or "
+                "ground, so their voltage is undefined; connect them or remove them")
 
     def _diode_pairs(self):
         if isinstance(self.diodes, str):
@@ -260,8 +346,37 @@ class NonlinearResistorNetwork(ResistorNetwork):
         with np.errstate(over="ignore"):
             return np.exp(arg)
 
+    def _series_branch(self, u):
+        """Shockley diode in series with ``R_s > 0``: ``(i, ω, t)`` from the Wright ω function.
+
+        ``ω = W(e^z)``, ``z = ln(I_s R_s/(nV_T)) + (u + I_s R_s)/(nV_T)``, gives
+        ``i = (nV_T/R_s) ω − I_s``; ``t = (u − i R_s)/(nV_T) = (u + I_s R_s)/(nV_T) − ω`` is the
+        junction's share of ``u`` over ``nV_T``, so also ``i = I_s expm1(t)`` (used for ``ω < 1``,
+        where the first form cancels).
+        """
+        a, r, i_s = self._nvt, float(self.series_resistance), float(self.saturation_current)
+        u = np.asarray(u, dtype=float)
+        z = np.log(i_s * r / a) + (u + i_s * r) / a
+        w = np.real(wrightomega(z))
+        t = (u + i_s * r) / a - w
+        i = np.where(w < 1.0, i_s * np.expm1(t), a / r * w - i_s)
+        return i, w, t
+
+    def _no_ideal_curve(self, what):
+        if self.diode_law == "ideal":
+            raise ValueError(
+                f"an ideal diode has no {what} as a function of its voltage: its current is the "
+                "KKT multiplier of u <= 0 (state.diode_currents of an equilibrium)")
+
     def diode_current(self, u):
-        """Current ``i_D(u)`` through a diode with voltage ``u = V_anode − V_cathode``."""
+        """Current ``i_D(u)`` through a diode with voltage ``u = V_anode − V_cathode``.
+
+        Raises ``ValueError`` for ideal diodes (their current is a Lagrange multiplier: see
+        ``state.diode_currents``).
+        """
+        self._no_ideal_curve("current")
+        if self.diode_law == "shockley" and self.series_resistance > 0:
+            return self._series_branch(u)[0]
         if self.diode_law == "shockley":
             e = self._shockley_exp(u)
             with np.errstate(over="ignore", invalid="ignore"):
@@ -273,13 +388,36 @@ class NonlinearResistorNetwork(ResistorNetwork):
             np.logaddexp(0.0, self._knee_variable(u)) - np.logaddexp(0.0, t0))
 
     def diode_differential_conductance(self, u):
-        """``di_D/du``: the diode's curvature in the energy (``> 0``)."""
+        """``di_D/du``: the diode's curvature in the energy (``> 0``).
+
+        With a series resistance, ``di/du = ω / (R_s (1 + ω))`` (implicit differentiation of
+        ``i = I_s(exp((u − iR_s)/(nV_T)) − 1)``: ``di/du = G/(1 + R_s G)`` with
+        ``G = (i + I_s)/(nV_T)``).
+        """
+        self._no_ideal_curve("differential conductance")
+        if self.diode_law == "shockley" and self.series_resistance > 0:
+            w = self._series_branch(u)[1]
+            return w / (float(self.series_resistance) * (1.0 + w))
         if self.diode_law == "shockley":
             return self.saturation_current / self._nvt * self._shockley_exp(u)
         return self.diode_conductance * expit(self._knee_variable(u))
 
     def diode_cocontent(self, u):
-        """Co-content ``D(u) = ∫₀ᵘ i_D``: the diode's contribution to the energy."""
+        """Co-content ``D(u) = ∫₀ᵘ i_D``: the diode's contribution to the energy.
+
+        Ideal law: zero, the finite part of the indicator of ``u ≤ 0`` (exact on the feasible
+        set, where every equilibrium lies; off it the indicator is ``+∞``, which is not
+        reported so that perturbed states keep a finite, differentiable energy). With a series
+        resistance: the Legendre transform of the content, ``D(u) = u i − nV_T[(I_s + i) t − i]
+        − ½ R_s i²`` with ``t = ln(1 + i/I_s)`` (module notes).
+        """
+        if self.diode_law == "ideal":
+            return np.zeros(np.shape(u))
+        if self.diode_law == "shockley" and self.series_resistance > 0:
+            u = np.asarray(u, dtype=float)
+            i, _, t = self._series_branch(u)
+            return (u * i - self._nvt * ((self.saturation_current + i) * t - i)
+                    - 0.5 * float(self.series_resistance) * i * i)
         if self.diode_law == "shockley":
             u = np.asarray(u, dtype=float)
             return self._nvt * self.diode_current(u) - self.saturation_current * u
@@ -293,6 +431,12 @@ class NonlinearResistorNetwork(ResistorNetwork):
         return np.asarray(self._diode_incidence @ state.voltages.T).T
 
     # -- SPICE export ---------------------------------------------------------------------------
+    def _check_spice_sample(self, x):
+        """Ideal law: a sample whose sources forward-bias a diode path is a source loop."""
+        if self.diode_law == "ideal":
+            fixed, V = _ideal._fixed_values(self, x, None)
+            _ideal.check_feasible(self, V, fixed)
+
     def _spice_elements(self, names):
         """Diodes as SPICE elements (see :meth:`to_spice`).
 
@@ -302,14 +446,31 @@ class NonlinearResistorNetwork(ResistorNetwork):
         ngspice's constants (k = 1.38064852e-23 J/K, q = 1.6021766208e-19 C): then ``N V_T,spice``
         equals ``ideality · thermal_voltage``. Smooth law: a behavioural current source
         ``B… I = g_D V_T [softplus((V(a,c) − u₀)/V_T) − softplus(−u₀/V_T)]`` with the overflow-
-        free ``softplus(t) = (|t| + t)/2 + ln(1 + exp(−|t|))``.
+        free ``softplus(t) = (|t| + t)/2 + ln(1 + exp(−|t|))``. A series resistance is the
+        model's ``RS=`` (SPICE puts it between the anode and the junction: the same law).
+
+        Ideal law: an approximation, a ``D`` element of ``.model dideal D(IS=1e-12 N=0.0001)``
+        (:data:`physlearn.systems.ideal_diode.SPICE_IS`, ``SPICE_N``): it leaks at most
+        ``I_s + G_min ΔV`` in reverse and drops at most ``N V_T ln(1 + I_max/I_s)`` forward
+        (about 0.1 mV at unit scales). The node-voltage error this causes is bounded, per node,
+        by :func:`physlearn.systems.ideal_diode.spice_error_bound` (a sensitivity bound on the
+        ideal active set, valid away from switching points; derivation in its notes).
         """
         lines = []
+        if self.diode_law == "ideal":
+            n_spice = _ideal.SPICE_N
+            lines.append(f".options TEMP={SPICE_TEMPERATURE_C:g} TNOM={SPICE_TEMPERATURE_C:g}")
+            lines.append(f".model dideal D(IS={float(_ideal.SPICE_IS)!r} N={float(n_spice)!r})")
+            for k, (a, c) in enumerate(self.diode_pairs):
+                lines.append(f"D{k} {names[a]} {names[c]} dideal")
+            return lines
         if self.diode_law == "shockley":
             n_spice = self._nvt / SPICE_THERMAL_VOLTAGE
+            rs = (f" RS={float(self.series_resistance)!r}" if self.series_resistance > 0
+                  else "")
             lines.append(f".options TEMP={SPICE_TEMPERATURE_C:g} TNOM={SPICE_TEMPERATURE_C:g}")
             lines.append(f".model dshockley D(IS={float(self.saturation_current)!r} "
-                         f"N={float(n_spice)!r})")
+                         f"N={float(n_spice)!r}{rs})")
             for k, (a, c) in enumerate(self.diode_pairs):
                 lines.append(f"D{k} {names[a]} {names[c]} dshockley")
             return lines
@@ -346,6 +507,8 @@ class NonlinearResistorNetwork(ResistorNetwork):
         """
         x = self.check_inputs(x)
         self.check_nudge(nudge)
+        if self.diode_law == "ideal":
+            return _ideal.equilibrium(self, x, nudge, start)
         v_src = self.source_voltages(x)
         s0 = np.zeros((x.shape[0], len(self._free)))
         if start is not None and start.s.shape == s0.shape and not np.iscomplexobj(start.s):
@@ -368,79 +531,109 @@ class NonlinearResistorNetwork(ResistorNetwork):
                                               axis=1)
 
     def energy_gradient(self, state):
+        if self.diode_law == "ideal":       # the diode currents are the state's multipliers
+            return _ideal.energy_gradient(self, state, super().energy_gradient(state))
         current = self.diode_current(self._diode_voltages(state))      # anode → cathode
         return super().energy_gradient(state) + np.asarray(self._diode_free.T @ current.T).T
 
     def adjoint(self, state, rhs):
-        """Solve ``∂²E/∂s² λ = rhs``: the Hessian at ``state`` (Laplacian + diode curvature)."""
-        batch, n = state.s.shape
-        rhs = np.ascontiguousarray(rhs, dtype=float).ravel()
-        return spla.splu(self.hessian(state)).solve(rhs).reshape(batch, n)
+        """Solve ``∂²E/∂s² λ = rhs``: the Hessian at ``state`` (Laplacian + diode curvature).
+
+        One solve per sample (or per memory-bounded chunk), see ``linear_solver``. Ideal
+        law: the Hessian restricted to the active set
+        (:func:`physlearn.systems.ideal_diode.adjoint`).
+        """
+        if self.diode_law == "ideal":
+            return _ideal.adjoint(self, state, rhs)
+        rhs = np.ascontiguousarray(rhs, dtype=float)
+        lam, _ = batched.solve(self.batch_hessian(state), rhs, method=self._solver_method())
+        return lam
+
+    def kkt_residual(self, state):
+        """Ideal law: the KKT residual of each sample (``max`` of ``|KCL|``, ``max(u, 0)``,
+        ``max(−μ, 0)``, ``|μ u|``; :func:`physlearn.systems.ideal_diode.kkt_residual`)."""
+        if self.diode_law != "ideal":
+            raise ValueError("kkt_residual is the certificate of the ideal-diode law")
+        return _ideal.kkt_residual(self, state)
 
     # inherited unchanged: outputs, param_gradient (½ΔV²), output_vjp, mixed_vjp (diodes are not
     # trained, so ∂²E/∂g∂V is the resistor term alone), with_s, residual.
 
     # -- Hessians ------------------------------------------------------------------------------
     def _laplacian(self):
-        """Free-node block of the weighted Laplacian as COO triplets, cached per ``g``."""
+        """Free-node block ``K`` of the weighted Laplacian (CSR), cached per ``g``.
+
+        The cache also keeps the dense copy of ``K`` and the solve method chosen for it, both
+        computed on first use.
+        """
         g = self._params["conductance"]
         cache = self._laplacian_cache
-        if cache is None or not np.array_equal(cache[0], g):
-            K = (self._d_free.T @ sp.diags(g) @ self._d_free).tocoo()
-            self._laplacian_cache = cache = (g.copy(), (K.row, K.col, K.data))
-        return cache[1]
+        if cache is None or not np.array_equal(cache["g"], g):
+            K = (self._d_free.T @ sp.diags(g) @ self._d_free).tocsr()
+            self._laplacian_cache = cache = {"g": g.copy(), "K": K, "dense": None,
+                                             "method": None}
+        return cache
+
+    def _solver_method(self):
+        cache = self._laplacian()
+        if cache["method"] is None:
+            cache["method"] = batched.choose_method(batched.BatchHessian(cache["K"]),
+                                                    self.linear_solver)
+        return cache["method"]
+
+    def batch_hessian(self, state, nudge=None):
+        """The Hessians of ``E`` (or ``E + βC``) of every sample, as one shared operator.
+
+        Returns
+        -------
+        physlearn.systems.batched.BatchHessian
+            ``H_b = K + D_dᵀ diag(i_D′(u_b)) D_d`` (plus ``β ∂²C/∂o²`` on the outputs under a
+            soft nudge), with ``K`` the free block of the weighted Laplacian, shared by the
+            batch and never copied per sample.
+        """
+        cache = self._laplacian()
+        curvature = self.diode_differential_conductance(self._diode_voltages(state))
+        S = None
+        if isinstance(nudge, Nudge):
+            k = len(self.output_index)
+            S = np.asarray(nudge.stiffness(self.outputs(state))).reshape(-1, k, k)
+        H = batched.BatchHessian(cache["K"], self._diode_free, curvature, self.output_index,
+                                 S, dense_K=cache["dense"])
+        if self._solver_method() in ("dense", "cg") and H.density > 0.05:
+            cache["dense"] = H.dense_K()
+        return H
 
     def hessian(self, state, nudge=None):
         """Block-diagonal sparse Hessian of ``E`` (or ``E + βC``) over the batch.
 
+        For inspection and small batches only: the solvers never form it (see
+        :meth:`batch_hessian`).
+
         Returns
         -------
         scipy.sparse.csc_matrix, shape (batch·n_free, batch·n_free)
-            Sample ``b`` occupies rows and columns ``b·n_free … (b+1)·n_free − 1``: the free
-            block of the weighted Laplacian plus ``D_dᵀ diag(i_D′(u_b)) D_d`` (plus
-            ``β ∂²C/∂o²`` on the outputs under a soft nudge).
+            Sample ``b`` occupies rows and columns ``b·n_free … (b+1)·n_free − 1``.
         """
-        batch, n = state.s.shape
-        k_rows, k_cols, k_vals = self._laplacian()
-        d_which, d_rows, d_cols, d_sign = self._diode_pattern
-        curvature = self.diode_differential_conductance(self._diode_voltages(state))
-        rows, cols = [k_rows, d_rows], [k_cols, d_cols]
-        vals = [np.broadcast_to(k_vals, (batch, k_vals.size)), curvature[:, d_which] * d_sign]
-        if isinstance(nudge, Nudge):
-            out = self.output_index
-            rows.append(np.repeat(out, len(out)))
-            cols.append(np.tile(out, len(out)))
-            vals.append(np.asarray(nudge.stiffness(self.outputs(state))).reshape(batch, -1))
-        offset = n * np.arange(batch)[:, None]
-        rows = (np.concatenate(rows)[None, :] + offset).ravel()
-        cols = (np.concatenate(cols)[None, :] + offset).ravel()
-        vals = np.concatenate(vals, axis=1).ravel()
-        return sp.csc_matrix((vals, (rows, cols)), shape=(batch * n, batch * n))
+        H = self.batch_hessian(state, nudge)
+        return sp.block_diag([H.block(b) for b in range(state.s.shape[0])], format="csc")
 
     def _newton_step(self, state, r, active, nudge):
-        """Newton direction on the ``active`` free nodes (zero on clamped outputs)."""
-        batch, n = state.s.shape
-        H = self.hessian(state, nudge)
-        d = np.zeros((batch, n))
+        """Newton direction on the ``active`` free nodes (zero on clamped outputs).
+
+        Conjugate gradients stop at the relative residual ``min(10⁻², ‖r_b‖∞)`` (an inexact
+        Newton step with a forcing term that vanishes with the residual, so convergence stays
+        superlinear); direct methods are exact.
+        """
+        H = self.batch_hessian(state, nudge)
+        rtol = np.minimum(1e-2, np.max(np.abs(r), axis=1))
+        d = np.zeros_like(r)
         if np.all(active):
-            d[:], exact = newton_direction(H, r, batch)
+            d[:], exact = batched.solve(H, r, method=self._solver_method(), rtol=rtol)
             return d, exact
-        keep = (np.flatnonzero(active)[None, :] + n * np.arange(batch)[:, None]).ravel()
-        d[:, active], exact = newton_direction(H[keep][:, keep], r[:, active], batch)
+        keep = np.flatnonzero(active)
+        d[:, keep], exact = batched.solve(H.restrict(keep), r[:, keep],
+                                          method=self._solver_method(), rtol=rtol)
         return d, exact
-
-
-def _curvature_pattern(d_free):
-    """COO pattern of ``Dᵀ diag(c) D`` for an incidence ``D`` restricted to free nodes.
-
-    Returns ``(which, rows, cols, sign)``: entry ``p`` adds ``sign[p] · c[which[p]]`` at
-    ``(rows[p], cols[p])``.
-    """
-    d = d_free.tocoo()
-    branch, node, sign = d.row, d.col, d.data
-    pair = branch[:, None] == branch[None, :]
-    i, j = np.nonzero(pair)
-    return branch[i], node[i], node[j], sign[i] * sign[j]
 
 
 def _softplus_integral(t):

@@ -26,11 +26,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse as sp
 
 from physlearn.costs import Cost
 from physlearn.nudges import Clamp, Nudge
 from physlearn.system import ConvergenceError, EquilibriumSystem, State
+from physlearn.systems.batched import shifted_cholesky
 from physlearn.systems.solvers import relax, residual_scale
 
 
@@ -483,18 +485,9 @@ def _dense_newton_direction(H, r, max_shifts=60):
         pass
     eye = np.eye(n)
     for b in range(batch):
-        tau = 0.0
-        for _ in range(max_shifts):
-            try:
-                chol = np.linalg.cholesky(H[b] + tau * eye)
-                break
-            except np.linalg.LinAlgError:
-                tau = max(2.0 * tau, 1e-3 * scale)
-        else:
-            raise ConvergenceError("could not make the Hessian positive definite by "
-                                   "diagonal shifts")
+        factor, tau = shifted_cholesky(lambda tau, b=b: H[b] + tau * eye, scale, max_shifts)
         exact[b] = tau == 0.0
-        d[b] = np.linalg.solve(chol.T, np.linalg.solve(chol, r[b]))
+        d[b] = scipy.linalg.cho_solve(factor, r[b], check_finite=False)
     return d, exact
 
 

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import re
 import warnings
-from functools import lru_cache
 from numbers import Number
 
 import numpy as np
@@ -50,6 +49,8 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from physlearn.costs import Cost
+
+from .blas import serial_blas
 
 __all__ = [
     "DegenerateGroundStateError", "NudgeNearGapWarning", "pauli", "operator", "as_csr",
@@ -69,23 +70,6 @@ class DegenerateGroundStateError(ValueError):
 
 class NudgeNearGapWarning(UserWarning):
     """The nudge ``‖β Σ ε_k B_k‖`` is not small against the gap: the finite-β estimate is biased."""
-
-
-@lru_cache(maxsize=1)
-def _blas_controller():
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
-
-
-def serial_blas():
-    """Context manager running BLAS/LAPACK single-threaded.
-
-    Quantum runs loop over samples and diagonalise many small matrices (dimension ≲ 4096);
-    for these, BLAS threads cost more than they bring, and on a loaded machine threaded
-    OpenBLAS can be slower by orders of magnitude.
-    """
-    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 # -- operators ----------------------------------------------------------------------------------

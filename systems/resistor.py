@@ -153,6 +153,10 @@ class ResistorNetwork(EquilibriumSystem):
         for k, entry in enumerate(self.inputs):
             pair = entry if isinstance(entry, tuple) and len(entry) == 2 and all(
                 n in index for n in entry) and entry not in index else (entry,)
+            if len(pair) == 2 and pair[0] == pair[1]:
+                raise ValueError(
+                    f"input pair {entry!r} holds one node at +x and at -x: two voltage sources "
+                    "in parallel form a loop of voltage sources; give two different nodes")
             for sign, node in zip((1.0, -1.0), pair):
                 rows.append(len(src))
                 cols.append(k)
@@ -167,7 +171,8 @@ class ResistorNetwork(EquilibriumSystem):
         if len(set(src)) != len(src):
             twice = [self.nodes[i] for i in sorted(set(src)) if src.count(i) > 1]
             raise ValueError(f"node(s) {twice} listed twice among inputs, bias sources and "
-                             "ground")
+                             "ground: two voltage sources on one node form a loop of voltage "
+                             "sources (they would fight); give each fixed node one source")
         self.n_features = len(self.inputs)
         self._source = np.array(src)
         self._source_map = sp.csr_matrix((signs, (rows, cols)), shape=(len(src), self.n_features))
@@ -395,13 +400,27 @@ class ResistorNetwork(EquilibriumSystem):
         v_src = state.voltages[:, self._source]
         return self._state(s, state.x, state.nudge, v_src)
 
+    def _edge_chunks(self, batch):
+        """Row slices of a batch such that a (rows, n_edges) array stays within 32 MB."""
+        step = max(1, (1 << 22) // max(len(self.edges), 1))
+        return [slice(i, i + step) for i in range(0, batch, step)]
+
     def energy(self, state):
-        dv = self._drops(state)
-        return 0.5 * (dv * dv) @ self._params["conductance"]
+        g = self._params["conductance"]
+        out = np.empty(state.voltages.shape[0], dtype=state.voltages.dtype)
+        for rows in self._edge_chunks(len(out)):         # bounded memory on large batches
+            dv = self._edge_differences(state.voltages[rows])
+            out[rows] = 0.5 * (dv * dv) @ g
+        return out
 
     def energy_gradient(self, state):
-        current = self._drops(state) * self._params["conductance"]   # Ohm's law, per edge
-        return np.asarray(self._d_free.T @ current.T).T                # net current out of nodes
+        g = self._params["conductance"]
+        v = state.voltages
+        out = np.empty((v.shape[0], len(self._free)), dtype=v.dtype)
+        for rows in self._edge_chunks(len(out)):
+            current = self._edge_differences(v[rows]) * g            # Ohm's law, per edge
+            out[rows] = np.asarray(self._d_free.T @ current.T).T      # net current out of nodes
+        return out
 
     def output_vjp(self, state, g_out):
         out = np.zeros(state.s.shape, dtype=np.result_type(state.s, g_out))
@@ -425,6 +444,9 @@ class ResistorNetwork(EquilibriumSystem):
     def _spice_elements(self, names):
         """Netlist lines of the elements beyond resistors and sources (none here)."""
         return []
+
+    def _check_spice_sample(self, x):
+        """Refuse a sample the exported circuit cannot represent (nothing to check here)."""
 
     def to_spice(self, x, title=None):
         """The circuit as an ngspice netlist, its sources set to one sample ``x``.
@@ -452,6 +474,10 @@ class ResistorNetwork(EquilibriumSystem):
         x = self.check_inputs(x)
         if x.shape[0] != 1:
             raise ValueError(f"to_spice takes one sample, got a batch of {x.shape[0]}")
+        if len(set(self._source.tolist())) != len(self._source):
+            raise ValueError("two voltage sources on one node: a loop of voltage sources has "
+                             "no SPICE operating point")
+        self._check_spice_sample(x)
         names = self.spice_node_names()
         lines = [f"* {title or type(self).__name__ + ' (physlearn)'}"]
         lines += [f"* {names[n]} = {n!r}".replace("\n", " ") for n in self.nodes]

@@ -49,3 +49,22 @@ def test_grid_network_layout(bench_resistor):
     assert g.min() >= 0.1 and g.max() <= 1.0
     x, y = bench_resistor.make_batch(net, 5, seed=0)
     assert x.shape == (5, 4) and y.shape == (5, 3) and np.all(np.isfinite(x))
+
+
+@pytest.fixture(scope="module")
+def bench_throughput():
+    with pytest.MonkeyPatch.context() as mp:
+        mp.syspath_prepend(str(BENCH_DIR))
+        spec = importlib.util.spec_from_file_location(
+            "bench_diode_throughput", BENCH_DIR / "bench_diode_throughput.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return module
+
+
+def test_throughput_network_is_the_one_described(bench_throughput):
+    """939 nodes, 128 sources + ground, 800 hidden nodes each with a diode, 10 outputs."""
+    net = bench_throughput.network()
+    assert len(net.nodes) == 939 and len(net.diode_pairs) == 800
+    assert net.n_features == 128 and net.n_outputs == 10 and len(net.edges) == 53523
+    assert net.diode_law == "shockley"
