@@ -137,12 +137,17 @@ class SystemEntry(Entry):
     stochastic : bool
         The system's runs are random (Monte Carlo, shots): the contract suite skips the checks
         that compare deterministic numbers to tight tolerances.
+    requires : tuple of str
+        External programs the system runs (``("ngspice",)``): where one is not on the ``PATH``
+        the contract suite skips the system, naming the install command
+        (:func:`physlearn.testing.missing_requirements`).
     """
 
     example: object = None
     example_kwargs: Mapping = field(default_factory=dict)
     batch: int = 4
     stochastic: bool = False
+    requires: tuple = ()
 
     def problem(self, system, seed=0):
         """The example problem ``(x, y)`` for an instance of this system."""
@@ -236,7 +241,7 @@ def register_system(name, target, defaults=None, **fields):
     defaults : dict, optional
         Keyword arguments of the small default instance (``seed`` is set by the caller).
     **fields
-        ``example``, ``example_kwargs``, ``batch``, ``stochastic``, ``summary``
+        ``example``, ``example_kwargs``, ``batch``, ``stochastic``, ``requires``, ``summary``
         (see :class:`SystemEntry`).
     """
     return SYSTEMS.add(name, target, defaults, **fields)
@@ -295,6 +300,11 @@ def _builtin_systems(add: Callable):
     add("diode-shockley", _S + "diode:NonlinearResistorNetwork.layered",
         {"layers": [2, 5, 2], "diode_law": "shockley"},
         summary="layered resistor network with Shockley diodes (exportable to SPICE)")
+    add("diode-ideal", _S + "diode:NonlinearResistorNetwork.layered",
+        {"layers": [2, 5, 2], "diode_law": "ideal"},
+        summary="layered resistor network with ideal diodes (a convex QP, solved exactly)")
+    add("drn", _S + "drn:DeepResistiveNetwork", {"layers": [2, 4, 2]},
+        summary="deep resistive network: resistors, ideal diodes, exact coordinate descent")
     add("elastic", _S + "elastic:ElasticNetwork.random", {"n_nodes": 16},
         example=_S + "elastic:contract_problem",
         summary="2-D spring network on a Delaunay graph (stiffness, rest length)")
@@ -351,6 +361,9 @@ def _builtin_systems(add: Callable):
         summary="a user Hamiltonian: driven Duffing oscillators from numpy energy terms")
     add("self-learning-machine", _S + "self_learning:SelfLearningMachine", {},
         summary="parameters as dynamical degrees of freedom (Hamiltonian echo backprop)")
+    add("spice-network", _S + "spice_network:SpiceNetwork.layered", {"layers": [2, 5, 2]},
+        requires=("ngspice",),
+        summary="layered Shockley-diode circuit whose equilibria are ngspice operating points")
 
 
 def _builtin_rules(add: Callable):

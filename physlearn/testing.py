@@ -53,6 +53,7 @@ from .reference import exact_gradient, finite_difference_gradient, loss
 
 __all__ = ["check_system", "check_rule", "check_pair", "check_all", "pairs", "claim_of",
            "describe_reference", "default_problem", "PairCheck", "CheckAllReport",
+           "missing_requirements", "INSTALL_HINTS",
            "SYSTEM_CHECKS", "EXACT_TOLERANCE", "FD_TOLERANCE", "SLOPE_TOLERANCE"]
 
 EXACT_TOLERANCE = 1e-8     # "exact at every strength": error at round-off
@@ -64,6 +65,31 @@ UNREGISTERED_TOLERANCE = 1e-2
 
 class _Skip(Exception):
     """A check that does not apply to this system (the reason is the message)."""
+
+
+#: external program → how to install it (the ``requires`` of a registered system)
+INSTALL_HINTS = {"ngspice": "apt-get install ngspice"}
+
+
+def missing_requirements(system_name):
+    """The external programs the registered system ``system_name`` needs and cannot find.
+
+    Returns
+    -------
+    str or None
+        ``"requires ngspice, not on the PATH (install: apt-get install ngspice)"``, or None
+        when everything its entry's ``requires`` lists is on the ``PATH``. The contract suite
+        skips such a system with this reason instead of failing.
+    """
+    import shutil
+
+    from .registry import system_entry
+
+    missing = [p for p in system_entry(system_name).requires if shutil.which(p) is None]
+    if not missing:
+        return None
+    hints = "; ".join(f"{p}: {INSTALL_HINTS[p]}" if p in INSTALL_HINTS else p for p in missing)
+    return f"{system_name} requires {', '.join(missing)}, not on the PATH (install {hints})"
 
 
 def implements(system, method):
@@ -670,6 +696,8 @@ def check_rule(rule, system=None, x=None, y=None, *, cost=None, betas=None, para
 
         targets = []
         for name, sentry in sorted(SYSTEMS.items()):
+            if missing_requirements(name):
+                continue
             built = make_system(name, seed=seed)
             px, py = sentry.problem(built, seed + 1)
             targets.append((built, px, py, sentry.stochastic, name))
@@ -744,6 +772,8 @@ def pairs(seed=0):
     rules = {name: make_rule(name) for name in sorted(RULES)}
     out = []
     for sname, sentry in sorted(SYSTEMS.items()):
+        if missing_requirements(sname):
+            continue
         system = make_system(sname, seed=seed)
         for rname, rule in rules.items():
             claim = claim_of(system, rule, stochastic=sentry.stochastic)
@@ -763,6 +793,7 @@ class CheckAllReport:
     results: dict                      # (system, rule) → PairCheck
     errors: dict = field(default_factory=dict)   # system → message (could not be built)
     seconds: float = 0.0
+    skipped: dict = field(default_factory=dict)  # system → missing external program
 
     @property
     def passed(self):
@@ -794,6 +825,9 @@ class CheckAllReport:
         lines += ["", f"{len(applicable)} applicable pairs: {counts['pass']} pass, "
                       f"{counts['biased']} biased by design (pass), {counts['FAIL']} FAIL; "
                       f"{self.seconds:.1f} s"]
+        if self.skipped:
+            lines += ["", "skipped (external program missing): "
+                          + "; ".join(self.skipped.values())]
         for r in self.failures():
             lines += ["", r.report()]
         return "\n".join(lines)
@@ -803,15 +837,19 @@ def check_all(seed=0, progress=True) -> CheckAllReport:
     """Check every registered rule on every registered system (default instances).
 
     Each system is built once; its exact reference is computed once and shared by the rules.
-    ``progress`` prints one line per system to stderr.
+    ``progress`` prints one line per system to stderr. A system whose external program
+    (its entry's ``requires``, e.g. ngspice) is missing is skipped and listed in the report.
     """
     from .registry import RULES, SYSTEMS
 
     start = time.perf_counter()
     systems, rules = sorted(SYSTEMS), sorted(RULES)
-    results, errors = {}, {}
+    results, errors, skipped = {}, {}, {}
     for i, sname in enumerate(systems):
         t0 = time.perf_counter()
+        if missing_requirements(sname):
+            skipped[sname] = missing_requirements(sname)
+            continue
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -827,4 +865,5 @@ def check_all(seed=0, progress=True) -> CheckAllReport:
             print(f"[{i + 1:>2}/{len(systems)}] {sname:<28} {len(done):>2} pairs"
                   f"{f', {bad} FAIL' if bad else ''}  {time.perf_counter() - t0:5.1f} s",
                   file=sys.stderr, flush=True)
-    return CheckAllReport(systems, rules, results, errors, time.perf_counter() - start)
+    systems = [s for s in systems if s not in skipped]
+    return CheckAllReport(systems, rules, results, errors, time.perf_counter() - start, skipped)

@@ -1,6 +1,7 @@
 """Physical systems (installed as ``physlearn.systems``): one module per family."""
 
 from .diode import NonlinearResistorNetwork
+from .drn import DeepResistiveNetwork, DRNState
 from .elastic import ElasticNetwork, ElasticState
 from .hamiltonian import Hamiltonian
 from .hru import HRU
@@ -11,6 +12,7 @@ from .oscillators import CoupledOscillators
 from .phase_oscillators import PhaseOscillatorNetwork, PhaseState
 from .resistor import ResistorNetwork, ResistorState
 from .self_learning import SelfLearningMachine
+from .spice_network import SpiceNetwork
 from .vector_field import VectorFieldNetwork
 
 _LAZY = {"SpinChain": "spin_chain", "Coupling": "spin_chain", "SpinState": "spin_chain",
@@ -31,6 +33,6 @@ __all__ = [
     "ResistorNetwork", "ResistorState", "HRU", "HSSM", "CoupledOscillators", "Hamiltonian",
     "SelfLearningMachine", "NonlinearResistorNetwork", "ElasticNetwork", "ElasticState",
     "IsingModel", "IsingState", "MeanFieldIsing", "PhaseOscillatorNetwork", "PhaseState",
-    "VectorFieldNetwork",
+    "VectorFieldNetwork", "SpiceNetwork", "DeepResistiveNetwork", "DRNState",
     "SpinChain", "Coupling", "SpinState", "QuantumHarmonicNetwork", "OscillatorState",
 ]

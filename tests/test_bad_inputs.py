@@ -19,21 +19,25 @@ import pytest
 
 import physlearn as pl
 from physlearn.costs import CrossEntropy
+from physlearn.nudges import Nudge
 from physlearn.parameters import ReadOnlyParameterError
 from physlearn.registry import SYSTEMS, make_system, system_entry
 from physlearn.systems.diode import NonlinearResistorNetwork
+from physlearn.systems.drn import DeepResistiveNetwork
 from physlearn.systems.elastic import ElasticNetwork
 from physlearn.systems.hamiltonian import Hamiltonian
 from physlearn.systems.hru import HRU
 from physlearn.systems.hssm import HSSM
 from physlearn.systems.ising import IsingModel
 from physlearn.systems.oscillators import CoupledOscillators
-from physlearn.systems.phase_oscillators import PhaseOscillatorNetwork
+from physlearn.systems.phase_oscillators import PhaseCost, PhaseOscillatorNetwork
 from physlearn.systems.quantum_oscillators import QuantumHarmonicNetwork
 from physlearn.systems.resistor import ResistorNetwork
 from physlearn.systems.self_learning import SelfLearningMachine
+from physlearn.systems.spice_network import SpiceNetwork
 from physlearn.systems.spin_chain import SpinChain
 from physlearn.systems.vector_field import VectorFieldNetwork
+from physlearn.testing import missing_requirements
 
 
 @functools.lru_cache(maxsize=None)
@@ -91,9 +95,14 @@ def _loss_with_targets(sys_name, make_y):
     return case
 
 
+def available(names):
+    """The registered systems whose external programs (``requires``: ngspice) are present."""
+    return sorted(n for n in names if not missing_requirements(n))
+
+
 def generated_rows():
     rows = []
-    for sys_name in sorted(SYSTEMS):
+    for sys_name in available(SYSTEMS):
         s = system(sys_name)
         bounds = s.param_bounds
         for name in s.param_shapes:
@@ -155,6 +164,9 @@ ASSIGNMENTS = [
     ("spin-chain-tfim", "h", np.nan, r"non-finite"),
     ("hamiltonian", "k", np.nan, r"non-finite"),
     ("self-learning-machine", "w", np.inf, r"non-finite"),
+    ("drn", "g1", -0.5, r"\(input node 0 -> layer 1 node 0\) = -0.5 is a negative conductance"),
+    ("drn", "b2", np.nan, r"non-finite"),
+    ("spice-network", "conductance", -1.0, r"\(edge .*\) = -1.0 is a negative conductance"),
 ]
 
 
@@ -168,6 +180,18 @@ def _graph(kind=nx.Graph):
     g = kind()
     g.add_edges_from([("a", "b"), ("b", "c"), ("c", "g")])
     return g
+
+
+def _graph_with(extra):
+    g = _graph()
+    g.add_node(extra)
+    return g
+
+
+def _ideal_chain(diodes):
+    """a —1— b —1— c —1— g, input at a, output c: ideal diodes as given."""
+    return NonlinearResistorNetwork(_graph(), ["a"], ["c"], "g", conductance=[1, 1, 1],
+                                    diodes=diodes, diode_law="ideal")
 
 
 def _points():
@@ -198,6 +222,33 @@ CONSTRUCTORS = [
         [2, 3, 1], diode_law="shockley", saturation_current=0), r"saturation_current=0"),
     ("diode-shockley", "diode_law", lambda: NonlinearResistorNetwork.layered(
         [2, 3, 1], diode_law="zener"), r"diode_law='zener'"),
+    ("diode-shockley", "series_resistance=-1", lambda: NonlinearResistorNetwork.layered(
+        [2, 3, 1], diode_law="shockley", series_resistance=-1.0), r"series_resistance=-1.0"),
+    ("diode-shockley", "saturation_current<0", lambda: NonlinearResistorNetwork.layered(
+        [2, 3, 1], diode_law="shockley", saturation_current=-1e-9), r"saturation_current=-1e-09"),
+    ("diode-layered", "series_resistance-smooth", lambda: NonlinearResistorNetwork.layered(
+        [2, 3, 1], series_resistance=1.0), r"applies to diode_law='shockley' only"),
+    # ideal diodes: loops of voltage sources through diodes, nodes fixed by no resistor
+    ("diode-ideal", "forward-biased-between-sources", lambda: NonlinearResistorNetwork.layered(
+        [2, 3, 1], diode_law="ideal", diodes=[("bias", "ground")]),
+     r"\('bias', 'ground'\) forward-biased by sources: V_bias - V_ground = 1 V > 0"),
+    ("diode-ideal", "input-to-ground", lambda: NonlinearResistorNetwork.layered(
+        [2, 3, 1], diode_law="ideal", diodes=[(("in", 0, "+"), "ground")]),
+     r"joins two source nodes and one of them is an input"),
+    ("diode-ideal", "diode-path-shorts-sources", lambda: _ideal_chain(
+        [("a", "b"), ("b", "g")]).predict([[-1.0], [2.0]]),
+     r"ideal diodes \[\('a', 'b'\), \('b', 'g'\)\] form a path .*sample 1.*= 2 V > 0"),
+    ("diode-ideal", "clamp-forward-biases-diode", lambda: _ideal_chain([("c", "g")]).equilibrium(
+        [[1.0]], pl.nudges.Clamp([[0.5]])), r"\('c', 'g'\) forward-biased.*clamped outputs"),
+    ("diode-ideal", "floating-through-ideal-diode", lambda: NonlinearResistorNetwork(
+        _graph_with("x"), ["a"], ["c"], "g", diodes=[("b", "x")], diode_law="ideal"),
+     r"floating node\(s\) \['x'\]: no path through resistors \(ideal diodes"),
+    ("diode-ideal", "spice-of-a-shorting-sample", lambda: _ideal_chain(
+        [("a", "b"), ("b", "g")]).to_spice([1.0]), r"would short the sources"),
+    ("resistor", "input-pair-one-node", lambda: ResistorNetwork(_graph(), [("a", "a")], ["b"], "g"),
+     r"input pair \('a', 'a'\) .*loop of voltage sources"),
+    ("resistor", "input-is-ground", lambda: ResistorNetwork(_graph(), ["g"], ["b"], "g"),
+     r"node\(s\) \['g'\] listed twice.*loop of voltage sources"),
     # elastic networks: edge lists
     ("elastic", "missing-node", lambda: ElasticNetwork(_points(), [(0, 1), (1, 9)], [0], [(0, 1)],
                                                        [(2, 3)]), r"edges refer to nodes outside"),
@@ -283,12 +334,43 @@ CONSTRUCTORS = [
      r"weight_mass=-1"),
     ("self-learning-machine", "n_oscillators='x'",
      lambda: SelfLearningMachine(n_oscillators="x"), r"n_oscillators='x'"),
+    # a circuit simulated by ngspice
+    ("spice-network", "circuit-not-a-network", lambda: SpiceNetwork("R1 a b 1"),
+     r"circuit='R1 a b 1' must be a ResistorNetwork"),
+    ("spice-network", "shockley_element", lambda: SpiceNetwork(
+        NonlinearResistorNetwork.layered([2, 3, 1]), shockley_element="Q"),
+     r"shockley_element='Q'"),
+    ("spice-network", "timeout=0", lambda: SpiceNetwork(
+        NonlinearResistorNetwork.layered([2, 3, 1]), timeout=0), r"timeout=0"),
+    ("spice-network", "unsupported-cost", lambda: system("spice-network").equilibrium(
+        *_nudged("spice-network", PhaseCost(), 0.1)), r"cannot write the nudge of the cost "
+     r"PhaseCost\(\).*supported costs are SquaredError and CrossEntropy"),
+    ("spice-network", "complex-beta", lambda: system("spice-network").equilibrium(
+        *_nudged("spice-network", pl.SquaredError(), 0.1j)), r"complex beta=0\.1j"),
+    # deep resistive networks
+    ("drn", "layers-no-hidden", lambda: DeepResistiveNetwork([2, 2]), r"layers=\[2, 2\]"),
+    ("drn", "layers-zero", lambda: DeepResistiveNetwork([2, 0, 2]), r"entry 1 = 0"),
+    ("drn", "input_gain<0", lambda: DeepResistiveNetwork([2, 4, 2], input_gain=-1.0),
+     r"input_gain=-1.0"),
+    ("drn", "amplification=0", lambda: DeepResistiveNetwork([2, 4, 2], amplification=0),
+     r"amplification=0"),
+    ("drn", "weight_gain-length", lambda: DeepResistiveNetwork([2, 4, 2], weight_gain=[1.0]),
+     r"weight_gain=\[1.0\] has 1 entries, expected 2"),
+    ("drn", "sweeps=0", lambda: DeepResistiveNetwork([2, 4, 2], sweeps=0), r"sweeps=0"),
+    ("drn", "tol=0", lambda: DeepResistiveNetwork([2, 4, 2], tol=0.0), r"tol=0.0"),
+    ("drn", "wrong-feature-count", lambda: system("drn").predict(np.ones((3, 5))),
+     r"x has shape \(3, 5\), expected \(batch, 2\)"),
     # a cost
     (None, "cross-entropy-temperature=0", lambda: CrossEntropy(temperature=0.0),
      r"temperature=0"),
     (None, "cross-entropy-temperature<0", lambda: CrossEntropy(temperature=-1.0),
      r"temperature=-1"),
 ]
+
+
+def _nudged(sys_name, cost, beta):
+    x, y = example(sys_name)
+    return x, Nudge(cost, y, beta)
 
 
 def constructor_rows():
@@ -308,9 +390,11 @@ def test_the_table_is_large_and_covers_every_registered_system():
     assert set(SYSTEMS) <= hand_written, sorted(set(SYSTEMS) - hand_written)
 
 
-@pytest.mark.parametrize("case,error,match", [pytest.param(f, e, m, id=i)
-                                              for i, _, f, e, m in ROWS])
-def test_bad_input_is_refused_with_a_message_naming_it(case, error, match):
+@pytest.mark.parametrize("owner,case,error,match", [pytest.param(s, f, e, m, id=i)
+                                                    for i, s, f, e, m in ROWS])
+def test_bad_input_is_refused_with_a_message_naming_it(owner, case, error, match):
+    if owner in SYSTEMS and missing_requirements(owner):
+        pytest.skip(missing_requirements(owner))
     before = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -319,7 +403,7 @@ def test_bad_input_is_refused_with_a_message_naming_it(case, error, match):
     assert before is None          # no case may return a result
 
 
-@pytest.mark.parametrize("sys_name", sorted(SYSTEMS))
+@pytest.mark.parametrize("sys_name", available(SYSTEMS))
 def test_refused_edits_leave_the_parameters_unchanged(sys_name):
     s = system(sys_name)
     kept = s.params.copy()
@@ -332,7 +416,7 @@ def test_refused_edits_leave_the_parameters_unchanged(sys_name):
         np.testing.assert_array_equal(s.params[name], value, err_msg=name)
 
 
-@pytest.mark.parametrize("sys_name", sorted(n for n in SYSTEMS if system(n).param_bounds))
+@pytest.mark.parametrize("sys_name", [n for n in available(SYSTEMS) if system(n).param_bounds])
 def test_a_learning_step_clips_onto_the_declared_bounds(sys_name):
     s = make_system(sys_name)
     bounds = s.param_bounds

@@ -82,6 +82,18 @@ def test_digits_and_iris_sizes():
     assert load("digits").n_features == 64
 
 
+def test_digits_intensity_scaling_maps_pixels_onto_the_unit_interval():
+    standard = datasets.digits()
+    unit = datasets.digits(scaling="intensity")
+    bright = datasets.digits(scaling="intensity", input_scale=2.0)
+    assert unit.x_train.min() == 0.0 and unit.x_train.max() == 1.0
+    np.testing.assert_allclose(bright.x_train, 2.0 * unit.x_train)
+    np.testing.assert_array_equal(unit.labels_train, standard.labels_train)  # same split
+    assert unit.meta["scaling"] == "intensity" and unit.source["scaling"] == "intensity"
+    with pytest.raises(ValueError, match=r"scaling='minmax' is not one of"):
+        datasets.digits(scaling="minmax")
+
+
 @pytest.mark.parametrize("gain", [0.1, 0.4, 0.9])
 def test_linear_regression_gain_honoured(gain):
     data = datasets.linear_regression(n_inputs=4, n_outputs=3, gain=gain, seed=5)

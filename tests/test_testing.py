@@ -154,7 +154,8 @@ def test_check_rule_fails_for_a_wrong_gradient():
 
 def test_check_rule_without_a_system_runs_on_every_registered_system():
     results = testing.check_rule(pl.EP(beta=1e-3, variant="centered"))
-    assert {r.system for r in results} == set(SYSTEMS)
+    runnable = {name for name in SYSTEMS if testing.missing_requirements(name) is None}
+    assert {r.system for r in results} == runnable   # those needing a missing program skip
     assert all(r.passed for r in results if r.applicable)
     assert any(not r.applicable for r in results)  # refusals are checked too
 

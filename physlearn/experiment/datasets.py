@@ -213,8 +213,20 @@ def _check_test_size(test_size) -> float:
     return float(test_size)
 
 
-def _classification(x, labels, *, name, seed, test_size, input_scale, meta) -> Dataset:
-    """Stratified seeded split, standardisation and one-hot targets."""
+_SCALINGS = ("standard", "intensity")
+
+
+def _classification(x, labels, *, name, seed, test_size, input_scale, meta,
+                    scaling="standard", full_scale=None) -> Dataset:
+    """Stratified seeded split, scaling and one-hot targets.
+
+    ``scaling="standard"``: training mean 0 and standard deviation ``input_scale`` per
+    feature. ``"intensity"``: ``input_scale · x / full_scale`` (pixel intensities in
+    ``[0, input_scale]``, the MNIST convention).
+    """
+    if scaling not in _SCALINGS or (scaling == "intensity" and full_scale is None):
+        raise ValueError(f"scaling={scaling!r} is not one of "
+                         f"{list(_SCALINGS) if full_scale else ['standard']}")
     from sklearn.model_selection import train_test_split
 
     seed = _check_seed(seed)
@@ -225,11 +237,16 @@ def _classification(x, labels, *, name, seed, test_size, input_scale, meta) -> D
         np.asarray(x, dtype=np.float64), labels,
         test_size=test_size, random_state=seed, stratify=labels,
     )
-    x_train, x_test, stats = _standardise(x_train, x_test, input_scale)
+    if scaling == "standard":
+        x_train, x_test, stats = _standardise(x_train, x_test, input_scale)
+    else:
+        x_train, x_test = (input_scale / full_scale * x_train, input_scale / full_scale * x_test)
+        stats = {"full_scale": float(full_scale)}
     return Dataset(
         x_train, one_hot(l_train, n_classes), x_test, one_hot(l_test, n_classes),
         task="classification", n_classes=n_classes, name=name,
-        meta={**meta, **stats, "input_scale": input_scale, "seed": seed, "test_size": test_size},
+        meta={**meta, **stats, "input_scale": input_scale, "seed": seed, "test_size": test_size,
+              "scaling": scaling},
     )
 
 
@@ -320,7 +337,8 @@ def iris(seed: int = 0, test_size: float = 0.3, input_scale: float = 1.0) -> Dat
 
 
 @_recorded
-def digits(seed: int = 0, test_size: float = 0.2, input_scale: float = 1.0) -> Dataset:
+def digits(seed: int = 0, test_size: float = 0.2, input_scale: float = 1.0,
+           scaling: str = "standard") -> Dataset:
     """Handwritten digits, 8×8 pixels: 64 features, 10 classes, 1797 samples.
 
     Parameters
@@ -330,8 +348,14 @@ def digits(seed: int = 0, test_size: float = 0.2, input_scale: float = 1.0) -> D
     test_size : float, default 0.2
         Fraction of samples held out for testing.
     input_scale : float, default 1.0
-        Factor applied after standardisation. Pixels that are blank in every
-        training image are centred but not rescaled.
+        ``scaling="standard"``: factor applied after standardisation (pixels that are blank
+        in every training image are centred but not rescaled). ``"intensity"``: the value
+        of a full-intensity pixel.
+    scaling : {"standard", "intensity"}, default "standard"
+        ``"standard"``: every pixel to training mean 0, standard deviation ``input_scale``.
+        ``"intensity"``: pixel intensities ``0…16`` mapped linearly onto
+        ``[0, input_scale]``, the convention of MNIST in ``[0, 1]`` under which published
+        input gains (e.g. of deep resistive networks) were tuned.
 
     Returns
     -------
@@ -343,7 +367,7 @@ def digits(seed: int = 0, test_size: float = 0.2, input_scale: float = 1.0) -> D
     meta = {"target_names": [int(t) for t in bunch.target_names]}
     return _classification(
         bunch.data, bunch.target, name="digits", seed=seed, test_size=test_size,
-        input_scale=input_scale, meta=meta,
+        input_scale=input_scale, meta=meta, scaling=scaling, full_scale=16.0,
     )
 
 
