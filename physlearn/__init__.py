@@ -14,6 +14,7 @@ data sets, configs, sweeps, run directories, figures, command line) in
 
 import sys as _sys
 
+from . import noise  # noise models wrapping any system (physlearn.noise)
 from .check import bias_order, gradient_check
 from .costs import CrossEntropy, SquaredError
 from .nudges import Clamp, Nudge
@@ -31,6 +32,7 @@ from .rules import (
     glep,
     homeostasis,
 )
+from .rules.generalized import error_alignment
 from .system import ConvergenceError, EquilibriumSystem, State, System
 
 __version__ = "0.2.0"
@@ -47,10 +49,11 @@ del _name, _module
 
 __all__ = [
     "EP", "HolomorphicEP", "ContrastiveLearning", "CoupledLearning", "RHEL", "BPTT", "HEB",
-    "GeneralizedEP", "homeostasis",
+    "GeneralizedEP", "homeostasis", "error_alignment",
     "Rule", "glep",
     "SquaredError", "CrossEntropy", "Nudge", "Clamp",
     "exact_gradient", "finite_difference_gradient", "loss", "gradient_check", "bias_order",
     "System", "EquilibriumSystem", "State", "ConvergenceError",
     "train", "evaluate", "History", "datasets", "optim", "plots", "config", "sweep",
+    "noise",
 ]
