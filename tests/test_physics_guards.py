@@ -161,8 +161,17 @@ def vector_field():
 
 def test_generalized_ep_cauchy_failed_contour_names_beta(vector_field):
     net, x, y = vector_field
-    with pytest.raises(pl.ConvergenceError, match=r"failed contour \|beta\| = 1.*beta=-1"):
+    # the network measures its nudge radius now: the circle is refused before relaxing,
+    # naming both; with the radius unknown, the failed contour names the β that failed
+    radius = net.nudge_radius(x, y, SE)
+    with pytest.raises(ValueError, match=rf"\|beta\| = 1 reaches .*{radius:.6g}"):
         GeneralizedEP(beta=1.0, points=4).gradient(net, x, y)
+    net.nudge_radius = lambda *args, **kwargs: None
+    try:
+        with pytest.raises(pl.ConvergenceError, match=r"failed contour \|beta\| = 1.*beta=-1"):
+            GeneralizedEP(beta=1.0, points=4).gradient(net, x, y)
+    finally:
+        del net.nudge_radius
     with pytest.raises(pl.ConvergenceError, match="no fixed point at beta=-1"):
         net.equilibrium(x, Nudge(SE, y, -1.0))          # not a bare LinAlgError
 

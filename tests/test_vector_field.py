@@ -119,19 +119,34 @@ def test_rules_refuse_what_they_cannot_do(problem):
 
 
 # -- Jacobian homeostasis --------------------------------------------------------------------------
-def test_hutchinson_mean_is_half_the_squared_asymmetry():
+def test_hutchinson_mean_is_half_the_squared_asymmetry_per_unit():
+    """The loss is per unit, ½‖J − Jᵀ‖²_F / n, as in Laborieux & Zenke's code (it used to be
+    the unnormalised ½‖J − Jᵀ‖²_F, which made λ grow in effect with the network's size)."""
     J = np.array([[1.0, 2.0, 0.0], [-1.0, 0.5, 0.3], [0.4, 0.0, 2.0]])
-    exact = 0.5 * np.sum((J - J.T) ** 2)
+    exact = 0.5 * np.sum((J - J.T) ** 2) / 3
     assert homeostatic_loss(J) == pytest.approx(exact, rel=1e-14)
     k = 200_000
     est = homeostatic_loss(J, samples=k, seed=3)
     eps = np.random.default_rng(3).normal(size=(k, 3))     # the same probes, for the error bar
-    per = np.sum((eps @ J.T - eps @ J) * (eps @ J.T), axis=1)
+    per = np.sum((eps @ J.T - eps @ J) * (eps @ J.T), axis=1) / 3
     assert abs(est - exact) < 4 * per.std() / np.sqrt(k)
     assert abs(est - exact) < 0.02 * exact
     S = J + J.T
     assert homeostatic_loss(S, samples=7, seed=0) == 0.0
     assert homeostatic_loss(S) == 0.0
+
+
+def test_homeostatic_loss_is_size_independent_and_probes_are_per_sample():
+    """Per unit, the loss of random couplings at a fixed weight scale (N(0, 1/n), as networks
+    are initialised) does not grow with n (E ½‖J − Jᵀ‖²_F / n = (n − 1)/n); every matrix of
+    a batch gets its own probes (two equal matrices give two different estimates)."""
+    rng = np.random.default_rng(0)
+    values = [homeostatic_loss(rng.normal(size=(n, n)) / np.sqrt(n)) for n in (20, 80, 320)]
+    np.testing.assert_allclose(values, 1.0, rtol=0.15)
+    J = np.eye(4) + np.triu(np.ones((4, 4)), 1)
+    est = homeostatic_loss(np.stack([J, J]), samples=3, seed=1)
+    assert est[0] != est[1]
+    assert homeostatic_loss(np.stack([J, J]), samples=3, seed=1)[0] == est[0]
 
 
 def test_homeostatic_gradient(problem):
@@ -181,5 +196,23 @@ def train_cosine(seed, homeostasis, steps=100):
 def test_homeostasis_aligns_the_estimate_with_the_gradient():
     for seed in (0, 1):
         before, plain = train_cosine(seed, 0.0)
-        _, homeo = train_cosine(seed, 0.05)
+        _, homeo = train_cosine(seed, 0.35)     # λ per unit: 0.05 × n_state (7) before
         assert homeo > plain + 0.1 and homeo > 0.85, (seed, before, plain, homeo)
+
+
+def test_probes_are_fresh_per_batch_and_per_sample_yet_reproducible(problem):
+    """As in the paper every sample gets its own probes and every mini-batch new ones; the
+    same batch always gives the same estimate (the rule has no random state)."""
+    from physlearn.rules.homeostasis import probe_seed
+
+    x, y = problem
+    net = VectorFieldNetwork([3, 5, 2], alpha=1.0, seed=0)
+    rule = GeneralizedEP(beta=0.01, homeostasis=1.0, samples=1)
+    g1, g2 = rule.gradient(net, x, y), rule.gradient(net, x, y)
+    assert all(np.array_equal(g1[k], g2[k]) for k in g1)
+    a = np.random.default_rng(probe_seed(0, x)).normal(size=4)
+    b = np.random.default_rng(probe_seed(0, x[::-1])).normal(size=4)
+    assert not np.array_equal(a, b)
+    state = net.equilibrium(np.repeat(x[:1], 2, axis=0))      # two identical samples
+    h = homeostatic_gradient(net, state, samples=1, seed=0)
+    assert not np.allclose(h["W2"][0], h["W2"][1])

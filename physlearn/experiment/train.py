@@ -32,10 +32,11 @@ import numpy as np
 from tqdm import tqdm
 
 from ..costs import make_cost
+from ..system import ConvergenceError
 from .optim import SGD, Optimizer, make_optimizer
 from .rundir import RunDir, config_differences, describe_run, load_checkpoint
 
-__all__ = ["History", "train", "evaluate"]
+__all__ = ["History", "train", "evaluate", "FixedPointWarning"]
 
 logger = logging.getLogger(__name__)
 
@@ -91,9 +92,19 @@ class History:
     def __len__(self) -> int:
         return len(self.records)
 
+    @property
+    def failed_batches(self) -> int:
+        """Batches not trained on over the run: a fixed point their gradient needs (a nudge the
+        rule asked for, e.g. beyond the radius of ``s*(β)``) did not exist."""
+        return int(sum(r.get("failed_batches") or 0 for r in self.records))
+
     def __repr__(self) -> str:
         last = {k: v for k, v in self.final.items() if k != "seconds"} if self.records else {}
         return f"History({len(self)} records, final={last})"
+
+
+class FixedPointWarning(UserWarning):
+    """Some mini-batches were skipped: a fixed point their gradient needs does not exist."""
 
 
 # -- evaluation ---------------------------------------------------------------------------
@@ -235,7 +246,7 @@ class _StepGuard:
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")
                 out = np.asarray(self.system.predict(x))
-        except _STATE_ERRORS:
+        except (*_STATE_ERRORS, ConvergenceError):   # no free fixed point: not ok either
             return False
         return bool(np.all(np.isfinite(out)))
 
@@ -274,24 +285,41 @@ class _StepGuard:
                 max(sizes, key=sizes.get))
         raise FloatingPointError(
             f"the step at epoch {epoch}, batch {number} would make the state non-finite "
+            "or leave no free fixed point "
             f"({cause}); it is refused and the parameters are left at the previous step "
             f"(the last checkpoint is intact): {named}. Try a smaller learning rate"
         ) from (cause if isinstance(cause, BaseException) else None)
 
 
 def _train_epoch(system, rule, optimizer, x, y, cost, batch_size, rng, epoch,
-                 guard=None) -> float:
-    """One pass over a fresh permutation of the training set; returns the mean gradient norm."""
+                 guard=None, failed=None) -> float:
+    """One pass over a fresh permutation of the training set; returns the mean gradient norm.
+
+    A batch whose gradient needs a fixed point that does not exist (the rule raises
+    :class:`~physlearn.ConvergenceError`, e.g. a nudge beyond the radius of ``s*(β)``) is not
+    trained on: if the free state of the batch exists it is skipped, logged and appended to
+    ``failed`` (``(batch number, message)``); if it does not, the latest step is to blame and
+    the guard refuses it. An epoch in which every batch fails raises the error.
+    """
     guard = _StepGuard(system, optimizer) if guard is None else guard
+    failed = [] if failed is None else failed
     order = rng.permutation(x.shape[0])
     norms = []
+    n_batches = 0
     for number, start in enumerate(range(0, x.shape[0], batch_size)):
         batch = order[start:start + batch_size]
+        n_batches += 1
         try:
             grads = rule.gradient(system, x[batch], y[batch], cost=cost)
         except _STATE_ERRORS as err:
             guard.check(x[batch], err)
             raise
+        except ConvergenceError as err:
+            guard.check(x[batch], err)          # the free state broke: refuse the last step
+            failed.append((number, str(err)))
+            logger.warning("epoch %d, batch %d not trained on: a fixed point the rule needs "
+                           "does not exist (%s)", epoch, number, err)
+            continue
         norm = _global_norm(grads)
         if not math.isfinite(norm):
             guard.check(x[batch], "non-finite gradient")
@@ -301,6 +329,11 @@ def _train_epoch(system, rule, optimizer, x, y, cost, batch_size, rng, epoch,
             )
         norms.append(norm)
         guard.step(grads, epoch, number)
+    if not norms:
+        raise ConvergenceError(
+            f"epoch {epoch}: no batch could be trained on, every one needs a fixed point that "
+            f"does not exist (first: {failed[0][1] if failed else '?'}); use a "
+            "smaller nudge or weaker weights")
     return float(np.mean(norms))
 
 
@@ -308,7 +341,7 @@ def _checked_metrics(system, data, cost, guard, x_train) -> dict:
     """The epoch's metrics, refusing the epoch's last step if they are not finite."""
     try:
         record = _metrics(system, data, cost)
-    except _STATE_ERRORS as err:
+    except (*_STATE_ERRORS, ConvergenceError) as err:   # no free fixed point after the step
         guard.check(x_train, err)
         raise
     if not all(math.isfinite(v) for v in record.values()):
@@ -391,7 +424,9 @@ def train(
     -------
     History
         Records of epochs 0..epochs with ``epoch``, ``train_loss``, ``test_loss``,
-        ``grad_norm`` (mean over the epoch's batches; None for epoch 0), ``seconds``
+        ``grad_norm`` (mean over the epoch's batches; None for epoch 0), ``failed_batches``
+        (batches not trained on because a fixed point the rule needs does not exist, see
+        below; absent for epoch 0; :attr:`History.failed_batches` sums them), ``seconds``
         (wall time of the epoch including evaluation) and, for classification,
         ``train_accuracy`` and ``test_accuracy``; ``params`` are the final parameters.
 
@@ -400,6 +435,11 @@ def train(
     ValueError
         For ``epochs`` or ``batch_size`` < 1, inconsistent data shapes, ``resume``
         without ``run_dir``, or a checkpoint whose configuration differs.
+    ConvergenceError
+        If no batch of an epoch could be trained on (every one needs a fixed point that does
+        not exist). Single such batches are skipped instead: logged, counted in
+        ``failed_batches`` and reported by a :class:`FixedPointWarning` at the end of the
+        epoch, never trained on.
     FloatingPointError
         If a gradient estimate is not finite, or a step would make the parameters or the
         system's state non-finite: the step is refused (parameters and optimizer state left
@@ -467,10 +507,16 @@ def train(
             if not keep_going:
                 break
             tic = time.perf_counter()
+            failed = []
             grad_norm = _train_epoch(system, rule, optimizer, x_train, y_train, cost,
-                                     batch_size, rng, epoch, guard)
+                                     batch_size, rng, epoch, guard, failed)
             record = {"epoch": epoch, **_checked_metrics(system, data, cost, guard, x_train),
-                      "grad_norm": grad_norm}
+                      "grad_norm": grad_norm, "failed_batches": len(failed)}
+            if failed:
+                warnings.warn(
+                    f"{type(rule).__name__}: {len(failed)} batch(es) of epoch {epoch} were not "
+                    "trained on because a fixed point they need does not exist (first: "
+                    f"{failed[0][1]})", FixedPointWarning, stacklevel=2)
             keep_going = finish_epoch({**record, "seconds": time.perf_counter() - tic})
             bar.update(1)
 

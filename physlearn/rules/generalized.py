@@ -24,12 +24,17 @@ class GeneralizedEP(Rule):
         holomorphic system, ``"complex"``).
     homeostasis : float, default 0.0
         Coefficient λ of the Jacobian-homeostasis gradient added to the estimate,
-        ``ĝ + λ ∂L_homeo/∂θ`` (:func:`physlearn.rules.homeostasis.homeostatic_gradient`).
+        ``ĝ + λ ∂L_homeo/∂θ`` (:func:`physlearn.rules.homeostasis.homeostatic_gradient`),
+        with the homeostatic loss per unit of the state, ``½‖J − Jᵀ‖²_F / n``, as
+        Laborieux & Zenke (2024): λ = 0.1 … 1 as in their runs, whatever the network's size.
     samples : int or None, default 5
         Gaussian probes per sample for the homeostatic gradient (``None``: exact).
     seed : int, default 0
-        Seed of the probes. The same probes are drawn at every call, so the rule has no
-        random state of its own (training runs resume bitwise).
+        Seed of the probes. Every sample gets its own probes, fresh for every mini-batch
+        (the generator is seeded by ``seed`` and the batch's inputs,
+        :func:`~physlearn.rules.homeostasis.probe_seed`), as the paper draws new ones at
+        every step; the same call always gives the same estimate, so the rule has no random
+        state of its own (training runs resume bitwise).
 
     Notes
     -----
@@ -54,7 +59,17 @@ class GeneralizedEP(Rule):
 
     A nudged fixed point that does not exist (Newton fails, or its Jacobian is singular)
     raises :class:`~physlearn.ConvergenceError` naming the β of the failed nudge (for the
-    Cauchy estimate: a failed contour, the circle reaching a singularity of ``s*(β)``).
+    Cauchy estimate: a failed contour, the circle reaching a singularity of ``s*(β)``); the
+    training loop records such a batch and does not train on it. With Cauchy points
+    (``points ≥ 3``) the circle is first checked against the system's
+    :meth:`~physlearn.System.nudge_radius` (for a vector-field network a first-order estimate
+    of the radius of convergence of ``s*(β)``): ``beta`` at or beyond it is refused with a
+    ``ValueError`` naming both (:func:`~physlearn.rules.holomorphic.check_circle`). Real
+    nudges (``points ≤ 2``) need no series in β, only the two fixed points, and are checked
+    by their relaxation alone.
+
+    :func:`error_alignment` measures the bias where it arises, on the neuronal error vectors
+    (the estimated ``ds*/dβ`` against recurrent backprop's ``−J⁻ᵀ ∂C/∂s``), layer by layer.
 
     References
     ----------
@@ -102,7 +117,7 @@ class GeneralizedEP(Rule):
     def state_derivative(self, system, x, y, cost, free=None):
         """The estimate of ``ds*/dβ`` at β = 0, shape (batch, n_state), real."""
         free = system.equilibrium(x) if free is None else free
-        radius = check_circle(self, system, x, y, cost)
+        radius = check_circle(self, system, x, y, cost, free) if self._points() >= 3 else None
         ds = np.zeros(free.s.shape)
         moves = []
         for beta, weight in self.nudge_points():
@@ -121,8 +136,98 @@ class GeneralizedEP(Rule):
         ds = self.state_derivative(system, x, y, cost, free)
         g = {k: np.real(v) for k, v in system.mixed_vjp(free, ds).items()}
         if lam > 0:
-            from .homeostasis import homeostatic_gradient
+            from .homeostasis import homeostatic_gradient, probe_seed
 
-            h = homeostatic_gradient(system, free, samples=self.samples, seed=self.seed)
+            h = homeostatic_gradient(system, free, samples=self.samples,
+                                     seed=probe_seed(self.seed, x))
             g = {k: g[k] + lam * h[k] for k in g}
         return g
+
+
+def _cosines(a, b):
+    """Per-row cosine of two (batch, m) arrays; 0 where either row vanishes (as ``nan → 0``)."""
+    na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c = np.sum(a * b, axis=1) / (na * nb)
+    return np.where(np.isfinite(c), c, 0.0)
+
+
+def error_alignment(system, x, y, cost=None, beta=0.01, points=2, per_sample=False):
+    """Cosine between generalized EP's and recurrent backprop's neuronal errors, per layer.
+
+    Parameters
+    ----------
+    system : VectorFieldNetwork
+        Needs ``jacobian``, ``adjoint``, ``output_vjp`` and ``layer_slices`` (hidden layers
+        first, output layer last).
+    x : array_like, shape (batch, n_in)
+    y : array_like, shape (batch, n_out)
+    cost : Cost, str or None
+        None: squared error.
+    beta : float or None, default 0.01
+        Nudge of the :class:`GeneralizedEP` estimate of ``ds*/dβ`` (with ``points``); None:
+        the exact ``ds*/dβ = −J⁻¹ ∂C/∂s`` (Laborieux & Zenke's ``N = 0``, no nudge bias: the
+        cosine then measures the ``J⁻¹`` vs ``J⁻ᵀ`` bias alone).
+    points : int, default 2
+        Nudge points of the estimate (:class:`GeneralizedEP`).
+    per_sample : bool, default False
+        Also return the per-sample cosines (under ``"samples"``: name → (batch,)).
+
+    Returns
+    -------
+    dict
+        ``"hidden_1" … "hidden_{L−1}"`` and ``"output"``: the batch mean of the per-sample
+        cosine on that layer's units; ``"hidden"``: the same over all hidden units pooled;
+        ``"all"``: over every unit. Each also with a ``"_std"`` suffix (batch standard
+        deviation).
+
+    Notes
+    -----
+    A nudge moves the fixed point at the rate ``ds*/dβ = −J⁻¹ ∂C/∂s`` (what generalized EP
+    measures); recurrent backprop's error is the adjoint ``δ = −J⁻ᵀ ∂C/∂s`` (physlearn's
+    sign convention, ``Φ = −F``: Laborieux & Zenke's ``δ`` and ``du/dβ`` are both of the
+    opposite sign, which leaves the cosine unchanged). The parameter gradients are
+    ``(∂Φ/∂θ)ᵀ`` of these vectors, so their cosine, layer by layer, is where the
+    ``J − Jᵀ`` bias shows. As in the paper the cosine is taken per sample and per layer and
+    averaged over the batch.
+
+    The output layer is aligned by construction: the cost acts on it directly, so both
+    vectors start there with ``∂C/∂o`` (for an output-only cost the leading term of both is
+    ``−∂C/∂o`` on the outputs), and pooled cosines over all units are dominated by it (an
+    untrained 64-32-10 net on 32 digits at α = 90°: 0.96 on the outputs, 0.73 over all
+    units, −0.07 on the hidden layer; at α = 0 all are 1). The hidden layers, reached only
+    through the feedback weights ``B`` in ``J⁻¹`` and the forward weights ``W`` in ``J⁻ᵀ``,
+    measure the alignment; homeostasis should raise them.
+
+    References
+    ----------
+    .. [1] A. Laborieux, F. Zenke, "Improving equilibrium propagation without weight symmetry
+       through Jacobian homeostasis", ICLR 2024, arXiv:2309.02214.
+    """
+    from ..costs import make_cost
+
+    cost = make_cost(cost)
+    x = system.check_inputs(x)
+    y = system.check_targets(y, x.shape[0])
+    free = system.equilibrium(x)
+    g = system.output_vjp(free, cost.gradient(system.outputs(free), y))
+    delta = -np.real(system.adjoint(free, g))
+    if beta is None:
+        ds = -np.linalg.solve(np.real(system.jacobian(free)), g[..., None])[..., 0]
+    else:
+        ds = GeneralizedEP(beta=beta, points=points).state_derivative(system, x, y, cost, free)
+    slices = list(system.layer_slices)
+    groups = {f"hidden_{i + 1}": sl for i, sl in enumerate(slices[:-1])}
+    groups["output"] = slices[-1]
+    if len(slices) > 1:
+        groups["hidden"] = np.r_[tuple(slices[:-1])]
+    groups["all"] = slice(None)
+    out, samples = {}, {}
+    for name, sl in groups.items():
+        c = _cosines(ds[:, sl], delta[:, sl])
+        samples[name] = c
+        out[name] = float(np.mean(c))
+        out[name + "_std"] = float(np.std(c))
+    if per_sample:
+        out["samples"] = samples
+    return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import numpy as np
@@ -89,12 +90,13 @@ class HolomorphicEP(Rule):
         return {k: v / self.points for k, v in total.items()}
 
 
-def check_circle(rule, system, x, y, cost):
+def check_circle(rule, system, x, y, cost, free=None):
     """Refuse a circle ``|β| = r`` that reaches the radius of convergence of ``g(β)``.
 
     The radius is the system's :meth:`nudge_radius` ``(x, y, cost)`` where it knows it (None
     or absent: unknown, and the contour is checked as it is relaxed, see
-    :func:`relax_on_circle`). Returns the radius (or None).
+    :func:`relax_on_circle`). Returns the radius (or None). ``free``, the free state of ``x``,
+    is handed to a ``nudge_radius`` that takes it (saves a relaxation).
 
     Raises
     ------
@@ -104,7 +106,12 @@ def check_circle(rule, system, x, y, cost):
     """
     r = check_strength("beta", rule.beta)
     find = getattr(system, "nudge_radius", None)   # duck-typed systems may lack it
-    radius = find(x, y, cost, beta=r) if callable(find) else None
+    if not callable(find):
+        radius = None
+    elif free is not None and "free" in inspect.signature(find).parameters:
+        radius = find(x, y, cost, beta=r, free=free)
+    else:
+        radius = find(x, y, cost, beta=r)
     if radius is not None and np.isfinite(radius) and r >= radius:
         raise ValueError(
             f"{type(rule).__name__}: the circle |beta| = {r:.6g} reaches the radius of "

@@ -2,9 +2,11 @@
 
 Generalized EP on a network without an energy is biased by the antisymmetric part of the
 Jacobian ``J = ∂Φ/∂s`` at the fixed point (``J⁻¹`` where the true gradient needs ``J⁻ᵀ``).
-Laborieux & Zenke (2024) add a homeostatic loss that measures that asymmetry,
+Laborieux & Zenke (2024) add a homeostatic loss that measures that asymmetry per unit of the
+state (``n`` units),
 
-    L_homeo = E_ε[‖Jε‖² − εᵀJ²ε] = ‖J‖²_F − tr(J²) = ½‖J − Jᵀ‖²_F,   ε ~ N(0, 1),
+    L_homeo = E_ε[‖Jε‖² − εᵀJ²ε] / n = (‖J‖²_F − tr(J²)) / n = ½‖J − Jᵀ‖²_F / n,
+    ε ~ N(0, 1),
 
 estimated Hutchinson-style from a few Gaussian probes (each needs only the Jacobian-vector
 products ``Jε`` and ``J(Jε)``: local in a physical system), and descend its gradient together
@@ -19,26 +21,54 @@ References
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 
 
-def _probes(n, samples, seed):
+def _probes(shape, samples, seed):
+    """``samples`` independent standard-normal probes of ``shape`` (one per matrix)."""
     if isinstance(samples, bool) or int(samples) != samples or samples < 1:
         raise ValueError(f"samples={samples!r} must be a positive integer or None (exact)")
-    return np.random.default_rng(seed).normal(size=(int(samples), n))
+    return np.random.default_rng(seed).normal(size=(int(samples),) + tuple(shape))
+
+
+def probe_seed(seed, x):
+    """The seed of a mini-batch's probes: fresh for every batch, yet no random state.
+
+    Parameters
+    ----------
+    seed : int
+        The rule's seed.
+    x : ndarray
+        The mini-batch's inputs; their bytes (CRC-32) are mixed into the seed.
+
+    Returns
+    -------
+    numpy.random.SeedSequence
+
+    Notes
+    -----
+    Laborieux & Zenke draw new probes at every training step. Deriving them from the seed and
+    the batch gives a different draw for every mini-batch of a shuffled epoch while the same
+    call always returns the same estimate, so a resumed run stays bitwise equal to an
+    uninterrupted one.
+    """
+    crc = zlib.crc32(np.ascontiguousarray(np.asarray(x, dtype=float)).tobytes())
+    return np.random.SeedSequence([int(seed), crc])
 
 
 def homeostatic_loss(J, samples=None, seed=0):
-    """``½‖J − Jᵀ‖²_F``, exactly or by the Hutchinson estimate ``mean ‖Jε‖² − εᵀJ²ε``.
+    """``½‖J − Jᵀ‖²_F / n``, exactly or by the Hutchinson estimate ``mean (‖Jε‖² − εᵀJ²ε)/n``.
 
     Parameters
     ----------
     J : array_like, shape (n, n) or (batch, n, n)
         Jacobian(s).
     samples : int or None, default None
-        Number of Gaussian probes ε (the same probes for every matrix of a batch); ``None``
-        returns the exact value.
-    seed : int, default 0
+        Number of Gaussian probes ε per matrix (drawn independently for every matrix of a
+        batch, as Laborieux & Zenke do); ``None`` returns the exact value.
+    seed : int or numpy.random.SeedSequence, default 0
         Seed of the probes.
 
     Returns
@@ -50,18 +80,26 @@ def homeostatic_loss(J, samples=None, seed=0):
     ``E[εᵀAε] = tr A`` for ``ε ~ N(0, 1)``, so ``E[‖Jε‖² − εᵀJ²ε] = tr(JᵀJ) − tr(J²) =
     ‖J‖²_F − tr(J²) = ½‖J − Jᵀ‖²_F``. For a symmetric ``J`` every single probe gives exactly
     ``‖Jε‖² − εᵀJJε = 0``.
+
+    **Normalisation.** The value is divided by the number ``n`` of units (the state size), as
+    in Laborieux & Zenke (2024): ``½‖J − Jᵀ‖²_F`` sums ``n²`` entries and grows with the
+    network, while the task cost does not, so an unnormalised coefficient λ would weigh the
+    homeostasis more the larger the network is. Per unit, ``½‖J − Jᵀ‖²_F / n`` is the mean
+    squared antisymmetric coupling a unit sees, of the same order for every width and depth
+    at a fixed weight scale, and one λ transfers between network sizes.
     """
     J = np.asarray(J, dtype=float)
     if J.ndim < 2 or J.shape[-1] != J.shape[-2]:
         raise ValueError(f"J has shape {J.shape}; expected square matrices (..., n, n)")
+    n = J.shape[-1]
     if samples is None:
         A = J - np.swapaxes(J, -1, -2)
-        return 0.5 * np.sum(A * A, axis=(-1, -2))
-    eps = _probes(J.shape[-1], samples, seed)                # (k, n)
-    Je = np.einsum("...ij,kj->...ki", J, eps)                # Jε
+        return 0.5 * np.sum(A * A, axis=(-1, -2)) / n
+    eps = _probes(J.shape[:-1], samples, seed)               # (k, ..., n)
+    Je = np.einsum("...ij,k...j->k...i", J, eps)             # Jε
     JT = np.ascontiguousarray(np.swapaxes(J, -1, -2))        # same arithmetic as for J
-    JTe = np.einsum("...ij,kj->...ki", JT, eps)              # Jᵀε: εᵀJ²ε = (Jᵀε)·(Jε)
-    return np.mean(np.sum((Je - JTe) * Je, axis=-1), axis=-1)
+    JTe = np.einsum("...ij,k...j->k...i", JT, eps)           # Jᵀε: εᵀJ²ε = (Jᵀε)·(Jε)
+    return np.mean(np.sum((Je - JTe) * Je, axis=-1), axis=0) / n
 
 
 def homeostatic_gradient(system, state, samples=5, seed=0):
@@ -75,19 +113,24 @@ def homeostatic_gradient(system, state, samples=5, seed=0):
     state : State
         The fixed point (batch of samples).
     samples : int or None, default 5
-        Gaussian probes per sample; ``None``: the exact gradient of ``½‖J − Jᵀ‖²_F``.
-    seed : int, default 0
+        Gaussian probes per sample (5, as Laborieux & Zenke), drawn independently for every
+        sample; ``None``: the exact gradient of ``½‖J − Jᵀ‖²_F / n``.
+    seed : int or numpy.random.SeedSequence, default 0
+        Seed of the probes (:func:`probe_seed` gives a fresh one per mini-batch).
 
     Returns
     -------
     dict
-        name → (batch, *shape).
+        name → (batch, *shape): the gradient of each sample's loss (their batch mean is the
+        gradient of the batch-mean loss, which is what Laborieux & Zenke descend).
 
     Notes
     -----
-    Per probe, ``L_ε = vᵀv − εᵀJv`` with ``v = Jε``, ``w = Jᵀε``; its differential is
-    ``dL_ε = 2 vᵀdJ ε − εᵀdJ v − wᵀdJ ε``, three contractions ``aᵀ(∂J/∂θ)b``. Exactly,
-    ``d ½‖A‖² = 2 Σ_j (Ae_j)ᵀ dJ e_j`` with the antisymmetric ``A = J − Jᵀ``.
+    Per probe, ``L_ε = (vᵀv − εᵀJv)/n`` with ``v = Jε``, ``w = Jᵀε``; its differential is
+    ``n dL_ε = 2 vᵀdJ ε − εᵀdJ v − wᵀdJ ε``, three contractions ``aᵀ(∂J/∂θ)b``. Exactly,
+    ``d ½‖A‖² = 2 Σ_j (Ae_j)ᵀ dJ e_j`` with the antisymmetric ``A = J − Jᵀ``. The loss is per
+    unit (divided by the state size ``n``, see :func:`homeostatic_loss`), so the coefficient λ
+    of a rule does not have to be retuned with the network's size.
     """
     for method in ("jacobian", "jacobian_param_vjp"):
         if not hasattr(system, method):
@@ -114,14 +157,14 @@ def homeostatic_gradient(system, state, samples=5, seed=0):
         for j in range(n):
             e = np.zeros((batch, n))
             e[:, j] = 1.0
-            add(D(A[:, :, j], e), 2.0)
+            add(D(A[:, :, j], e), 2.0 / n)
         return total
-    eps = _probes(n, samples, seed)
+    eps = _probes((batch, n), samples, seed)                  # (k, batch, n)
+    w = 1.0 / (len(eps) * n)
     for e in eps:
-        e = np.broadcast_to(e, (batch, n)).copy()
         v = np.einsum("bij,bj->bi", J, e)
-        w = np.einsum("bji,bj->bi", J, e)
-        add(D(v, e), 2.0 / len(eps))
-        add(D(e, v), -1.0 / len(eps))
-        add(D(w, e), -1.0 / len(eps))
+        wt = np.einsum("bji,bj->bi", J, e)
+        add(D(v, e), 2.0 * w)
+        add(D(e, v), -w)
+        add(D(wt, e), -w)
     return total
