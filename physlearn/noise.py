@@ -389,9 +389,8 @@ class RelaxationNoise(NoisySystem):
         if float(self.temperature) == 0:
             return fixed
         cov = self.covariance(fixed)
-        delta = np.empty(np.shape(fixed.s))
-        for b, sigma in enumerate(cov):
-            delta[b] = _sqrt_psd(sigma) @ self.rng.standard_normal(sigma.shape[0])
+        z = self.rng.standard_normal(np.shape(fixed.s))     # the same stream, row by row
+        delta = np.einsum("bij,bj->bi", _sqrt_psd(cov), z)
         noisy = self.system.with_s(fixed, fixed.s + delta)
         object.__setattr__(noisy, "_noiseless", fixed)
         return noisy
@@ -443,9 +442,13 @@ class RelaxationNoise(NoisySystem):
 
 
 def _sqrt_psd(sigma):
-    """A matrix ``A`` with ``A Aᵀ = sigma`` for a symmetric positive semi-definite ``sigma``."""
-    w, v = np.linalg.eigh(sigma)
-    return v * np.sqrt(np.clip(w, 0.0, None))
+    """Matrices ``A`` with ``A Aᵀ = sigma`` for a stack of symmetric positive semi-definite
+    ``sigma`` (one stacked ``eigh``, single-threaded: small matrices)."""
+    from physlearn.systems.blas import serial_blas
+
+    with serial_blas():
+        w, v = np.linalg.eigh(sigma)
+    return v * np.sqrt(np.clip(w, 0.0, None))[..., None, :]
 
 
 # -- device variability -----------------------------------------------------------------------
