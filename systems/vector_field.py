@@ -304,7 +304,14 @@ class VectorFieldNetwork(EquilibriumSystem):
                 if np.max(np.abs(r)) < 1e-3 or not np.all(np.isfinite(r)):
                     break
                 state = state.replace(s=state.s - self._EULER_DT * r)
-        state = self._newton(state)
+        try:
+            state = self._newton(state)
+        except ConvergenceError as err:
+            if "singular" in str(err):
+                raise
+            # Newton stalls where the fixed point is stable but barely (a small eigenvalue of
+            # J): follow the dynamics, which converge there linearly, then polish by Newton
+            state = self._newton(self._flow(state, err))
         if not np.iscomplexobj(state.s):
             eig = np.linalg.eigvals(self.jacobian(state, nudge))
             unstable = np.flatnonzero(np.min(eig.real, axis=1) <= 0)
@@ -314,6 +321,22 @@ class VectorFieldNetwork(EquilibriumSystem):
                     f"{unstable[:5].tolist()} is unstable (an eigenvalue of the Jacobian has "
                     "non-positive real part); the dynamics would not settle there")
         return state
+
+    _RESCUE_STEPS = 50_000
+
+    def _flow(self, state, err):
+        """Explicit Euler on ``ds/dt = −(Φ + β ∂C/∂s)`` until the residual is below ``tol``
+        (at most ``_RESCUE_STEPS`` steps); ``err`` is raised again if the flow does not get
+        there or diverges."""
+        tol = self.tol * residual_scale(self, state, state.nudge)
+        for _ in range(self._RESCUE_STEPS):
+            r = self.residual(state)
+            if not np.all(np.isfinite(r)):
+                raise err
+            if np.max(np.abs(r)) < tol:
+                return state
+            state = state.replace(s=state.s - self._EULER_DT * r)
+        raise err
 
     def _newton(self, state):
         nudge = state.nudge

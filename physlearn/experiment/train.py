@@ -342,7 +342,7 @@ def _checked_metrics(system, data, cost, guard, x_train) -> dict:
     try:
         record = _metrics(system, data, cost)
     except (*_STATE_ERRORS, ConvergenceError) as err:   # no free fixed point after the step
-        guard.check(x_train, err)
+        guard.check(np.concatenate([x_train, data.x_test]), err)   # test samples break too
         raise
     if not all(math.isfinite(v) for v in record.values()):
         guard.check(x_train, "non-finite loss")
