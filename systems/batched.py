@@ -174,7 +174,7 @@ def choose_method(H, method="auto"):
     if method != "auto":
         return method
     n = H.n
-    direct = "dense" if n <= _DENSE_MAX_N and H.density > _DENSE_MIN_DENSITY else "sparse"
+    direct = _direct_method(H)
     if n <= 300:
         return direct
     kappa = jacobi_condition(H.K)
@@ -182,6 +182,11 @@ def choose_method(H, method="auto"):
     cg_flops = iterations * 2.0 * (n * n if H.density > _DENSE_MIN_DENSITY else H.K.nnz)
     direct_flops = n**3 / 3.0 if direct == "dense" else H.K.nnz * n / 10.0
     return "cg" if cg_flops < direct_flops else direct
+
+
+def _direct_method(H):
+    """Dense Cholesky for dense-ish blocks of moderate size, sparse ``LDLᵀ`` otherwise."""
+    return "dense" if H.n <= _DENSE_MAX_N and H.density > _DENSE_MIN_DENSITY else "sparse"
 
 
 def jacobi_condition(K):
@@ -238,8 +243,7 @@ def solve(H, R, *, method="auto", rtol=None, memory=MEMORY, max_shifts=40):
                                                                               _CG_TOL_FLOOR)
         d, done = _cg(H, R, rtol)
         todo = np.flatnonzero(~done)
-        method = "dense" if H.n <= _DENSE_MAX_N and H.density > _DENSE_MIN_DENSITY \
-            else "sparse"
+        method = _direct_method(H)
     if len(todo):
         solver = _dense if method == "dense" else _sparse_chunks
         d[todo], exact[todo] = solver(H, R, todo, memory, max_shifts)
@@ -291,12 +295,14 @@ def _sparse_chunks(H, R, rows, memory, max_shifts):
 
     d = np.empty((len(rows), H.n))
     exact = np.ones(len(rows), bool)
-    try:                                   # the fill of one sample's factor sets the chunk
-        first = spla.splu(H.block(rows[0]), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
-                          options={"SymmetricMode": True})
-        fill = first.L.nnz + first.U.nnz
-    except RuntimeError:                   # a zero pivot: assume a dense factor
-        fill = H.n * H.n
+    fill = H.n * H.n                       # at worst a dense factor
+    if len(rows) * (16 * fill + 64 * H.n) > memory:
+        try:                               # then the fill of one sample's factor sets the chunk
+            first = spla.splu(H.block(rows[0]), permc_spec="MMD_AT_PLUS_A",
+                              diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+            fill = first.L.nnz + first.U.nnz
+        except RuntimeError:               # a zero pivot: keep the dense bound
+            pass
     per_sample = 16 * fill + 64 * H.n
     chunk = int(max(1, min(len(rows), memory // max(per_sample, 1))))
     for start in range(0, len(rows), chunk):

@@ -272,6 +272,7 @@ class NonlinearResistorNetwork(ResistorNetwork):
         self._diode_incidence = incidence           # u_d = V_anode − V_cathode
         self._diode_free = incidence[:, self._free].tocsr()
         self._laplacian_cache = None
+        self._method_choice = None                  # (linear_solver, method), see _solver_method
         self._check_floating()
         if self.diode_law == "ideal":
             _ideal.check_construction(self)
@@ -563,23 +564,26 @@ class NonlinearResistorNetwork(ResistorNetwork):
     def _laplacian(self):
         """Free-node block ``K`` of the weighted Laplacian (CSR), cached per ``g``.
 
-        The cache also keeps the dense copy of ``K`` and the solve method chosen for it, both
-        computed on first use.
+        The cache also keeps the dense copy of ``K``, made on first use.
         """
         g = self._params["conductance"]
         cache = self._laplacian_cache
         if cache is None or not np.array_equal(cache["g"], g):
             K = (self._d_free.T @ sp.diags(g) @ self._d_free).tocsr()
-            self._laplacian_cache = cache = {"g": g.copy(), "K": K, "dense": None,
-                                             "method": None}
+            self._laplacian_cache = cache = {"g": g.copy(), "K": K, "dense": None}
         return cache
 
     def _solver_method(self):
-        cache = self._laplacian()
-        if cache["method"] is None:
-            cache["method"] = batched.choose_method(batched.BatchHessian(cache["K"]),
-                                                    self.linear_solver)
-        return cache["method"]
+        """The solve method of ``linear_solver``; ``"auto"`` chooses once per network, on the
+        conductances of its first solve (a condition estimate per training step would cost
+        Lanczos iterations on the hot path, and training changes ``K`` only gradually)."""
+        chosen = getattr(self, "_method_choice", None)
+        if chosen is None or chosen[0] != self.linear_solver:
+            K = self._laplacian()["K"]
+            chosen = (self.linear_solver,
+                      batched.choose_method(batched.BatchHessian(K), self.linear_solver))
+            self._method_choice = chosen
+        return chosen[1]
 
     def batch_hessian(self, state, nudge=None):
         """The Hessians of ``E`` (or ``E + βC``) of every sample, as one shared operator.
