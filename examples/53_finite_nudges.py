@@ -9,17 +9,13 @@
 # as long as the circle stays inside the radius of convergence of the nudged fixed point
 # ``s*(β)`` — and the noise, divided by ``r`` instead of a small β, stays small.
 #
-# **System.** A tied (symmetric, α = 0) Hopfield-like network 64-32-10 on digits,
-# :class:`~physlearn.systems.vector_field.VectorFieldNetwork`. It is the library's holomorphic
-# tied network on digits: ``HolomorphicEP`` needs ``"soft_nudge"`` and a measurable ``∂E/∂θ``,
-# which the vector-field network refuses even at α = 0 (it is implemented as a field, not an
-# energy), and the other ``"complex"`` systems (resistor networks, phase oscillators, the
-# exact Ising model) are not Hopfield networks on digits. On it, ``GeneralizedEP(points=N)``
-# is the same N-point Cauchy estimate (``(1/N) Σ_k (s_{β_k} − s_0)/β_k`` on
-# ``β_k = r e^{2πik/N}``, contracted with ``∂Φ/∂θ``); at α = 0 it equals EP's
-# ``d/dβ ∂E/∂θ``, so ``points=1`` is one-sided EP, ``points=2`` centered EP and
-# ``points ≥ 3`` holomorphic EP. The weights are drawn at gain 0.8: at the default gain 1 the
-# free fixed point itself fails (Newton stalls) on some digits for seeds 1 and 2.
+# **System.** A layered Hopfield network 64-32-10 on digits (tanh units, tied weights:
+# ``VectorFieldNetwork(..., tied=True)``, the energy ``E = ½‖s‖² − Σ ρ(s_l)ᵀ W_l ρ(s_{l−1})
+# − bᵀρ(s)``). EP measures ``∂E/∂θ`` at the free and nudged fixed points: one-sided EP
+# (``EP(variant="positive")``), centered EP, and holomorphic EP (``HolomorphicEP(points=N)``:
+# N complex nudges ``β_k = r e^{2πik/N}`` and the Cauchy integral
+# ``(1/N) Σ_k ∂E/∂θ(β_k)/β_k``, bias ``O(r^N)``). The weights are drawn at gain 0.8: at
+# gain 1 some digits have no free fixed point for seeds 1 and 2.
 #
 # **Noise.** :class:`~physlearn.noise.RelaxationNoise`: every relaxation returns a thermal
 # sample of the state around its fixed point (Langevin dynamics at temperature ``T``).
@@ -44,7 +40,8 @@ from physlearn.experiment.optim import SGD
 from physlearn.experiment.plots import figure_dir
 from physlearn.experiment.train import FixedPointWarning
 from physlearn.noise import RelaxationNoise
-from physlearn.rules.generalized import GeneralizedEP
+from physlearn.rules.ep import EP
+from physlearn.rules.holomorphic import HolomorphicEP
 from physlearn.systems.vector_field import VectorFieldNetwork
 
 # the per-sample 42×42 eigen-decompositions of the noise run ~6× faster on one BLAS thread
@@ -66,7 +63,7 @@ def flat(d):
 
 
 def network(seed):
-    return VectorFieldNetwork(LAYERS, alpha=0.0, gain=GAIN, seed=seed)
+    return VectorFieldNetwork(LAYERS, tied=True, gain=GAIN, seed=seed)
 
 
 # %% [markdown]
@@ -85,14 +82,18 @@ RULES = {   # name: (points, fraction of the radius)
     "one-sided, small β": (1, 1 / 50),
     "one-sided, large β": (1, 1 / 2),
     "centered (N=2), large β": (2, 1 / 2),
-    "Cauchy N=4, large |β|": (4, 1 / 2),
-    "Cauchy N=8, large |β|": (8, 1 / 2),
+    "holomorphic N=4, large |β|": (4, 1 / 2),
+    "holomorphic N=8, large |β|": (8, 1 / 2),
 }
 
 
 def rule(name, seed):
+    """One-sided EP (1 point), centered EP (2) or holomorphic EP (N ≥ 3 on a circle)."""
     points, fraction = RULES[name]
-    return GeneralizedEP(beta=fraction * radius[seed], points=points)
+    beta = fraction * radius[seed]
+    if points < 3:
+        return EP(beta=beta, variant="positive" if points == 1 else "centered")
+    return HolomorphicEP(beta=beta, points=points)
 
 
 def cosines(name, temperature, error=False):
@@ -167,19 +168,19 @@ for name in RULES:
     acc = np.array([a[-1] for a in curves[name]])
     print(f"{name:26s} {e0.mean():10.2e} ± {e0.std():.1e} {c0.mean():9.4f} ± {c0.std():.4f} "
           f"{c.mean():9.4f} ± {c.std():.4f} {acc.mean():9.3f} ± {acc.std():.3f}")
-cauchy, biased = table["Cauchy N=4, large |β|"]["noisy"], table["one-sided, large β"]["noisy"]
+cauchy, biased = table["holomorphic N=4, large |β|"]["noisy"], table["one-sided, large β"]["noisy"]
 gap = cauchy - biased
-print(f"paired gap cosine(Cauchy N=4) − cosine(one-sided, same |β|) at T: "
+print(f"paired gap cosine(holomorphic N=4) − cosine(one-sided, same |β|) at T: "
       f"{gap.mean():.4f} ± {gap.std():.4f} (per seed {np.round(gap, 4).tolist()})")
-print(f"acceptance: Cauchy N=4 cosine {cauchy.mean():.4f} >= 0.99: {cauchy.mean() >= 0.99}; "
+print(f"acceptance: holomorphic N=4 cosine {cauchy.mean():.4f} >= 0.99: {cauchy.mean() >= 0.99}; "
       f"gap {gap.mean():.4f} > seed spread of the one-sided cosine {biased.std():.4f}: "
       f"{gap.mean() > biased.std()}; one-sided small β cosine "
       f"{table['one-sided, small β']['noisy'].mean():.3f} < 1/√2 (noise-dominated): "
       f"{table['one-sided, small β']['noisy'].mean() < 2 ** -0.5}; paired: gap "
       f"{gap.mean():.4f} > its spread {gap.std():.4f}: {gap.mean() > gap.std()}")
-e1, e4 = table["one-sided, large β"]["error"], table["Cauchy N=4, large |β|"]["error"]
+e1, e4 = table["one-sided, large β"]["error"], table["holomorphic N=4, large |β|"]["error"]
 print(f"noiseless bias per seed, rel. error one-sided large β {np.round(e1, 4).tolist()} vs "
-      f"Cauchy N=4 {np.round(e4, 5).tolist()}")
+      f"holomorphic N=4 {np.round(e4, 5).tolist()}")
 print(f"total {time.time() - START:.0f} s")
 
 # %% [markdown]

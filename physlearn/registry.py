@@ -225,7 +225,8 @@ RULES = Registry("rule", RuleEntry)
 COSTS = Registry("cost")
 DATASETS = Registry("dataset")
 OPTIMIZERS = Registry("optimizer")
-TABLES = {"system": SYSTEMS, "rule": RULES, "cost": COSTS, "data": DATASETS,
+NOISES = Registry("noise model")
+TABLES = {"system": SYSTEMS, "noise": NOISES, "rule": RULES, "cost": COSTS, "data": DATASETS,
           "optimizer": OPTIMIZERS}
 
 
@@ -326,6 +327,8 @@ def _builtin_systems(add: Callable):
         summary="coupled phase oscillators (XY / Kuramoto energy)")
     add("vector-field", _S + "vector_field:VectorFieldNetwork", {"layers": [3, 5, 2]},
         summary="non-symmetric (vector-field) network with asymmetry angle alpha")
+    add("hopfield", _S + "vector_field:VectorFieldNetwork", {"layers": [3, 5, 2], "tied": True},
+        summary="layered Hopfield network: tied weights, an energy, EP and holomorphic EP")
     chain = {"example": _S + "spin_chain:contract_problem"}
     add("spin-chain-tfim", _S + "spin_chain:SpinChain.transverse_field_ising",
         {"n_spins": 4, "J": [0.8, 0.9, 0.6], "h": [1.3, 1.1, 1.4, 1.2], "g": 0.1,
@@ -424,6 +427,25 @@ def _builtin_datasets(add: Callable):
         summary="couplings of the cluster-Ising chain labelled by their phase (generated)")
 
 
+def register_noise(name, target, defaults=None, **fields):
+    """Register a noise model: a wrapper ``target(system, **kwargs)`` over any system (the
+    ``[noise]`` table of a config wraps the ``[system]`` it builds)."""
+    return NOISES.add(name, target, defaults, **fields)
+
+
+def _builtin_noises(add: Callable):
+    n = "physlearn.noise:"
+    add("measurement", n + "MeasurementNoise",
+        summary="Gaussian noise on the local measurements dE/dtheta, fresh in every phase")
+    add("relaxation", n + "RelaxationNoise",
+        summary="Langevin noise at temperature T: states fluctuate around the fixed point")
+    add("device", n + "DeviceVariability",
+        summary="frozen multiplicative mismatch of every parameter (device variability)")
+    add("quantised", n + "QuantisedUpdates",
+        summary="parameters restricted to a grid of levels after every update")
+    add("readout", n + "ReadoutNoise", summary="Gaussian noise on the outputs a rule reads")
+
+
 def _builtin_optimizers(add: Callable):
     o = "physlearn.experiment.optim:"
     add("sgd", o + "SGD", summary="plain gradient descent")
@@ -436,3 +458,4 @@ _builtin_rules(register_rule)
 _builtin_costs(register_cost)
 _builtin_datasets(register_dataset)
 _builtin_optimizers(register_optimizer)
+_builtin_noises(register_noise)

@@ -93,10 +93,14 @@ def missing_requirements(system_name):
 
 
 def implements(system, method):
-    """True where the system defines ``method`` beyond the base-class stub."""
+    """True where the system defines ``method`` beyond the base-class stub (and the instance
+    does not list it in its ``unavailable`` methods, as an untied vector-field network lists
+    ``energy``, which its class defines for tied weights only)."""
     from .system import EquilibriumSystem, System
 
     impl = getattr(type(system), method, None)
+    if method in getattr(system, "unavailable", ()):
+        return False
     return impl is not None and impl not in (getattr(EquilibriumSystem, method, None),
                                              getattr(System, method, None))
 

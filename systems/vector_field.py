@@ -60,6 +60,10 @@ class VectorFieldNetwork(EquilibriumSystem):
         The activation ``ρ``: ``"tanh"``, or ``"sigmoid"``, the one of Laborieux & Zenke's
         code, ``ρ(s) = 1/(1 + e^{−4s+2}) = ½(1 + tanh(2s − 1))`` (output in (0, 1), steepest
         at ``s = ½``). Both are holomorphic: complex nudges continue the fixed point.
+    tied : bool, default False
+        Tie the backward weights to the forward ones, ``B_{l+1} = W_{l+1}ᵀ`` at all times (the
+        ``B`` parameters do not exist; needs ``alpha=0``): a layered Hopfield network with
+        the energy ``E`` below, on which EP and holomorphic EP measure ``∂E/∂θ`` locally.
 
     Notes
     -----
@@ -67,6 +71,13 @@ class VectorFieldNetwork(EquilibriumSystem):
     (shape ``(n_{l−1}, n_l)``, feeding layer ``l`` back into layer ``l−1``), ``"b1" … "bL"``.
     Forward and backward weights are independent parameters; a learning rule that updates them
     differently breaks the symmetry even from α = 0.
+
+    **Tied weights** (``tied=True``). With ``B_{l+1} ≡ W_{l+1}ᵀ`` the energy exists for every
+    parameter value, and its local parameter derivatives are what EP contrasts:
+    ``∂E/∂W_l = −ρ(s_l) a_{l−1}ᵀ`` and ``∂E/∂b_l = −ρ(s_l)`` (:meth:`param_gradient`).
+    ``W_{l+1}`` then enters ``Φ_l`` through the feedback as well, and the reference
+    (:meth:`mixed_vjp`) sums both uses. Capabilities ``"soft_nudge"``, ``"complex"`` and
+    ``"vector_field"``: EP, holomorphic EP and generalized EP all apply (and agree).
 
     **Capabilities.** ``"vector_field"`` (no energy is assumed; a rule must use the field and
     its Jacobian) and ``"complex"`` (both activations are holomorphic: ``tanh`` has its poles
@@ -108,15 +119,15 @@ class VectorFieldNetwork(EquilibriumSystem):
     True
     """
 
-    capabilities = frozenset({"vector_field", "complex"})
     _EULER_STEPS = 20
     _FLOW_STEPS = 1000
     _EULER_DT = 0.2
 
     def __init__(self, layers, *, alpha=0.0, gain=1.0, seed=0, tol=1e-10, max_iter=100,
-                 activation="tanh"):
+                 activation="tanh", tied=False):
         self.layers = layers
         self.activation = activation
+        self.tied = tied
         self.alpha = alpha
         self.gain = gain
         self.seed = seed
@@ -136,6 +147,10 @@ class VectorFieldNetwork(EquilibriumSystem):
             raise ValueError(f"max_iter={max_iter!r} must be a positive integer")
         if activation not in ("tanh", "sigmoid"):
             raise ValueError(f"activation={activation!r} must be 'tanh' or 'sigmoid'")
+        if not isinstance(tied, (bool, np.bool_)):
+            raise ValueError(f"tied={tied!r} must be True or False")
+        if tied and alpha != 0:
+            raise ValueError(f"tied=True ties B to Wᵀ, so alpha={alpha!r} must be 0")
         self._sizes = sizes
         self._slices = []
         start = 0
@@ -145,6 +160,17 @@ class VectorFieldNetwork(EquilibriumSystem):
         self.n_state = start
         self.output_index = np.arange(start - sizes[-1], start)
         self.params = self._initial_params()
+
+    @property
+    def capabilities(self):
+        if self.tied:
+            return frozenset({"soft_nudge", "complex", "vector_field"})
+        return frozenset({"vector_field", "complex"})
+
+    @property
+    def unavailable(self):
+        """Methods this instance does not have: ``energy`` and ``param_gradient`` unless tied."""
+        return () if self.tied else ("energy", "param_gradient")
 
     @property
     def n_features(self):
@@ -169,7 +195,7 @@ class VectorFieldNetwork(EquilibriumSystem):
         shapes = {}
         for l in range(1, len(n)):
             shapes[f"W{l}"] = (n[l], n[l - 1])
-        for l in range(2, len(n)):
+        for l in range(2, len(n) if not self.tied else 2):
             shapes[f"B{l}"] = (n[l - 1], n[l])
         for l in range(1, len(n)):
             shapes[f"b{l}"] = (n[l],)
@@ -186,12 +212,17 @@ class VectorFieldNetwork(EquilibriumSystem):
             p[f"B{l}"] = np.sin(self.alpha) * rand + np.cos(self.alpha) * p[f"W{l}"].T
         for l in range(1, len(n)):
             p[f"b{l}"] = np.zeros(n[l])
-        return p
+        return {k: p[k] for k in self.param_shapes}
+
+    def _backward(self, l):
+        """``B_l`` (layer ``l`` feeding back into layer ``l−1``): ``W_lᵀ`` when tied."""
+        return self._params[f"W{l}"].T if self.tied else self._params[f"B{l}"]
 
     def is_symmetric(self):
         """True when every ``B_{l+1}`` equals ``W_{l+1}ᵀ`` exactly (an energy exists)."""
         p = self._params
-        return all(np.array_equal(p[f"B{l}"], p[f"W{l}"].T) for l in range(2, self.n_layers + 1))
+        return all(np.array_equal(self._backward(l), p[f"W{l}"].T)
+                   for l in range(2, self.n_layers + 1))
 
     # -- the field ------------------------------------------------------------------------------
     def _layers(self, state):
@@ -213,7 +244,7 @@ class VectorFieldNetwork(EquilibriumSystem):
             below = state.x.astype(state.s.dtype) if l == 1 else rho[l - 2]
             zl = below @ p[f"W{l}"].T + p[f"b{l}"]
             if l < L:
-                zl = zl + rho[l] @ p[f"B{l + 1}"].T
+                zl = zl + rho[l] @ self._backward(l + 1).T
             z.append(zl)
         return s, rho, d1, d2, z
 
@@ -240,7 +271,7 @@ class VectorFieldNetwork(EquilibriumSystem):
             if l >= 2:
                 below = self._slices[l - 2]
                 J[:, a, below] -= d1[l - 1][:, :, None] * p[f"W{l}"] * d1[l - 2][:, None, :]
-                J[:, below, a] -= d1[l - 2][:, :, None] * p[f"B{l}"] * d1[l - 1][:, None, :]
+                J[:, below, a] -= d1[l - 2][:, :, None] * self._backward(l) * d1[l - 1][:, None, :]
         if isinstance(nudge, Nudge):
             out = self.output_index
             J = J.astype(np.result_type(J, nudge.beta))
@@ -299,11 +330,8 @@ class VectorFieldNetwork(EquilibriumSystem):
         if start is None:
             # Newton finds any fixed point, stable or not: let the dynamics bring the state
             # near the stable one first (explicit Euler on ds/dt = −(Φ + β ∂C/∂s))
-            for _ in range(self._FLOW_STEPS):
-                r = self.residual(state)
-                if np.max(np.abs(r)) < 1e-3 or not np.all(np.isfinite(r)):
-                    break
-                state = state.replace(s=state.s - self._EULER_DT * r)
+            state, _ = self._euler(state, 1e-3, self._FLOW_STEPS)
+        before = state
         try:
             state = self._newton(state)
         except ConvergenceError as err:
@@ -311,10 +339,20 @@ class VectorFieldNetwork(EquilibriumSystem):
                 raise
             # Newton stalls where the fixed point is stable but barely (a small eigenvalue of
             # J): follow the dynamics, which converge there linearly, then polish by Newton
-            state = self._newton(self._flow(state, err))
+            state = self._newton(self._flow(getattr(err, "state", state), err))
         if not np.iscomplexobj(state.s):
-            eig = np.linalg.eigvals(self.jacobian(state, nudge))
-            unstable = np.flatnonzero(np.min(eig.real, axis=1) <= 0)
+            unstable = _unstable(self.jacobian(state, nudge))
+            if unstable.size and start is None:
+                # Newton jumped to an unstable fixed point from a start outside the basin of
+                # the stable one: follow the dynamics of those samples all the way instead
+                # (not from a given start: a continued branch that lost its stability has no
+                # stable continuation, and another branch would be a different state)
+                err = ConvergenceError(f"samples {unstable[:5].tolist()}: the flow did not "
+                                       "reach a fixed point")
+                rescued = self._newton(self._flow(_take(before, unstable), err))
+                state = state.replace(s=state.s.copy())
+                state.s[unstable] = rescued.s
+                unstable = unstable[_unstable(self.jacobian(rescued, rescued.nudge))]
             if unstable.size:
                 raise ConvergenceError(
                     f"{type(self).__name__}{_beta_text(nudge)}: the fixed point of samples "
@@ -329,23 +367,63 @@ class VectorFieldNetwork(EquilibriumSystem):
         (at most ``_RESCUE_STEPS`` steps); ``err`` is raised again if the flow does not get
         there or diverges."""
         tol = self.tol * residual_scale(self, state, state.nudge)
-        for _ in range(self._RESCUE_STEPS):
-            r = self.residual(state)
+        state, converged = self._euler(state, tol, self._RESCUE_STEPS)
+        if not converged:
+            raise ConvergenceError(f"{err}; {self._why_no_rest(state, tol)}") from err
+        return state
+
+    def _why_no_rest(self, state, tol):
+        """What the dynamics do where they do not come to rest (for error messages)."""
+        r = np.max(np.abs(self.residual(state)), axis=1)
+        moving = np.flatnonzero(~(r < tol))
+        if not np.all(np.isfinite(state.s[moving])):
+            return f"the dynamics of samples {moving[:5].tolist()} diverge"
+        sub = _take(state, moving)
+        eig = np.linalg.eigvals(self.jacobian(sub, sub.nudge))
+        worst = eig[np.arange(len(moving)), np.argmin(eig.real, axis=1)]
+        hopf = np.flatnonzero((worst.real <= 0) & (np.abs(worst.imag) > 0))
+        if hopf.size:
+            return (f"samples {moving[hopf][:5].tolist()} oscillate: after "
+                    f"{self._RESCUE_STEPS} Euler steps they still move, where the Jacobian "
+                    f"has a complex pair of eigenvalues {worst[hopf[0]]:.3g} (and conjugate) "
+                    "with non-positive real part: the dynamics circle (a limit cycle, past a "
+                    "Hopf bifurcation) instead of settling on a stable fixed point")
+        where = f"samples {moving[:5].tolist()} (of {moving.size})"
+        return (f"{where} still move after {self._RESCUE_STEPS} Euler steps (dt = "
+                f"{self._EULER_DT}); smallest real part of an eigenvalue of the Jacobian "
+                f"{np.min(worst.real):.3g}")
+
+    def _euler(self, state, tol, steps):
+        """Explicit Euler (``dt = _EULER_DT``) on ``ds/dt = −(Φ + β ∂C/∂s)``, each sample until
+        its own ``max|residual| < tol`` (so a sample's result does not depend on the batch it
+        is relaxed in, and converged samples cost nothing), at most ``steps`` steps.
+        Returns the state and whether every sample converged (False also on overflow)."""
+        s = np.array(state.s)
+        active = np.arange(len(s))
+        for _ in range(steps):
+            r = self.residual(_take(state.replace(s=s), active))
             if not np.all(np.isfinite(r)):
-                raise err
-            if np.max(np.abs(r)) < tol:
-                return state
-            state = state.replace(s=state.s - self._EULER_DT * r)
-        raise err
+                return state.replace(s=s), False
+            moving = np.max(np.abs(r), axis=1) >= tol
+            s[active[moving]] -= self._EULER_DT * r[moving]
+            active = active[moving]
+            if not active.size:
+                return state.replace(s=s), True
+        return state.replace(s=s), False
 
     def _newton(self, state):
+        """Damped Newton on ``Φ + β ∂C/∂s = 0``, each sample until its own residual is below
+        ``tol`` (then one polishing step, kept where it helps); converged samples drop out,
+        so a batch costs what its slowest samples cost, not its size times that."""
         nudge = state.nudge
-        s = state.s
-        r = self.residual(state)
+        s = np.array(state.s)
         tol = self.tol * residual_scale(self, state, nudge)   # relative on large problems
+        active = np.arange(len(s))
+        sub = state.replace(s=s.copy())
+        r = self.residual(sub)
         for _ in range(int(self.max_iter)):
             norm = np.max(np.abs(r), axis=1)
-            J = self.jacobian(state, nudge)
+            J = self.jacobian(sub, sub.nudge)
             try:
                 d = np.linalg.solve(J, r[..., None])[..., 0]
             except np.linalg.LinAlgError as err:
@@ -354,17 +432,20 @@ class VectorFieldNetwork(EquilibriumSystem):
                     f"of Phi + beta dC/ds became singular ({err}) at residual "
                     f"max|F - beta dC/ds| = {np.max(np.abs(r)):.3e}; the nudged fixed point "
                     "does not exist there (|beta| too large?)") from err
-            if np.all(norm < tol):               # one polishing step, kept where it helps
-                trial = state.replace(s=s - d)
-                better = np.max(np.abs(self.residual(trial)), axis=1) <= norm
-                return state.replace(s=np.where(better[:, None], trial.s, s))
-            t = np.ones(len(s))
+            done = norm < tol
+            if np.any(done):
+                polished = _take(sub, done).replace(s=sub.s[done] - d[done])
+                better = np.max(np.abs(self.residual(polished)), axis=1) <= norm[done]
+                s[active[done]] = np.where(better[:, None], polished.s, sub.s[done])
+                active, sub, r, d = active[~done], _take(sub, ~done), r[~done], d[~done]
+                if not active.size:
+                    return state.replace(s=s)
+            t = np.ones(len(active))
             for _ in range(12):
-                trial = state.replace(s=s - t[:, None] * d)
+                trial = sub.replace(s=sub.s - t[:, None] * d)
                 with np.errstate(all="ignore"):
                     r_t = self.residual(trial)
                     ok = np.linalg.norm(r_t, axis=1) < (1 - 1e-4 * t) * np.linalg.norm(r, axis=1)
-                ok |= norm < tol
                 if np.all(ok):
                     break
                 t = np.where(ok, t, 0.5 * t)
@@ -372,18 +453,21 @@ class VectorFieldNetwork(EquilibriumSystem):
                 # Newton is lost (far from the fixed point, J nearly singular): follow the
                 # dynamics ds/dt = −(Φ + β ∂C/∂s) for a while (explicit Euler), then retry
                 for _ in range(self._EULER_STEPS):
-                    s = s - self._EULER_DT * self.residual(state)
-                    state = state.replace(s=s)
-                r = self.residual(state)
+                    sub = sub.replace(s=sub.s - self._EULER_DT * self.residual(sub))
+                s[active] = sub.s
+                r = self.residual(sub)
                 if not np.all(np.isfinite(r)):
                     break
                 continue
-            state, s, r = trial, trial.s, r_t
-        raise ConvergenceError(
+            sub, r = trial, r_t
+            s[active] = sub.s
+        err = ConvergenceError(
             f"{type(self).__name__}: no fixed point{_beta_text(nudge)} after {self.max_iter} "
             "Newton steps: "
             f"residual max|F - beta dC/ds| = {np.max(np.abs(r)):.3e} (tol={tol:g}); "
             "weights too strong for a stable fixed point, or |beta| too large")
+        err.state = state.replace(s=s)      # where Newton got to, for a rescue by the flow
+        raise err
 
     def outputs(self, state):
         return state.s[:, self.output_index]
@@ -450,11 +534,42 @@ class VectorFieldNetwork(EquilibriumSystem):
         with np.errstate(divide="ignore"):
             return float(np.min(1.0 / mu))
 
+    def energy(self, state):
+        """The Hopfield energy ``E`` per sample (tied weights only), shape (batch,).
+
+        Raises ``NotImplementedError`` on untied networks: no energy exists for a vector field.
+        """
+        if not self.tied:
+            raise NotImplementedError(f"{type(self).__name__}.energy: untied (vector field, "
+                                      f"alpha={self.alpha!r}), no energy exists")
+        _, rho, _, _, _ = self._layers(state)
+        p = self._params
+        E = 0.5 * np.sum(state.s * state.s, axis=1)
+        for l in range(1, self.n_layers + 1):
+            below = state.x.astype(state.s.dtype) if l == 1 else rho[l - 2]
+            E = E - np.sum(rho[l - 1] * (below @ p[f"W{l}"].T + p[f"b{l}"]), axis=1)
+        return E
+
     def param_gradient(self, state):
-        """Refused: a vector field has no energy, so there is no local ``∂E/∂θ`` to measure."""
-        raise ValueError(f"{type(self).__name__} has no energy (vector field, alpha="
+        """``∂E/∂θ`` (tied weights only): ``∂E/∂W_l = −ρ(s_l) a_{l−1}ᵀ``, ``∂E/∂b_l = −ρ(s_l)``.
+
+        Untied networks refuse: a vector field has no energy, so there is no local ``∂E/∂θ``.
+        """
+        self._need_tied("param_gradient")
+        _, rho, _, _, _ = self._layers(state)
+        out = {}
+        for l in range(1, self.n_layers + 1):
+            below = state.x.astype(state.s.dtype) if l == 1 else rho[l - 2]
+            out[f"W{l}"] = -rho[l - 1][:, :, None] * below[:, None, :]
+            out[f"b{l}"] = -rho[l - 1]
+        return out
+
+    def _need_tied(self, what):
+        if self.tied:
+            return
+        raise ValueError(f"{type(self).__name__}.{what}: no energy (vector field, alpha="
                          f"{self.alpha!r}); ∂E/∂θ is undefined — use GeneralizedEP, which "
-                         "measures (∂Φ/∂θ)ᵀ ds/dβ")
+                         "measures (∂Φ/∂θ)ᵀ ds/dβ, or tie the weights (tied=True)")
 
     # -- physics for references -----------------------------------------------------------------
     def output_vjp(self, state, g_out):
@@ -479,6 +594,9 @@ class VectorFieldNetwork(EquilibriumSystem):
             out[f"b{l}"] = e
             if l < L:
                 out[f"B{l + 1}"] = e[:, :, None] * rho[l][:, None, :]
+        if self.tied:                       # B_{l+1} = W_{l+1}ᵀ: W_{l+1} also feeds back
+            for l in range(2, L + 1):
+                out[f"W{l}"] = out[f"W{l}"] + np.swapaxes(out.pop(f"B{l}"), 1, 2)
         return {k: out[k] for k in self.param_shapes}
 
     def jacobian_param_vjp(self, state, a, b):
@@ -492,6 +610,34 @@ class VectorFieldNetwork(EquilibriumSystem):
         moved = state.replace(s=np.real(state.s) + 1j * h * b)
         g = self.mixed_vjp(moved, a.astype(complex))
         return {k: np.imag(v) / h for k, v in g.items()}
+
+
+def _take(state, index):
+    """The samples ``index`` of a state (inputs, targets of a nudge and all)."""
+    nudge = state.nudge
+    if isinstance(nudge, Nudge):
+        nudge = Nudge(nudge.cost, np.asarray(nudge.target)[index], nudge.beta)
+    return State(s=state.s[index], x=state.x[index], nudge=nudge)
+
+
+def _unstable(J):
+    """Indices of the samples whose Jacobian has an eigenvalue with non-positive real part.
+
+    ``Re λ ≥ λ_min((J + Jᵀ)/2)`` for every eigenvalue λ, so a sample whose symmetric part is
+    positive definite (one Cholesky, several times cheaper than a non-symmetric eigenvalue
+    problem) is stable; only the others need their eigenvalues.
+    """
+    sym = 0.5 * (J + np.swapaxes(J, 1, 2))
+    unknown = []
+    for b in range(len(J)):       # batched Cholesky would fail for the whole batch at once
+        try:
+            np.linalg.cholesky(sym[b])
+        except np.linalg.LinAlgError:
+            unknown.append(b)
+    if not unknown:
+        return np.array([], dtype=int)
+    eig = np.linalg.eigvals(J[unknown])
+    return np.asarray(unknown)[np.min(eig.real, axis=1) <= 0]
 
 
 def _beta_text(nudge):

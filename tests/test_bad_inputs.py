@@ -161,6 +161,7 @@ ASSIGNMENTS = [
     ("quantum-harmonic-network", "ground", 0.0, r"not a positive grounding spring"),
     ("phase-oscillators", "field", np.inf, r"non-finite"),
     ("vector-field", "W1", np.nan, r"non-finite"),
+    ("hopfield", "b1", np.inf, r"non-finite"),
     ("spin-chain-tfim", "h", np.nan, r"non-finite"),
     ("hamiltonian", "k", np.nan, r"non-finite"),
     ("self-learning-machine", "w", np.inf, r"non-finite"),
@@ -287,6 +288,8 @@ CONSTRUCTORS = [
     ("vector-field", "max_iter=0", lambda: VectorFieldNetwork([2, 3, 1], max_iter=0),
      r"max_iter=0"),
     ("vector-field", "gain=0", lambda: VectorFieldNetwork([2, 3, 1], gain=0.0), r"gain=0"),
+    ("hopfield", "tied-alpha", lambda: VectorFieldNetwork([2, 3, 1], tied=True, alpha=0.3),
+     r"tied=True ties B to Wᵀ, so alpha=0.3 must be 0"),
     # quantum systems
     ("quantum-harmonic-network", "temperature=-1",
      lambda: QuantumHarmonicNetwork.chain(3, temperature=-1), r"temperature=-1"),

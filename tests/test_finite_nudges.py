@@ -1,10 +1,10 @@
 """Finite nudges under noisy dynamics (Laborieux & Zenke 2022), at reduced size: the
 reproduction of examples/53_finite_nudges.py on a 64-16-10 tied network and 32 digits.
 
-The Cauchy estimate on a circle of half the measured nudge radius is both unbiased and
-robust to relaxation noise, where one-sided EP at the same |β| is biased and one-sided EP at a
-small β is dominated by the noise. The temperature is fixed by the example's rule before the
-rules are compared."""
+Holomorphic EP (the Cauchy estimate) on a circle of half the measured nudge radius is both
+unbiased and robust to relaxation noise, where one-sided EP at the same |β| is biased and
+one-sided EP at a small β is dominated by the noise. The temperature is fixed by the example's
+rule before the rules are compared."""
 
 import dataclasses
 
@@ -16,7 +16,8 @@ import physlearn as pl
 from physlearn.check import cosine
 from physlearn.experiment.optim import SGD
 from physlearn.noise import RelaxationNoise
-from physlearn.rules.generalized import GeneralizedEP
+from physlearn.rules.ep import EP
+from physlearn.rules.holomorphic import HolomorphicEP
 from physlearn.systems.vector_field import VectorFieldNetwork
 
 SEEDS = (0, 1, 2)
@@ -24,6 +25,13 @@ LAYERS, GAIN = [64, 16, 10], 0.8
 SMALL, LARGE = 1 / 50, 1 / 2      # nudges as fractions of the measured radius
 RULES = {"one-sided small": (1, SMALL), "one-sided large": (1, LARGE),
          "centered": (2, LARGE), "cauchy4": (4, LARGE), "cauchy8": (8, LARGE)}
+
+
+def make_rule(points, beta):
+    """One-sided EP (1 point), centered EP (2) or holomorphic EP (N ≥ 3 on a circle)."""
+    if points < 3:
+        return EP(beta=beta, variant="positive" if points == 1 else "centered")
+    return HolomorphicEP(beta=beta, points=points)
 
 
 def flat(d):
@@ -37,14 +45,14 @@ def measured():
         cost = pl.SquaredError()
         xr, yr = data.x_train[:240], data.y_train[:240]      # where the radius is measured
         x, y = xr[:32], yr[:32]                              # the fixed batch of the cosines
-        nets = {s: VectorFieldNetwork(LAYERS, alpha=0.0, gain=GAIN, seed=s) for s in SEEDS}
+        nets = {s: VectorFieldNetwork(LAYERS, tied=True, gain=GAIN, seed=s) for s in SEEDS}
         radius = {s: net.nudge_radius(xr, yr, cost) for s, net in nets.items()}
 
         def cosines(name, temperature):
             points, fraction = RULES[name]
             out = []
             for s, net in nets.items():
-                rule = GeneralizedEP(beta=fraction * radius[s], points=points)
+                rule = make_rule(points, fraction * radius[s])
                 noisy = RelaxationNoise(net, temperature=temperature, seed=s)
                 out.append(cosine(flat(rule.gradient(noisy, x, y, cost)),
                                   flat(pl.exact_gradient(net, x, y, cost))))
@@ -105,8 +113,8 @@ def test_training_under_the_noise_meets_no_missing_fixed_point(measured):
     with threadpool_limits(1):
         for name in ("one-sided large", "cauchy4"):
             points, fraction = RULES[name]
-            net = VectorFieldNetwork(LAYERS, alpha=0.0, gain=GAIN, seed=seed)
-            rule = GeneralizedEP(beta=fraction * measured["radius"][seed], points=points)
+            net = VectorFieldNetwork(LAYERS, tied=True, gain=GAIN, seed=seed)
+            rule = make_rule(points, fraction * measured["radius"][seed])
             history = pl.train(RelaxationNoise(net, temperature=measured["temperature"],
                                                seed=seed),
                                rule, small, epochs=1, optimizer=SGD(lr=0.2), batch_size=32,

@@ -227,3 +227,52 @@ def test_a_barely_stable_fixed_point_is_found_by_following_the_flow():
     state = net.equilibrium(x)
     assert np.max(np.abs(net.residual(state))) < 1e-9
     assert np.min(np.linalg.eigvals(net.jacobian(state)).real) > 0
+
+
+def test_a_sample_relaxes_to_the_same_state_in_any_batch():
+    """Euler flow and Newton stop per sample: a state does not depend on its batch-mates."""
+    x = pl.datasets.digits().x_train[:48]
+    net = VectorFieldNetwork([64, 32, 32, 10], alpha=1.2, seed=0)
+    alone = np.concatenate([net.equilibrium(x[i:i + 1]).s for i in range(0, 48, 12)])
+    together = net.equilibrium(x).s[::12]
+    np.testing.assert_allclose(together, alone, rtol=0, atol=1e-13)
+
+
+def test_an_oscillating_network_is_named_as_such():
+    """Strong opposite forward and backward couplings of two units: the flow circles a limit
+    cycle (a complex pair of Jacobian eigenvalues with negative real part) and never rests."""
+    net = VectorFieldNetwork([1, 1, 1], alpha=np.pi / 2, seed=0)
+    net._RESCUE_STEPS = 2000
+    net.params = {"W1": np.array([[3.18]]), "W2": np.array([[5.634]]),
+                  "B2": np.array([[-9.149]]), "b1": np.array([2.713]), "b2": np.array([-0.964])}
+    with pytest.raises(pl.ConvergenceError, match=r"samples \[0\] oscillate.*limit cycle"):
+        net.equilibrium([[0.5]])
+
+
+def test_tied_network_is_the_energy_based_hopfield_network(problem):
+    """``tied=True``: B ≡ Wᵀ, the same fixed points as the untied network at α = 0, an
+    energy whose state gradient is the field, and EP's ∂E/∂θ contrast is exact; holomorphic
+    EP's bias falls as r^N (N = 4: ×16 per halving of the radius)."""
+    from physlearn.rules.ep import EP
+    from physlearn.rules.holomorphic import HolomorphicEP
+    x, y = problem
+    cost = pl.SquaredError()
+    tied = VectorFieldNetwork([3, 4, 3, 2], tied=True, seed=2)
+    untied = VectorFieldNetwork([3, 4, 3, 2], alpha=0.0, seed=2)
+    assert "B2" not in tied.params and tied.is_symmetric()
+    assert {"soft_nudge", "complex"} <= tied.capabilities
+    np.testing.assert_allclose(tied.equilibrium(x).s, untied.equilibrium(x).s, atol=1e-12)
+    state = tied.equilibrium(x)
+    h = 1e-6
+    fd = np.stack([(tied.energy(state.replace(s=state.s + h * e))
+                    - tied.energy(state.replace(s=state.s - h * e))) / (2 * h)
+                   for e in np.eye(state.s.shape[1])], axis=1)
+    np.testing.assert_allclose(fd, tied.energy_gradient(state), atol=1e-8)
+    exact = pl.exact_gradient(tied, x, y, cost)
+    assert relative_error(EP(beta=1e-5, variant="centered").gradient(tied, x, y, cost),
+                          exact) < 1e-8
+    errors = [relative_error(HolomorphicEP(beta=r, points=4).gradient(tied, x, y, cost), exact)
+              for r in (0.2, 0.1)]
+    assert 10 < errors[0] / errors[1] < 24
+    with pytest.raises(ValueError, match="param_gradient: no energy"):
+        untied.param_gradient(state)

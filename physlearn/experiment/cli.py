@@ -199,8 +199,8 @@ def parser():
     p.add_argument("--all", action="store_true", help="every applicable registered pair")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
-    p = sub.add_parser("list", help="list registered systems, rules, costs, data sets, "
-                                    "optimizers")
+    p = sub.add_parser("list", help="list registered systems, noise models, rules, costs, "
+                                    "data sets, optimizers")
     p.add_argument("--pairs", action="store_true", help="also every applicable system × rule")
     p = sub.add_parser("plot", help="draw the standard figures of a run or sweep directory")
     p.add_argument("directory", type=Path)

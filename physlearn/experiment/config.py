@@ -63,6 +63,7 @@ class ConfigError(ValueError):
 # table -> (required, selector keys, default selector value)
 _TABLES = {
     "system": (True, ("builder", "class"), None),
+    "noise": (False, ("name", "class"), None),      # wraps the system: name(system, **keys)
     "rule": (True, ("name", "class"), None),
     "data": (True, ("name", "class"), None),
     "optimizer": (False, ("name", "class"), "adam"),
@@ -199,6 +200,14 @@ def factory_keys(factory, defaults=None):
     return keys, open_ended
 
 
+def _table_keys(table, factory, defaults):
+    """The keys of an ingredient table (a noise model's ``system`` is the built system)."""
+    keys, open_ended = factory_keys(factory, defaults)
+    if table == "noise":
+        keys.pop("system", None)
+    return keys, open_ended
+
+
 def schema():
     """Every table of a config and, for each registered factory, the keys it accepts.
 
@@ -212,7 +221,7 @@ def schema():
     for table, (required, selectors, default) in _TABLES.items():
         entries = {}
         for name, entry in sorted(TABLES[table].items()):
-            keys, _ = factory_keys(entry.factory(), entry.defaults)
+            keys, _ = _table_keys(table, entry.factory(), entry.defaults)
             if table == "system":
                 keys.update({k: Key(k, *v) for k, v in _SYSTEM_EXTRA.items()})
             entries[name] = (entry.summary, keys)
@@ -372,7 +381,7 @@ def validate(config):
                                   f"{', '.join(f'[{t}]' for t, v in _TABLES.items() if v[0])})")
             continue
         factory, defaults, selector, kwargs = _resolve(table, body)
-        keys, open_ended = factory_keys(factory, defaults)
+        keys, open_ended = _table_keys(table, factory, defaults)
         extra = _SYSTEM_EXTRA if table == "system" else {}
         keys = {**keys, **{k: Key(k, *v) for k, v in extra.items()}}
         _check_keys(f"[{table}] {selector}", kwargs, keys, open_ended)
@@ -396,12 +405,13 @@ class Experiment:
     config: dict
 
 
-def _construct(table, body, base_dir):
+def _construct(table, body, base_dir, system=None):
     factory, defaults, selector, kwargs = _resolve(table, body)
     params_file = kwargs.pop("params_file", None) if table == "system" else None
     kwargs = {k: decode(v) for k, v in kwargs.items()}
+    args = (system,) if table == "noise" else ()
     try:
-        obj = factory(**{**decode(defaults), **kwargs})
+        obj = factory(*args, **{**decode(defaults), **kwargs})
     except (TypeError, ValueError, KeyError) as err:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ConfigError(f"[{table}] {selector}: {message}") from None
@@ -441,9 +451,11 @@ def build(config, *, base_dir=None):
     built = {}
     for table in _TABLES:
         body = _table(config, table)
-        if body is None:
-            body = {}
-        built[table] = _construct(table, body, base_dir)
+        if table == "noise":            # optional: wraps the system built just before
+            if body is not None:
+                built["system"] = _construct(table, body, base_dir, built["system"])
+            continue
+        built[table] = _construct(table, body or {}, base_dir)
     system, rule, data = built["system"], built["rule"], built["data"]
     _check_fit(system, rule, data)
     return Experiment(system, rule, data, built["optimizer"], built["cost"],
