@@ -192,7 +192,7 @@ candidates = {"digits/4": (digits, (N_TRAIN or n_full) // 4), "digits+noise": (n
               "make_classification": (synthetic, N_TRAIN)} if HARDER else {}
 print(f"{'candidate':20s} {'samples':>7s} {'exact':>7s} {'GEP α=0':>8s} {'gap':>6s}  failed")
 selection = {}
-specs = [dict(data=subset(data, n, name), hidden=HIDDEN[0], alpha_deg=0, lam=0.0, seed=0,
+specs = [dict(data=subset(data, n, name), hidden=(32,), alpha_deg=0, lam=0.0, seed=0,
               rule=rule) for name, (data, n) in candidates.items()
          for rule in (ExactGradient(), None)]
 pairs = iter(run_many(specs))
