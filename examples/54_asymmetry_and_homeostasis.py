@@ -27,7 +27,7 @@
 # λ ∈ {1, 5, 20}, one and two hidden layers and the harder task (about three hours of one
 # core; ``ASYM_WORKERS=2`` runs the independent trainings in two processes).
 # ``ASYM_EPOCHS``, ``ASYM_ALPHAS``, ``ASYM_DEPTHS``, ``ASYM_SEEDS``, ``ASYM_HARDER``,
-# ``ASYM_BETA`` override single settings. Dimensionless units.
+# ``ASYM_BETA``, ``ASYM_LR`` override single settings. Dimensionless units.
 
 # %%
 import multiprocessing
@@ -64,7 +64,7 @@ HIDDEN = tuple((32,) * int(n) for n in os.environ.get(
 # the task selection needs trained networks: by default only in the full run (0: digits only)
 HARDER = os.environ.get("ASYM_HARDER", "1" if FULL else "0") == "1"
 BETA = float(os.environ.get("ASYM_BETA", 0.01))       # nudge of the centered estimate
-LR, BATCH = 0.05, 16
+LR, BATCH = float(os.environ.get("ASYM_LR", 0.05)), 16
 N_ALIGN = 64                             # test samples on which the alignment is measured
 started = time.perf_counter()
 
@@ -244,7 +244,7 @@ for name, data in tasks.items():
     for hidden in HIDDEN:
         lam = chosen[name, hidden]
         print(f"\n{name}, layers {[data.x_train.shape[1], *hidden, data.n_classes]}, "
-              f"λ = {lam:g}, {EPOCHS} epochs, {len(data.x_train)} samples")
+              f"λ = {lam:g}, {EPOCHS} epochs, {len(data.x_train)} samples, SGD lr {LR:g}")
         print(f"{'α':>4s} {'hidden cos λ=0':>16s} {'hidden cos λ':>16s} "
               f"{'accuracy λ=0':>16s} {'accuracy λ':>16s}")
         for alpha in ALPHAS:

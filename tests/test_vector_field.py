@@ -240,7 +240,7 @@ def test_a_sample_relaxes_to_the_same_state_in_any_batch():
 
 def test_an_oscillating_network_is_named_as_such():
     """Strong opposite forward and backward couplings of two units: the flow circles a limit
-    cycle (a complex pair of Jacobian eigenvalues with negative real part) and never rests."""
+    cycle (its residual swings without decaying) and never rests; the error says so."""
     net = VectorFieldNetwork([1, 1, 1], alpha=np.pi / 2, seed=0)
     net._RESCUE_STEPS = 2000
     net.params = {"W1": np.array([[3.18]]), "W2": np.array([[5.634]]),
