@@ -1,10 +1,21 @@
 """Symbolic derivations of the theorems the learning rules rely on (``physlearn.derivations``).
 
-Each derivation is a function returning a dict ``{statement: sympy expression}``; every
-expression is an identity rearranged to ``lhs − rhs`` and must simplify to zero. The math is in
-each function's Notes. :data:`DERIVATIONS` registers them by name, :data:`CONTROLS` registers
-deliberately wrong statements (which must *not* vanish, so the checks can fail), and
-:func:`verify` checks them.
+Every learning rule of physlearn rests on a piece of physics or calculus: the EP identity
+``dL/dθ = d/dβ|₀ ∂E/∂θ(s_β)`` (a consequence of the envelope theorem and the symmetry of mixed
+partial derivatives), the Taylor-series bias of the finite-nudge estimators, Kirchhoff's law
+as the stationarity of a resistor network's co-content, the local learning signal
+``∂E/∂g = ½ΔV²``, the equivalence of clamps and nudges, and so on. Each is a
+:class:`Derivation`: its assumptions, its statement and its intermediate steps held as sympy
+expressions, proved by :meth:`Derivation.verify` (simplification to zero, or a Taylor series
+to a stated order — editing a step changes the verdict), printed by :meth:`Derivation.latex`,
+and tied to the code it justifies (``implements``, a dotted path) by
+:meth:`Derivation.check_numeric`, which evaluates the derived result and that code on random
+inputs and compares them to a stated tolerance — so a sign error in the code fails the check.
+
+:data:`DERIVATIONS` registers them by name, :data:`CONTROLS` registers deliberately wrong
+statements (which must *not* vanish, so the checks can fail). ``physlearn derive`` lists and
+verifies them; ``physlearn derive --markdown`` writes ``docs/derivations.md``
+(:func:`markdown`).
 
 Modules
 -------
@@ -17,54 +28,57 @@ resistor
     Tellegen, exact gradient = centered-EP limit, the pole of the nudged output at ``−1/R``.
 coupled
     Coupled learning vs contrastive learning vs EP on a small circuit.
+thermal, vector_field, quantum, echo, lagrangian, diode
+    The derivations behind the other systems and rules (see each module).
 
 Examples
 --------
 >>> from physlearn import derivations
 >>> derivations.verify("bias.centered")
 {'bias.centered': True}
+>>> bool(derivations.DERIVATIONS["bias.centered"].check_numeric())
+True
 """
 
 from __future__ import annotations
 
-from . import bias, coupled, ep_identity, resistor
+import importlib
+
 from ._algebra import is_zero, witness
+from ._derivation import Derivation, NumericCheck, Proof, Step, resolve
 
-__all__ = ["DERIVATIONS", "CONTROLS", "verify", "check", "is_zero", "witness"]
+__all__ = ["DERIVATIONS", "CONTROLS", "verify", "check", "get", "markdown", "is_zero",
+           "witness", "Derivation", "Step", "Proof", "NumericCheck", "resolve"]
 
-DERIVATIONS = {
-    "ep_identity.quadratic_energy": ep_identity.quadratic_energy,
-    "ep_identity.quadratic_energy_3x3_output": lambda: ep_identity.quadratic_energy(
-        n=3, cost="output"),
-    "ep_identity.general_energy": ep_identity.general_energy,
-    "bias.one_sided": bias.one_sided,
-    "bias.centered": bias.centered,
-    "bias.cauchy": bias.cauchy,
-    "bias.conjugate_folding": bias.conjugate_folding,
-    "resistor.kirchhoff": resistor.kirchhoff,
-    "resistor.cocontent_gradient": resistor.cocontent_gradient,
-    "resistor.current_injection": resistor.current_injection,
-    "resistor.power_balance": resistor.power_balance,
-    "resistor.ep_gradient": resistor.ep_gradient,
-    "resistor.output_pole": resistor.output_pole,
-    "coupled.coupled_equals_contrastive": coupled.coupled_equals_contrastive,
-    "coupled.clamp_is_nudge": coupled.clamp_is_nudge,
-    "coupled.small_eta_limit": coupled.small_eta_limit,
-    "coupled.contrastive_is_infinite_nudge": coupled.contrastive_is_infinite_nudge,
-}
-"""Name → derivation; each returns ``{statement: expression}`` with every expression zero."""
+_MODULES = ("ep_identity", "bias", "resistor", "coupled", "thermal", "vector_field", "quantum",
+            "echo", "leapfrog", "lagrangian", "diode")
 
-CONTROLS = {
-    "ep_identity": ep_identity.negative_controls,
-    "bias": bias.negative_controls,
-    "resistor": resistor.negative_controls,
-    "coupled": coupled.negative_controls,
-}
+DERIVATIONS = {d.name: d for module in _MODULES
+               for d in importlib.import_module(f"{__name__}.{module}").DERIVATIONS}
+"""Name → :class:`Derivation`, from each module's list ``DERIVATIONS`` (in module order)."""
+
+CONTROLS = {module: importlib.import_module(f"{__name__}.{module}").negative_controls
+            for module in ("ep_identity", "bias", "resistor", "coupled")}
 """Module → negative controls; each returns ``{statement: expression}``, every one NON-zero."""
+
+MARKDOWN_COMMAND = "physlearn derive --markdown"
+
+
+def get(name):
+    """The derivation registered as ``name``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, listing the known ones.
+    """
+    if name not in DERIVATIONS:
+        raise ValueError(f"unknown derivation {name!r}; known: {', '.join(sorted(DERIVATIONS))}")
+    return DERIVATIONS[name]
 
 
 def check(name):
-    """Check one derivation statement by statement.
+    """Prove one derivation claim by claim.
 
     Parameters
     ----------
@@ -73,26 +87,37 @@ def check(name):
 
     Returns
     -------
-    dict of str → bool
-        Statement → whether its expression simplifies to zero.
+    Proof
+        Truthy iff the statement and every step hold; ``.report()`` says how.
     """
-    if name not in DERIVATIONS:
-        raise KeyError(f"unknown derivation {name!r}; known: {sorted(DERIVATIONS)}")
-    return {statement: is_zero(expr) for statement, expr in DERIVATIONS[name]().items()}
+    return get(name).verify()
 
 
 def verify(name=None):
-    """Verify derivations: every returned expression simplifies to zero.
+    """Verify derivations symbolically.
 
     Parameters
     ----------
     name : str, optional
-        A key of :data:`DERIVATIONS`; default: all of them (about 20 s).
+        A key of :data:`DERIVATIONS`; default: all of them.
 
     Returns
     -------
     dict of str → bool
-        Derivation name → True if all its statements hold.
+        Derivation name → True if its statement and all its steps hold.
     """
-    names = sorted(DERIVATIONS) if name is None else [name]
-    return {n: all(check(n).values()) for n in names}
+    names = list(DERIVATIONS) if name is None else [name]
+    return {n: bool(check(n)) for n in names}
+
+
+def markdown():
+    """The text of ``docs/derivations.md``: every derivation, generated from the registry."""
+    header = ["# Derivations", "",
+              f"<!-- Generated by `{MARKDOWN_COMMAND}` from `physlearn.derivations`; "
+              "do not edit by hand. -->", "",
+              "Each theorem below is proved symbolically (`physlearn derive NAME`) and tied "
+              "numerically to the code it justifies (`physlearn derive --numeric`).", ""]
+    index = [f"- [`{name}`](#{name.replace('.', '')}): {d.title}"
+             for name, d in DERIVATIONS.items()]
+    sections = [d.markdown() for d in DERIVATIONS.values()]
+    return "\n".join(header + index + [""] + sections).rstrip() + "\n"

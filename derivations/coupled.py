@@ -22,7 +22,8 @@ from __future__ import annotations
 import sympy as sp
 
 from ._algebra import limit_at_infinity, limit_at_zero
-from .resistor import LADDER, _on, small_network
+from ._derivation import Derivation, content, notes_of
+from .resistor import LADDER, _on, evaluate, setup, small_network
 
 __all__ = ["coupled_equals_contrastive", "clamp_is_nudge", "small_eta_limit",
            "contrastive_is_infinite_nudge", "negative_controls"]
@@ -183,3 +184,88 @@ def negative_controls():
         "half_eta_is_contrastive": half,
         "small_eta_is_gradient": limit - sp.diff((o0 - c.y) ** 2 / 2, c.g[k]),
     }
+
+
+# -- numerical ties to physlearn.rules.contrastive and the clamped network ------------------------
+def _clamped(net, c, x, values):
+    from physlearn.nudges import Clamp
+
+    from ._numeric import free_voltages
+
+    return free_voltages(c, net.equilibrium(x, Clamp(values)))
+
+
+def _numeric_cpl_is_cl(rng):
+    """CpL(η = 1) of the derivation against ``ContrastiveLearning.gradient``."""
+    from physlearn.rules.contrastive import ContrastiveLearning
+
+    c, net, order, g, x, y = setup(rng, LADDER)
+    derived = evaluate(_coupled(c, sp.Integer(1)), c, g, x, y).mean(axis=0)
+    return derived[order], ContrastiveLearning().gradient(net, x, y)["conductance"]
+
+
+def _numeric_clamp(rng, eta=0.4):
+    """The nudged state at ``β = (c − o₀)/(R(y − c))`` against the network clamped at c."""
+    c, net, _, g, x, y = setup(rng, LADDER)
+    o0 = c.free_state()[c.output]
+    clamp = o0 + eta * (c.y - o0)
+    beta = evaluate([(clamp - o0) / (c.response() * (c.y - clamp))], c, g, x, y)[:, 0]
+    derived = evaluate(c.nudged_state(), c, g, x, y, beta)
+    return derived, _clamped(net, c, x, evaluate([clamp], c, g, x, y))
+
+
+def _numeric_small_eta(rng, eta=1e-6):
+    """``(1/R) dL/dg`` against ``CoupledLearning.gradient`` at a small η."""
+    from physlearn.rules.contrastive import CoupledLearning
+
+    c, net, order, g, x, y = setup(rng, LADDER)
+    loss = (c.free_state()[c.output] - c.y) ** 2 / 2
+    R = c.response()
+    derived = evaluate([sp.diff(loss, ge) / R for ge in c.g], c, g, x, y).mean(axis=0)
+    return derived[order], CoupledLearning(eta).gradient(net, x, y)["conductance"]
+
+
+def _numeric_infinite_nudge(rng):
+    """``lim_{β→∞} v_β`` against the network clamped at the target."""
+    c, net, _, g, x, y = setup(rng, LADDER)
+    limit = [limit_at_infinity(v, c.beta) for v in c.nudged_state()]
+    return evaluate(limit, c, g, x, y), _clamped(net, c, x, y)
+
+
+def _build(function, statement, claims):
+    assumptions = [("a linear resistor network with one output and the squared error "
+                    "C = ½(o − y)²", None)]
+    return lambda: content(function(), statement, claims, assumptions)
+
+
+_STERN = "Stern, Hexner, Rocks, Liu, Phys. Rev. X 11, 021045 (2021)"
+_NET = "physlearn.systems.resistor:ResistorNetwork"
+
+DERIVATIONS = [
+    Derivation("coupled.coupled_equals_contrastive",
+               "Coupled learning with η = 1 and the squared error is contrastive learning.",
+               _build(coupled_equals_contrastive, "edge",
+                      {"edge": "CpL(η = 1) = CL on every edge"}),
+               implements="physlearn.rules.contrastive:ContrastiveLearning.gradient",
+               numeric=_numeric_cpl_is_cl, tolerance=1e-10,
+               notes=notes_of(coupled_equals_contrastive), references=(_STERN,)),
+    Derivation("coupled.clamp_is_nudge",
+               "Clamping the output at c is the nudge β = (c − o₀)/(R(y − c)).",
+               _build(clamp_is_nudge, "state", {"state": "v_clamp(c) = v_β at that β"}),
+               implements=f"{_NET}.equilibrium", numeric=_numeric_clamp, tolerance=1e-10,
+               notes=notes_of(clamp_is_nudge), references=(_STERN,)),
+    Derivation("coupled.small_eta_limit",
+               "For η → 0 coupled learning tends to (1/R) dL/dθ (one output).",
+               _build(small_eta_limit, "edge", {"edge": "lim_{η→0} CpL(η) = (1/R) dL/dg_e"}),
+               implements="physlearn.rules.contrastive:CoupledLearning.gradient",
+               numeric=_numeric_small_eta, tolerance=1e-4, notes=notes_of(small_eta_limit),
+               references=(_STERN, "Scellier et al., NeurIPS 2023, arXiv:2312.15103")),
+    Derivation("coupled.contrastive_is_infinite_nudge",
+               "The clamp at the target is the infinitely strong nudge.",
+               _build(contrastive_is_infinite_nudge, "node",
+                      {"node": "lim_{β→∞} v_β = v_clamp(y) at every free node"}),
+               implements=f"{_NET}.equilibrium", numeric=_numeric_infinite_nudge,
+               tolerance=1e-10, notes=notes_of(contrastive_is_infinite_nudge),
+               references=("Movellan, Connectionist Models (1991)",)),
+]
+"""The coupled/contrastive-learning derivations, tied to physlearn.rules.contrastive."""

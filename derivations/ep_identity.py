@@ -9,9 +9,13 @@
 
 from __future__ import annotations
 
+import functools
+
+import numpy as np
 import sympy as sp
 
 from ._algebra import column, solve_linear, symmetric_matrix
+from ._derivation import Derivation, content, notes_of
 
 __all__ = ["quadratic_energy", "general_energy", "negative_controls"]
 
@@ -85,13 +89,19 @@ def _quadratic(n, cost, nudge_sign):
     ep = sp.diff(g, beta).subs(beta, 0)
 
     s0 = solve_linear(A, b)
-    implicit = -((dA * s0 - db).T * solve_linear(A, Q * (s0 - y)))[0]
+    implicit = _implicit(A, dA, b, db, Q, y)
     loss = ((s0 - y).T * Q * (s0 - y))[0] / 2
     return {
         "stationarity": stationarity,
         "ep_vs_implicit": ep - implicit,
         "implicit_vs_direct": implicit - sp.diff(loss, theta),
     }
+
+
+def _implicit(A, dA, b, db, Q, y):
+    """Implicit-differentiation gradient ``−(A' s₀ − b')ᵀ A⁻¹ Q (s₀ − y)``, ``s₀ = A⁻¹b``."""
+    s0 = solve_linear(A, b)
+    return -((dA * s0 - db).T * solve_linear(A, Q * (s0 - y)))[0]
 
 
 def general_energy():
@@ -140,12 +150,9 @@ def _general(nudge_sign):
     E = sp.Function("E")(theta, s)
     C = sp.Function("C")(s)
     F = E + nudge_sign * beta * C
-    F_ss = sp.diff(F, s, 2)
-    ds = {theta: -sp.diff(F, s, theta) / F_ss, beta: -sp.diff(F, s, beta) / F_ss}
 
     def along(h, var):
-        """Total derivative of h(θ, s, β) along the equilibrium manifold s = s_β(θ)."""
-        return sp.diff(h, var) + sp.diff(h, s) * ds[var]
+        return _along(F, h, var, s)
 
     # On the manifold ∂_s F = 0, i.e. ∂_s E = −σβ ∂_s C (exact node replacement, no calculus).
     stationary = {sp.diff(E, s): -nudge_sign * beta * sp.diff(C, s)}
@@ -154,6 +161,11 @@ def _general(nudge_sign):
         "envelope_beta": (along(F, beta) - nudge_sign * C).xreplace(stationary),
         "ep_identity": along(sp.diff(E, theta), beta) - along(C, theta),
     }
+
+
+def _along(F, h, var, s):
+    """Total derivative of ``h(v, s)`` along the equilibrium manifold ``∂_s F = 0``."""
+    return sp.diff(h, var) - sp.diff(h, s) * sp.diff(F, s, var) / sp.diff(F, s, 2)
 
 
 def negative_controls():
@@ -169,3 +181,132 @@ def negative_controls():
         "quadratic_flipped_nudge": _quadratic(2, "general", nudge_sign=-1)["ep_vs_implicit"],
         "general_flipped_nudge": _general(nudge_sign=-1)["ep_identity"],
     }
+
+
+# -- derivation objects ----------------------------------------------------------------------------
+def _quadratic_form(net, x, edge):
+    """``(A, A', b, b')`` of a resistor network's co-content in its free voltages, θ = g_edge.
+
+    ``E = ½ Σ_e g_e (D_f s + D_s v)_e²`` gives ``A = D_fᵀ G D_f`` and ``b = −D_fᵀ G D_s v``
+    (one column per sample), hence ``A' = d dᵀ`` and ``b' = −d (D_s v)_edge`` with ``d`` the
+    edge's row of ``D_f``.
+    """
+    d_free, d_src = net._d_free.toarray(), net._d_src.toarray()
+    g = net.params["conductance"]
+    src = d_src @ net.source_voltages(x).T                     # (edges, batch)
+    d = d_free[edge][:, None]
+    return (d_free.T @ (g[:, None] * d_free), d @ d.T, -d_free.T @ (g[:, None] * src),
+            -d * src[edge])
+
+
+def _numeric_quadratic(rng, layers, implemented):
+    """The closed-form gradient of :func:`quadratic_energy` on a resistor network, per edge."""
+    from physlearn.costs import SquaredError
+    from physlearn.systems import ResistorNetwork
+
+    net = ResistorNetwork.layered(layers, seed=int(rng.integers(1 << 16)))
+    x = rng.normal(size=(3, layers[0]))
+    y = rng.normal(size=(3, layers[-1]))
+    P = np.eye(net._d_free.shape[1])[net.output_index]          # outputs = P s
+    implicit = _implicit_function(P.shape[1])
+    derived = np.zeros(len(net.edges))
+    for e in range(len(net.edges)):
+        A, dA, b, db = _quadratic_form(net, x, e)
+        derived[e] = np.mean(implicit(*A.ravel(), *dA.ravel(), *b, *db, *(P.T @ P).ravel(),
+                                      *(P.T @ y.T)))
+    return {"conductance": derived}, implemented(net, x, y, SquaredError())
+
+
+@functools.lru_cache
+def _implicit_function(n):
+    """:func:`_implicit` lambdified: ``f(A…, A'…, b…, b'…, Q…, y…)``, entries row by row."""
+    def matrix(name, cols=n):
+        return sp.Matrix(n, cols, lambda i, j: sp.Symbol(f"{name}_{i}{j}"))
+    args = [matrix("A"), matrix("dA"), matrix("b", 1), matrix("db", 1), matrix("Q"),
+            matrix("y", 1)]
+    return sp.lambdify([s for m in args for s in m], _implicit(*args), "numpy")
+
+
+def _ep_gradient(net, x, y, cost, beta=1e-3):
+    from physlearn.rules.ep import EP
+
+    return EP(beta, "centered").gradient(net, x, y, cost)
+
+
+def _numeric_quadratic_2(rng):
+    """The implicit gradient of a [1, 2] resistor network (n = 2) against centered EP."""
+    return _numeric_quadratic(rng, [1, 2], _ep_gradient)
+
+
+def _numeric_quadratic_3(rng):
+    """The implicit gradient of a [1, 2, 1] network (n = 3) against ``exact_gradient``."""
+    return _numeric_quadratic(rng, [1, 2, 1],
+                              lambda net, x, y, cost: net.exact_gradient(x, y, cost))
+
+
+def _numeric_general(rng, beta=1e-3):
+    """dL/dθ = −C_s E_sθ / E_ss for ``E = θs⁴/4 + s²/2 − xs`` against EP on that system."""
+    from physlearn.rules.ep import EP
+
+    from ._numeric import ScalarSystem
+
+    theta, s, x, y = sp.symbols("theta s x y")
+    E = theta * s**4 / 4 + s**2 / 2 - x * s
+    C = (s - y) ** 2 / 2
+    gradient = sp.lambdify((theta, s, y), _along(E, C, theta, s))   # F = E at β = 0
+    system = ScalarSystem(rng.uniform(0.5, 1.5))
+    xs, ys = rng.normal(size=(3, 1)), rng.normal(size=(3, 1))
+    s0 = system.equilibrium(xs).s
+    derived = np.mean(gradient(system.theta, s0, ys))
+    return derived, EP(beta, "centered").gradient(system, xs, ys)["theta"]
+
+
+_CLAIMS_QUADRATIC = {
+    "stationarity": "the closed-form s_β = (A + βQ)⁻¹(b + βQy) is stationary for F = E + βC",
+    "ep_vs_implicit": "the EP derivative d/dβ|₀ ∂E/∂θ(s_β) equals the implicit-differentiation "
+                      "gradient −(A's₀ − b')ᵀ A⁻¹ ∂C/∂s",
+    "implicit_vs_direct": "the implicit-differentiation gradient equals dL/dθ of the solved loss",
+}
+
+
+def _build_quadratic(n=2, cost="general"):
+    A = sp.MatrixSymbol("A", n, n)
+    assumptions = [("E = ½ sᵀA(θ)s − b(θ)ᵀs with A(θ) symmetric (an energy Hessian)",
+                    sp.Eq(A, A.T)),
+                   ("A(θ) invertible near β = 0 (a unique equilibrium)", None)]
+    return content(quadratic_energy(n, cost), "ep_vs_implicit", _CLAIMS_QUADRATIC, assumptions)
+
+
+def _build_general():
+    claims = {"envelope_theta": "envelope theorem: dΦ/dθ = ∂E/∂θ(s_β)",
+              "envelope_beta": "envelope theorem: dΦ/dβ = C(s_β)",
+              "ep_identity": "d/dβ ∂E/∂θ(s_β) = d/dθ C(s_β) for every β (dL/dθ at β = 0)"}
+    theta, s = sp.symbols("theta s")
+    E = sp.Function("E")(theta, s)
+    assumptions = [("E(θ, s) and C(s) smooth, ∂²F/∂s² ≠ 0 at the equilibrium", None),
+                   ("Schwarz: mixed partials commute",
+                    sp.Eq(sp.Derivative(E, theta, s), sp.Derivative(E, s, theta)))]
+    return content(general_energy(), "ep_identity", claims, assumptions)
+
+
+_SCELLIER = "Scellier & Bengio, Front. Comput. Neurosci. 11:24 (2017)"
+
+DERIVATIONS = [
+    Derivation("ep_identity.quadratic_energy",
+               "EP identity for a quadratic energy and a quadratic cost, in closed form (n = 2).",
+               _build_quadratic, implements="physlearn.rules.ep:EP.gradient",
+               numeric=_numeric_quadratic_2, tolerance=1e-4,
+               notes=notes_of(quadratic_energy), references=(_SCELLIER,)),
+    Derivation("ep_identity.quadratic_energy_3x3_output",
+               "EP identity and implicit differentiation for n = 3 with the cost on one output.",
+               lambda: _build_quadratic(3, "output"),
+               implements="physlearn.system:EquilibriumSystem.exact_gradient",
+               numeric=_numeric_quadratic_3, tolerance=1e-9,
+               notes=notes_of(quadratic_energy), references=(_SCELLIER,)),
+    Derivation("ep_identity.general_energy",
+               "EP identity for any smooth energy and cost: envelope theorem and Schwarz.",
+               _build_general, implements="physlearn.rules.ep:EP.gradient",
+               numeric=_numeric_general, tolerance=1e-4, notes=notes_of(general_energy),
+               references=(_SCELLIER, "Scellier, PhD thesis, arXiv:2103.09985 (2021)")),
+]
+"""The EP-identity derivations, tied to EP and to the implicit-differentiation reference."""

@@ -17,9 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
+import numpy as np
 import sympy as sp
 
 from ._algebra import limit_at_zero, solve_linear
+from ._derivation import Derivation, content, notes_of
 
 __all__ = ["Circuit", "small_network", "BRIDGE", "LADDER", "kirchhoff", "cocontent_gradient",
            "current_injection", "power_balance", "ep_gradient", "output_pole",
@@ -410,3 +412,157 @@ def negative_controls():
         "wrong_local_rule": sp.diff(c.energy(), c.g[3]) - 2 * half_sq,
         "pole_at_plus": (c.K + beta * c.unit() * c.unit().T).det().subs(beta, 1 / R),
     }
+
+
+# -- numerical ties to physlearn.systems.resistor.ResistorNetwork -------------------------------
+_NET = "physlearn.systems.resistor:ResistorNetwork"
+
+
+def evaluate(exprs, c, g, x, y, beta=0.0):
+    """Expressions of a circuit's conductances, input, target and β at numbers.
+
+    Parameters
+    ----------
+    exprs : sequence of sympy expressions
+    c : Circuit
+    g : sequence of float
+        Conductances aligned with ``c.edges``.
+    x, y : ndarray, shape (batch, 1)
+    beta : float
+
+    Returns
+    -------
+    ndarray, shape (batch, len(exprs))
+    """
+    f = sp.lambdify((c.g, c.sources["x"], c.y, c.beta), list(exprs), "numpy")
+    values = np.broadcast_arrays(x[:, 0], *f(g, x[:, 0], y[:, 0], beta))[1:]
+    return np.stack(values, axis=-1)
+
+
+def setup(rng, edges=BRIDGE):
+    """``(c, net, order, g, x, y)``: a symbolic circuit and its ResistorNetwork at random g."""
+    from ._numeric import circuit_inputs, network
+
+    c = small_network(edges)
+    g, x, y = circuit_inputs(rng, c)
+    net, order = network(c, g)
+    return c, net, order, g, x, y
+
+
+def _squared_error_nudge(y, beta):
+    from physlearn.costs import SquaredError
+    from physlearn.nudges import Nudge
+
+    return Nudge(SquaredError(), y, beta)
+
+
+def _numeric_kirchhoff(rng):
+    """The free state ``K⁻¹b`` of the bridge against ``ResistorNetwork.equilibrium``."""
+    from ._numeric import free_voltages
+
+    c, net, _, g, x, y = setup(rng)
+    return evaluate(c.free_state(), c, g, x, y), free_voltages(c, net.equilibrium(x))
+
+
+def _numeric_cocontent(rng):
+    """``dE*/dg_e`` (the envelope statement) against ``param_gradient`` at the free state."""
+    c, net, order, g, x, y = setup(rng)
+    e_star = c.energy(sp.zeros(len(c.free), 1)) - (c.b.T * c.free_state())[0] / 2
+    derived = evaluate([sp.diff(e_star, ge) for ge in c.g], c, g, x, y)
+    return derived[:, order], net.param_gradient(net.equilibrium(x))["conductance"]
+
+
+def _numeric_injection(rng, beta=0.7):
+    """The nudged state of the bridge against ``equilibrium`` under a squared-error nudge."""
+    from ._numeric import free_voltages
+
+    c, net, _, g, x, y = setup(rng)
+    nudged = net.equilibrium(x, _squared_error_nudge(y, beta))
+    return evaluate(c.nudged_state(), c, g, x, y, beta), free_voltages(c, nudged)
+
+
+def _numeric_power(rng, beta=0.7):
+    """``E = ½ (x I_x + V_out I_inj)`` (Tellegen) against ``ResistorNetwork.energy``."""
+    c, net, _, g, x, y = setup(rng)
+    derived = {}
+    for key, state, b in (("free", c.free_state(), 0.0), ("nudged", c.nudged_state(), beta)):
+        power = c.sources["x"] * _on(c.current_out("x"), c, state)
+        power += state[c.output] * c.beta * (c.y - state[c.output])
+        derived[key] = evaluate([power / 2], c, g, x, y, b)[:, 0]
+    free = net.equilibrium(x)
+    nudged = net.equilibrium(x, _squared_error_nudge(y, beta), start=free)
+    return derived, {"free": net.energy(free), "nudged": net.energy(nudged)}
+
+
+def _numeric_ep_gradient(rng, beta=1e-4):
+    """The direct ``dL/dg_e`` of the solved loss against centered EP on the network."""
+    from physlearn.rules.ep import EP
+
+    c, net, order, g, x, y = setup(rng)
+    loss = (c.free_state()[c.output] - c.y) ** 2 / 2
+    derived = evaluate([sp.diff(loss, ge) for ge in c.g], c, g, x, y).mean(axis=0)
+    return derived[order], EP(beta, "centered").gradient(net, x, y)["conductance"]
+
+
+def _numeric_pole(rng):
+    """The radius ``1/R`` of the Möbius output against ``convergence_radius``."""
+    c, net, _, g, x, y = setup(rng)
+    radius = evaluate([1 / c.response()], c, g, x, y)[0, 0]
+    return radius, net.convergence_radius()
+
+
+def _build(function, statement, claims, assumptions=()):
+    return lambda: content(function(), statement, claims,
+                           [("a linear resistor network, every free node connected to a source "
+                             "(K positive definite)", None), *assumptions])
+
+
+_KENDALL = "Kendall et al., arXiv:2006.01981 (2020)"
+
+DERIVATIONS = [
+    Derivation("resistor.kirchhoff", "Kirchhoff's current law is the stationarity of the "
+               "co-content.", _build(kirchhoff, "kcl_node", {
+                   "kcl_node": "∂E/∂V_i is the net current out of node i, for any voltages",
+                   "equilibrium": "no net current leaves a free node at the free state",
+                   "hessian_is_laplacian": "∂²E/∂V² = Dᵀ diag(g) D (weighted Laplacian)"}),
+               implements=f"{_NET}.equilibrium", numeric=_numeric_kirchhoff, tolerance=1e-10,
+               notes=notes_of(kirchhoff), references=(_KENDALL,)),
+    Derivation("resistor.cocontent_gradient", "∂E/∂g_e = ½ΔV_e², also along the equilibrium.",
+               _build(cocontent_gradient, "envelope", {
+                   "minimum": "the minimum of E is E* = E(0) − ½ bᵀK⁻¹b",
+                   "partial": "∂E/∂g_e = ½ΔV_e² at fixed voltages",
+                   "envelope": "dE*/dg_e = ½ΔV_e² at the free state (envelope theorem)"}),
+               implements=f"{_NET}.param_gradient", numeric=_numeric_cocontent,
+               tolerance=1e-10, notes=notes_of(cocontent_gradient), references=(_KENDALL,)),
+    Derivation("resistor.current_injection", "The nudge is a current β(y − V_out) injected at "
+               "the output.", _build(current_injection, "superposition", {
+                   "stationarity_output": "∂F/∂V_out = current out through the resistors − "
+                                          "injected current",
+                   "superposition": "v_β = v₀ + I_β K⁻¹e with I_β = β(y − o_β)"}),
+               implements=f"{_NET}.equilibrium", numeric=_numeric_injection, tolerance=1e-10,
+               notes=notes_of(current_injection), references=(_KENDALL,)),
+    Derivation("resistor.power_balance", "Tellegen: dissipated power = power delivered by the "
+               "sources.", _build(power_balance, "tellegen", {
+                   "tellegen": "Σ gΔV² = Σ_n V_n I_n, for any voltages",
+                   "free": "Σ gΔV² = x I_x at the free state",
+                   "nudged": "Σ gΔV² = x I_x + V_out I_inj at the nudged state"}),
+               implements=f"{_NET}.energy", numeric=_numeric_power, tolerance=1e-10,
+               notes=notes_of(power_balance),
+               references=("Tellegen, Philips Res. Rep. 7, 259 (1952)",)),
+    Derivation("resistor.ep_gradient", "The exact gradient is the β → 0 limit of centered EP.",
+               _build(ep_gradient, "edge", {
+                   "edge": "dL/dg_e = lim_{β→0} [½ΔV_e²(v_β) − ½ΔV_e²(v_{−β})]/(2β)"}),
+               implements="physlearn.rules.ep:EP.gradient", numeric=_numeric_ep_gradient,
+               tolerance=1e-6, notes=notes_of(ep_gradient), references=(_KENDALL,)),
+    Derivation("resistor.output_pole", "The nudged output is Möbius in β, with one pole at "
+               "β = −1/R.", _build(output_pole, "mobius", {
+                   "mobius": "o_β = (o₀ + βRy)/(1 + βR)",
+                   "determinant": "det(K + βeeᵀ) = det K · (1 + βR)",
+                   "thevenin": "R is the inverse Schur complement of the output",
+                   "taylor": "the Taylor coefficients are (y − o₀) R (−R)^{n−1}",
+                   "radius": "the radius of convergence is 1/R"}),
+               implements=f"{_NET}.convergence_radius", numeric=_numeric_pole,
+               tolerance=1e-10, notes=notes_of(output_pole),
+               references=("Laborieux & Zenke, NeurIPS 2022, arXiv:2209.00530",)),
+]
+"""The resistor-network derivations, tied to the methods of ResistorNetwork."""

@@ -871,3 +871,28 @@ def check_all(seed=0, progress=True) -> CheckAllReport:
                   file=sys.stderr, flush=True)
     systems = [s for s in systems if s not in skipped]
     return CheckAllReport(systems, rules, results, errors, time.perf_counter() - start, skipped)
+
+
+# -- derivations: the theorems behind the code, checked symbolically and numerically ------------
+def check_derivation(name, seed=0):
+    """Prove a registered derivation and compare it with the code it justifies.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`physlearn.derivations.DERIVATIONS`.
+    seed : int, default 0
+        Seed of the random inputs of :meth:`~physlearn.derivations.Derivation.check_numeric`.
+
+    Returns
+    -------
+    ok : bool
+        True iff the symbolic proof holds and the numerical check is within its tolerance.
+    report : str
+        The proof's report and the numerical comparison.
+    """
+    from physlearn import derivations
+
+    derivation = derivations.get(name)
+    proof, numeric = derivation.verify(), derivation.check_numeric(seed)
+    return bool(proof) and bool(numeric), f"{proof.report()}\n{numeric.report()}"

@@ -10,6 +10,7 @@ shapes only on a stochastic system); a rule on a system it does not apply to mus
 import pytest
 
 from physlearn import testing
+from physlearn.derivations import DERIVATIONS
 from physlearn.registry import RULES, SYSTEMS, make_rule, make_system, system_entry
 
 SYSTEM_CHECKS = list(testing.SYSTEM_CHECKS)
@@ -65,3 +66,10 @@ def test_declared_claims_are_consistent(name):
         assert len(entry.betas) >= 2, f"{name} declares bias order {rule.bias_order} but the " \
                                       "registry gives no strengths to measure it over"
         assert hasattr(rule, entry.param), f"{name} has no hyperparameter {entry.param!r}"
+
+
+@pytest.mark.parametrize("name", sorted(DERIVATIONS))
+def test_derivation_contract(name):
+    """Every theorem holds symbolically and agrees with the code it names (``implements``)."""
+    ok, report = testing.check_derivation(name)
+    assert ok, report

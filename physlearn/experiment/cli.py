@@ -9,6 +9,7 @@
     physlearn list [--pairs]            everything registered
     physlearn plot DIR                  standard figures of a run or sweep directory
     physlearn derive [NAME] [--latex]   list, verify and print the symbolic derivations
+                                        (--numeric: check the code; --markdown: docs)
 
 Errors in what was asked (a config, a name, an argument) print one line and exit with 2;
 ``physlearn run`` interrupted by Ctrl-C exits with 130 and says how to resume.
@@ -141,21 +142,38 @@ def _plot(args):
 def _derive(args):
     from physlearn import derivations
 
+    if args.markdown is not None:
+        return _derive_markdown(derivations, args.markdown)
     if args.name is None:
-        results = derivations.verify()
-        for name, ok in results.items():
-            print(f"{'verified' if ok else 'FAILED  '}  {name}")
-        return 0 if all(results.values()) else 1
-    import sympy as sp
+        failed = 0
+        for name, derivation in derivations.DERIVATIONS.items():
+            ok = bool(derivation.verify())
+            line = f"{'verified' if ok else 'FAILED  '}  {name:<44} {derivation.implements}"
+            if args.numeric:
+                numeric = derivation.check_numeric()
+                ok = ok and bool(numeric)
+                line += f"  [numeric {'ok' if numeric else 'FAILED'} {numeric.error:.1e}]"
+            failed += not ok
+            print(line, flush=True)
+        return 1 if failed else 0
+    derivation = derivations.get(args.name)
+    proof = derivation.verify()
+    print(derivation.latex() if args.latex else proof.report())
+    ok = bool(proof)
+    if args.numeric:
+        numeric = derivation.check_numeric()
+        print(numeric.report())
+        ok = ok and bool(numeric)
+    return 0 if ok else 1
 
-    if args.name not in derivations.DERIVATIONS:
-        raise ValueError(f"unknown derivation {args.name!r}; known: "
-                         f"{', '.join(sorted(derivations.DERIVATIONS))}")
-    checks = derivations.check(args.name)
-    for statement, expr in derivations.DERIVATIONS[args.name]().items():
-        shown = sp.latex(expr) if args.latex else sp.sstr(expr)
-        print(f"{'verified' if checks[statement] else 'FAILED  '}  {statement}: {shown} = 0")
-    return 0 if all(checks.values()) else 1
+
+def _derive_markdown(derivations, path):
+    """Write ``derivations.markdown()`` (default: docs/derivations.md of the repository)."""
+    path = Path(path) if path else Path(__file__).resolve().parents[2] / "docs" / "derivations.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(derivations.markdown(), encoding="utf-8")
+    print(f"wrote {path}")
+    return 0
 
 
 def _sweep(args):
@@ -205,8 +223,12 @@ def parser():
     p = sub.add_parser("plot", help="draw the standard figures of a run or sweep directory")
     p.add_argument("directory", type=Path)
     p = sub.add_parser("derive", help="list and verify the symbolic derivations")
-    p.add_argument("name", nargs="?")
-    p.add_argument("--latex", action="store_true", help="print the statements as LaTeX")
+    p.add_argument("name", nargs="?", help="print this derivation's proof (default: list all)")
+    p.add_argument("--latex", action="store_true", help="print the derivation as LaTeX")
+    p.add_argument("--numeric", action="store_true",
+                   help="also compare with the code it justifies (check_numeric)")
+    p.add_argument("--markdown", nargs="?", const="", default=None, metavar="PATH",
+                   help="write every derivation to PATH (default docs/derivations.md)")
     return top
 
 
