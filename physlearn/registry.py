@@ -296,6 +296,10 @@ def _builtin_systems(add: Callable):
         summary="linear resistor network on a random small-world graph")
     add("resistor-layered", _S + "resistor:ResistorNetwork.layered", {"layers": [3, 6, 2]},
         summary="linear resistor network, all-to-all between layers, inputs at ±x")
+    add("symbolic-resistor", _S + "symbolic:symbolic_resistor", {"n_nodes": 10},
+        example=_S + "symbolic:contract_problem",
+        summary="SymbolicSystem: a resistor co-content written in sympy, differentiated by "
+                "physlearn")
     add("diode-layered", _S + "diode:NonlinearResistorNetwork.layered", {"layers": [2, 5, 2]},
         summary="layered resistor network with smooth diodes")
     add("diode-shockley", _S + "diode:NonlinearResistorNetwork.layered",

@@ -17,7 +17,7 @@ from .vector_field import VectorFieldNetwork
 
 _LAZY = {"SpinChain": "spin_chain", "Coupling": "spin_chain", "SpinState": "spin_chain",
          "QuantumHarmonicNetwork": "quantum_oscillators",
-         "OscillatorState": "quantum_oscillators"}
+         "OscillatorState": "quantum_oscillators", "SymbolicSystem": "symbolic"}
 
 
 def __getattr__(name):
@@ -35,4 +35,5 @@ __all__ = [
     "IsingModel", "IsingState", "MeanFieldIsing", "PhaseOscillatorNetwork", "PhaseState",
     "VectorFieldNetwork", "SpiceNetwork", "DeepResistiveNetwork", "DRNState",
     "SpinChain", "Coupling", "SpinState", "QuantumHarmonicNetwork", "OscillatorState",
+    "SymbolicSystem",
 ]

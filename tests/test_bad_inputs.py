@@ -36,6 +36,7 @@ from physlearn.systems.resistor import ResistorNetwork
 from physlearn.systems.self_learning import SelfLearningMachine
 from physlearn.systems.spice_network import SpiceNetwork
 from physlearn.systems.spin_chain import SpinChain
+from physlearn.systems.symbolic import SymbolicSystem, symbolic_resistor
 from physlearn.systems.vector_field import VectorFieldNetwork
 from physlearn.testing import missing_requirements
 
@@ -168,6 +169,9 @@ ASSIGNMENTS = [
     ("drn", "g1", -0.5, r"\(input node 0 -> layer 1 node 0\) = -0.5 is a negative conductance"),
     ("drn", "b2", np.nan, r"non-finite"),
     ("spice-network", "conductance", -1.0, r"\(edge .*\) = -1.0 is a negative conductance"),
+    ("symbolic-resistor", "conductance", -0.5,
+     r"\(symbol g0\) = -0.5 is a negative conductance; conductance values must be >= 0"),
+    ("symbolic-resistor", "conductance", 1e-9, r"is below floor = 1e-06"),
 ]
 
 
@@ -362,6 +366,21 @@ CONSTRUCTORS = [
     ("drn", "sweeps=0", lambda: DeepResistiveNetwork([2, 4, 2], sweeps=0), r"sweeps=0"),
     ("drn", "tol=0", lambda: DeepResistiveNetwork([2, 4, 2], tol=0.0), r"tol=0.0"),
     ("drn", "wrong-feature-count", lambda: system("drn").predict(np.ones((3, 5))),
+     r"x has shape \(3, 5\), expected \(batch, 2\)"),
+    # systems from a symbolic energy (symbols given by name)
+    ("symbolic-resistor", "undeclared-symbol", lambda: SymbolicSystem(
+        "k*(s - x)**2/2 + z*s", state=["s"], params={"k": ["k"]}, inputs=["x"], outputs=["s"]),
+     r"energy contains symbol\(s\) \['z'\] that are not declared"),
+    ("symbolic-resistor", "output-not-state", lambda: SymbolicSystem(
+        "k*(s - x)**2/2", state=["s"], params={"k": ["k"]}, inputs=["x"], outputs=["x"]),
+     r"outputs entry x is not a state symbol"),
+    ("symbolic-resistor", "nonnegative-unknown", lambda: SymbolicSystem(
+        "k*(s - x)**2/2", state=["s"], params={"k": ["k"]}, inputs=["x"], outputs=["s"],
+        nonnegative=["g"]), r"nonnegative names \['g'\] that are not parameters"),
+    ("symbolic-resistor", "max_iter=0", lambda: symbolic_resistor(10, max_iter=0),
+     r"max_iter=0"),
+    ("symbolic-resistor", "wrong-feature-count",
+     lambda: system("symbolic-resistor").predict(np.ones((3, 5))),
      r"x has shape \(3, 5\), expected \(batch, 2\)"),
     # a cost
     (None, "cross-entropy-temperature=0", lambda: CrossEntropy(temperature=0.0),
