@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
+import physlearn as pl
 from physlearn import derivations
 from physlearn.derivations import CONTROLS, DERIVATIONS, Step, is_zero, resolve, witness
 from physlearn.derivations import resistor as resistor_module
@@ -251,3 +252,42 @@ def test_cli_writes_markdown(two_derivations, tmp_path):
     assert text == derivations.markdown()
     assert "physlearn derive --markdown" in text and "bias.one_sided" in text
     assert np.char.count(text, "## `").item() == 2
+
+
+def _flipped(value):
+    """``value`` with its sign flipped: numbers, arrays, dicts, sequences and dataclasses
+    such as states and flows (every array they hold but the inputs ``x``)."""
+    import dataclasses
+
+    if isinstance(value, dict):
+        return {k: _flipped(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(value, **{f.name: -getattr(value, f.name)
+                                for f in dataclasses.fields(value) if f.name != "x"
+                                and isinstance(getattr(value, f.name), np.ndarray)})
+    if isinstance(value, (tuple, list)):
+        return type(value)(_flipped(v) for v in value)
+    return -value
+
+
+@pytest.mark.parametrize("name", list(DERIVATIONS))
+def test_flipping_the_sign_of_the_named_code_fails_the_numeric_check(monkeypatch, name):
+    """Every derivation: the code at ``implements``, its output sign-flipped, fails the check
+    (a wrong number, or an error such as a relaxation that no longer converges)."""
+    d = DERIVATIONS[name]
+    owner_path, _, attr = d.implements.rpartition(".")
+    if ":" not in owner_path:                       # "package.module:function"
+        owner_path, _, attr = d.implements.partition(":")
+    owner = resolve(owner_path) if ":" in owner_path else __import__(owner_path,
+                                                                       fromlist=[attr])
+    original = getattr(owner, attr)
+
+    def flipped(*args, **kwargs):
+        return _flipped(original(*args, **kwargs))
+
+    monkeypatch.setattr(owner, attr, flipped)
+    try:
+        check = d.check_numeric()
+    except (pl.ConvergenceError, FloatingPointError, np.linalg.LinAlgError):
+        return                  # the broken physics fails outright (no relaxation): caught
+    assert not check, check.report()
