@@ -331,8 +331,9 @@ def _builtin_systems(add: Callable):
         summary="coupled phase oscillators (XY / Kuramoto energy)")
     add("vector-field", _S + "vector_field:VectorFieldNetwork", {"layers": [3, 5, 2]},
         summary="non-symmetric (vector-field) network with asymmetry angle alpha")
-    add("hopfield", _S + "vector_field:VectorFieldNetwork", {"layers": [3, 5, 2], "tied": True},
-        summary="layered Hopfield network: tied weights, an energy, EP and holomorphic EP")
+    add("vector-field-tied", _S + "vector_field:VectorFieldNetwork",
+        {"layers": [3, 5, 2], "tied": True},
+        summary="vector-field network with B = W^T tied: a Hopfield energy, EP and holomorphic EP")
     chain = {"example": _S + "spin_chain:contract_problem"}
     add("spin-chain-tfim", _S + "spin_chain:SpinChain.transverse_field_ising",
         {"n_spins": 4, "J": [0.8, 0.9, 0.6], "h": [1.3, 1.1, 1.4, 1.2], "g": 0.1,

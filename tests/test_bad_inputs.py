@@ -162,7 +162,7 @@ ASSIGNMENTS = [
     ("quantum-harmonic-network", "ground", 0.0, r"not a positive grounding spring"),
     ("phase-oscillators", "field", np.inf, r"non-finite"),
     ("vector-field", "W1", np.nan, r"non-finite"),
-    ("hopfield", "b1", np.inf, r"non-finite"),
+    ("vector-field-tied", "b1", np.inf, r"non-finite"),
     ("spin-chain-tfim", "h", np.nan, r"non-finite"),
     ("hamiltonian", "k", np.nan, r"non-finite"),
     ("self-learning-machine", "w", np.inf, r"non-finite"),
@@ -292,7 +292,7 @@ CONSTRUCTORS = [
     ("vector-field", "max_iter=0", lambda: VectorFieldNetwork([2, 3, 1], max_iter=0),
      r"max_iter=0"),
     ("vector-field", "gain=0", lambda: VectorFieldNetwork([2, 3, 1], gain=0.0), r"gain=0"),
-    ("hopfield", "tied-alpha", lambda: VectorFieldNetwork([2, 3, 1], tied=True, alpha=0.3),
+    ("vector-field-tied", "tied-alpha", lambda: VectorFieldNetwork([2, 3, 1], tied=True, alpha=0.3),
      r"tied=True ties B to Wᵀ, so alpha=0.3 must be 0"),
     # quantum systems
     ("quantum-harmonic-network", "temperature=-1",

@@ -17,7 +17,7 @@ from physlearn.noise import RelaxationNoise
 from physlearn.registry import NOISES
 
 CONFIG = Path(__file__).resolve().parents[1] / "examples" / "configs" / "noise" / \
-    "hopfield-relaxation.toml"
+    "vector-field-tied-relaxation.toml"
 
 
 def base(noise=None, epochs=2):
