@@ -25,14 +25,17 @@
 # %%
 import time
 
+import matplotlib.pyplot as plt
 import numpy as np
 import sympy as sp
 
 import physlearn as pl
 from physlearn.check import relative_error
+from physlearn.experiment.plots import figure_dir
 from physlearn.systems import ResistorNetwork
 from physlearn.systems.symbolic import resistor_cocontent, spring_network
 
+FIGURES = figure_dir(globals().get("__file__"))
 START = time.time()
 cost = pl.SquaredError()
 rule = pl.EP(beta=1e-2, variant="centered")
@@ -72,7 +75,7 @@ print(f"derivation for this energy: {'proved' if proof else 'NOT proved'} "
 
 history = pl.train(circuit, rule, data, epochs=6, batch_size=16,
                    optimizer=pl.optim.Adam(lr=0.03), progress=False)
-losses = history["test_loss"]
+circuit_losses = losses = history["test_loss"]
 print(f"test loss {losses[0]:.4f} → {losses[-1]:.4f} over {len(losses) - 1} epochs")
 
 # %% [markdown]
@@ -102,6 +105,17 @@ print(f"derivation ({derivation.title.split('(')[-1].rstrip(')')}): "
       f"{derivation.check_numeric().report().split(': ')[-1]}")
 history = pl.train(springs, rule, task, epochs=6, batch_size=16,
                    optimizer=pl.optim.Adam(lr=0.05), progress=False)
-losses = history["test_loss"]
+spring_losses = losses = history["test_loss"]
 print(f"test loss {losses[0]:.2e} → {losses[-1]:.2e} over {len(losses) - 1} epochs")
 print(f"total {time.time() - START:.1f} s")
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(8, 3))
+for ax, losses, title in ((axes[0], circuit_losses, "nonlinear resistor network"),
+                          (axes[1], spring_losses, "Lennard-Jones spring network")):
+    ax.semilogy(losses, "o-")
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("epoch")
+axes[0].set_ylabel("test loss (centered EP)")
+fig.tight_layout()
+fig.savefig(FIGURES / "symbolic_energy.png", dpi=110)
