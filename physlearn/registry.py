@@ -334,6 +334,11 @@ def _builtin_systems(add: Callable):
     add("vector-field-tied", _S + "vector_field:VectorFieldNetwork",
         {"layers": [3, 5, 2], "tied": True},
         summary="vector-field network with B = W^T tied: a Hopfield energy, EP and holomorphic EP")
+    add("hopfield", _S + "hopfield:HopfieldNetwork", {"layers": [3, 5, 2]},
+        summary="layered continuous Hopfield network (Scellier & Bengio), dense layers")
+    add("hopfield-conv", _S + "hopfield:HopfieldNetwork",
+        {"layers": [[1, 6, 6], {"channels": 2, "kernel": 3, "pool": "avg", "pool_size": 2}, 2]},
+        summary="convolutional Hopfield network: 1x6x6 images, 3x3 conv, avg pool 2, dense 2")
     chain = {"example": _S + "spin_chain:contract_problem"}
     add("spin-chain-tfim", _S + "spin_chain:SpinChain.transverse_field_ising",
         {"n_spins": 4, "J": [0.8, 0.9, 0.6], "h": [1.3, 1.1, 1.4, 1.2], "g": 0.1,

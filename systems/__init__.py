@@ -4,6 +4,7 @@ from .diode import NonlinearResistorNetwork
 from .drn import DeepResistiveNetwork, DRNState
 from .elastic import ElasticNetwork, ElasticState
 from .hamiltonian import Hamiltonian
+from .hopfield import Conv, HopfieldNetwork
 from .hru import HRU
 from .hssm import HSSM
 from .ising import IsingModel, IsingState
@@ -33,7 +34,8 @@ __all__ = [
     "ResistorNetwork", "ResistorState", "HRU", "HSSM", "CoupledOscillators", "Hamiltonian",
     "SelfLearningMachine", "NonlinearResistorNetwork", "ElasticNetwork", "ElasticState",
     "IsingModel", "IsingState", "MeanFieldIsing", "PhaseOscillatorNetwork", "PhaseState",
-    "VectorFieldNetwork", "SpiceNetwork", "DeepResistiveNetwork", "DRNState",
+    "VectorFieldNetwork", "HopfieldNetwork", "Conv", "SpiceNetwork", "DeepResistiveNetwork",
+    "DRNState",
     "SpinChain", "Coupling", "SpinState", "QuantumHarmonicNetwork", "OscillatorState",
     "SymbolicSystem",
 ]

@@ -272,6 +272,10 @@ class VectorFieldNetwork(EquilibriumSystem):
                 below = self._slices[l - 2]
                 J[:, a, below] -= d1[l - 1][:, :, None] * p[f"W{l}"] * d1[l - 2][:, None, :]
                 J[:, below, a] -= d1[l - 2][:, :, None] * self._backward(l) * d1[l - 1][:, None, :]
+        return self._add_stiffness(J, state, nudge)
+
+    def _add_stiffness(self, J, state, nudge):
+        """``J + β ∂²C/∂o²`` on the output block under a soft nudge (``J`` otherwise)."""
         if isinstance(nudge, Nudge):
             out = self.output_index
             J = J.astype(np.result_type(J, nudge.beta))

@@ -26,6 +26,7 @@ from physlearn.systems.diode import NonlinearResistorNetwork
 from physlearn.systems.drn import DeepResistiveNetwork
 from physlearn.systems.elastic import ElasticNetwork
 from physlearn.systems.hamiltonian import Hamiltonian
+from physlearn.systems.hopfield import Conv, HopfieldNetwork
 from physlearn.systems.hru import HRU
 from physlearn.systems.hssm import HSSM
 from physlearn.systems.ising import IsingModel
@@ -382,6 +383,28 @@ CONSTRUCTORS = [
     ("symbolic-resistor", "wrong-feature-count",
      lambda: system("symbolic-resistor").predict(np.ones((3, 5))),
      r"x has shape \(3, 5\), expected \(batch, 2\)"),
+    # Hopfield networks: dense and convolutional layers
+    ("hopfield", "layers", lambda: HopfieldNetwork([3, 0, 2]), r"layers\[1\]=0"),
+    ("hopfield", "activation", lambda: HopfieldNetwork([3, 5, 2], activation="relu"),
+     r"activation='relu' must be one of"),
+    ("hopfield", "tol=0", lambda: HopfieldNetwork([3, 5, 2], tol=0.0), r"tol=0"),
+    ("hopfield-conv", "image-wrong-spatial-shape",
+     lambda: system("hopfield-conv").predict(np.ones((2, 1, 5, 5))),
+     r"x has image shape \(1, 5, 5\) .*expected input_shape \(1, 6, 6\)"),
+    ("hopfield-conv", "kernel-larger-than-input",
+     lambda: HopfieldNetwork([[1, 6, 6], Conv(2, 7), 2]),
+     r"layers\[1\]: kernel=7 is larger than its input of 6×6.*expected kernel <= 6"),
+    ("hopfield-conv", "pool-does-not-divide",
+     lambda: HopfieldNetwork([[1, 6, 6], Conv(2, 3, pool_size=3), 2]),
+     r"layers\[1\]: pool_size=3 does not divide the 4×4 feature map.*expected a divisor"),
+    ("hopfield-conv", "pool-kind",
+     lambda: HopfieldNetwork([[1, 6, 6], Conv(2, 3, pool="median"), 2]),
+     r"layers\[1\]: pool='median' must be 'avg' or 'max'"),
+    ("hopfield-conv", "conv-after-dense", lambda: HopfieldNetwork([36, 4, Conv(2, 3), 2]),
+     r"layers\[2\]: a convolutional layer needs an image input"),
+    ("hopfield-conv", "bad-conv-dict",
+     lambda: HopfieldNetwork([[1, 6, 6], {"channels": 2, "size": 3}, 2]),
+     r"layers\[1\]=.* is not a convolutional layer spec"),
     # a cost
     (None, "cross-entropy-temperature=0", lambda: CrossEntropy(temperature=0.0),
      r"temperature=0"),

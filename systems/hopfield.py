@@ -1,0 +1,645 @@
+"""Layered continuous Hopfield networks: dense and convolutional layers, one energy.
+
+Physics
+-------
+Units ``s = (s_1, …, s_L)`` (hidden layers, then the output layer ``s_L``), driven by an input
+``x = a_0``, relax to a minimum of the energy of Scellier & Bengio (2017),
+
+    E(θ, x, s) = ½‖s‖² − Σ_l ρ(s_l)ᵀ A_l(W_l) a_{l−1} − Σ_l b̂_lᵀ ρ(s_l),
+    a_0 = x,  a_l = ρ(s_l),
+
+where ``A_l(W_l)`` maps layer ``l−1`` to layer ``l`` and is linear in its weights: a dense
+matrix ``W_l``, or (Laborieux et al. 2021) a convolution followed by average (linear) or max
+(piecewise linear) pooling, ``A_l a = P(W_l ⋆ a)``, whose layer state is the pooled map.
+``b̂_l`` is the bias (per unit for dense layers, per channel for convolutional ones, added
+before pooling).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from physlearn.nudges import Nudge
+from physlearn.system import (
+    ConvergenceError,
+    EquilibriumSystem,
+    State,
+    as_float_array,
+    check_positive,
+)
+from physlearn.systems.vector_field import VectorFieldNetwork
+
+__all__ = ["Conv", "HopfieldNetwork"]
+
+_ACTIVATIONS = ("sigmoid", "tanh", "hard-sigmoid")
+
+
+@dataclass(frozen=True)
+class Conv:
+    """A convolutional layer: ``channels`` feature maps of a ``kernel × kernel`` convolution
+    (stride 1, zero ``padding``), then non-overlapping pooling of ``pool_size × pool_size``.
+
+    Attributes
+    ----------
+    channels : int
+        Output channels (feature maps).
+    kernel : int
+        Side of the square kernel.
+    pool : {"avg", "max"}, default "avg"
+        Pooling: "avg" (a linear map: the energy stays bilinear) or "max" (piecewise linear;
+        needs activities >= 0, see :class:`HopfieldNetwork`).
+    pool_size : int, default 2
+        Side of the pooling window; it must divide the feature map.
+    padding : int, default 0
+        Zeros added on every side of the input before the convolution.
+    """
+
+    channels: int
+    kernel: int
+    pool: str = "avg"
+    pool_size: int = 2
+    padding: int = 0
+
+
+def _as_conv(spec, index):
+    """A :class:`Conv` from a ``Conv`` or a dict of its fields (as written in a config)."""
+    if isinstance(spec, Conv):
+        conv = spec
+    else:
+        try:
+            conv = Conv(**dict(spec))
+        except TypeError as err:
+            raise ValueError(f"layers[{index}]={spec!r} is not a convolutional layer spec: "
+                             f"{err}; give Conv(channels, kernel, pool='avg', pool_size=2, "
+                             "padding=0) or a dict of those keys") from None
+    for name in ("channels", "kernel", "pool_size"):
+        value = getattr(conv, name)
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"layers[{index}]: {name}={value!r} must be a positive integer")
+    if isinstance(conv.padding, bool) or not isinstance(conv.padding, (int, np.integer)) \
+            or conv.padding < 0:
+        raise ValueError(f"layers[{index}]: padding={conv.padding!r} must be an integer >= 0")
+    if conv.pool not in ("avg", "max"):
+        raise ValueError(f"layers[{index}]: pool={conv.pool!r} must be 'avg' or 'max'")
+    return conv
+
+
+class _Dense:
+    """``A(W) a = W a``: a dense layer of ``n_out`` units."""
+
+    def __init__(self, n_in, n_out):
+        self.n_in, self.n_out = int(n_in), int(n_out)
+        self.w_shape, self.b_shape = (self.n_out, self.n_in), (self.n_out,)
+        self.fan_in = self.n_in
+
+    linear = True
+
+    def forward(self, W, a, at=None):
+        return a @ W.T
+
+    def transpose(self, W, g, at=None):
+        return g @ W
+
+    def wgrad(self, W, g, a, at=None):
+        """∂(gᵀ A(W) a)/∂W per sample."""
+        return g[:, :, None] * a[:, None, :]
+
+    def matrix(self, W, at):
+        return W
+
+    def bias(self, b):
+        return b
+
+    def bgrad(self, g):
+        return g
+
+
+class _ConvPool:
+    """``A(W) a = P(W ⋆ a)``: cross-correlation (stride 1, zero padding), then average or max
+    pooling. Max pooling is piecewise linear: its linearisation at ``at`` (the input whose
+    window maxima it picks) is used for derivatives (``at=None``: at ``a`` itself)."""
+
+    def __init__(self, in_shape, conv, index):
+        self.in_shape = tuple(int(n) for n in in_shape)
+        c, h, w = self.in_shape
+        k, p, q = conv.kernel, conv.padding, conv.pool_size
+        hp, wp = h + 2 * p, w + 2 * p
+        if k > min(hp, wp):
+            raise ValueError(f"layers[{index}]: kernel={k} is larger than its input of "
+                             f"{h}×{w} (padded to {hp}×{wp}); expected kernel <= {min(hp, wp)}")
+        ho, wo = hp - k + 1, wp - k + 1
+        if ho % q or wo % q:
+            raise ValueError(f"layers[{index}]: pool_size={q} does not divide the {ho}×{wo} "
+                             f"feature map (kernel {k} on a {hp}×{wp} input); expected a "
+                             f"divisor of {ho} and {wo}")
+        self.k, self.pad, self.q, self.channels = k, p, q, conv.channels
+        self.linear = conv.pool == "avg" or q == 1
+        self.map_shape = (conv.channels, ho, wo)
+        self.out_shape = (conv.channels, ho // q, wo // q)
+        self.n_in, self.n_out = c * h * w, int(np.prod(self.out_shape))
+        self.w_shape, self.b_shape = (conv.channels, c, k, k), (conv.channels,)
+        self.fan_in = c * k * k
+
+    def _patches(self, a):
+        """(batch, C, Ho, Wo, k, k) windows of the padded input."""
+        x = a.reshape(len(a), *self.in_shape)
+        if self.pad:
+            x = np.pad(x, ((0, 0), (0, 0), (self.pad,) * 2, (self.pad,) * 2))
+        return sliding_window_view(x, (self.k, self.k), axis=(2, 3))
+
+    def _conv(self, W, a):
+        """The feature maps ``W ⋆ a``, (batch, O, Ho, Wo)."""
+        return np.einsum("bcijuv,ocuv->boij", self._patches(a), W, optimize=True)
+
+    def _windows(self, maps):
+        """(batch, O, Hq, q, Wq, q) view of feature maps for pooling."""
+        o, hq, wq = self.out_shape
+        return maps.reshape(len(maps), o, hq, self.q, wq, self.q)
+
+    def _weights(self, W, at):
+        """Pooling weights on the feature map, (batch, O, Ho, Wo): ``1/q²`` (average), or 1
+        at the first maximum of each window of ``W ⋆ at`` and 0 elsewhere (max)."""
+        if self.linear:
+            return np.full((1, *self.map_shape), 1.0 / self.q ** 2)
+        win = np.real(self._windows(self._conv(W, at)))
+        b, o, hq, q, wq, _ = win.shape
+        flat = win.transpose(0, 1, 2, 4, 3, 5).reshape(b, o, hq, wq, q * q)
+        onehot = np.eye(q * q)[np.argmax(flat, axis=-1)].reshape(b, o, hq, wq, q, q)
+        return onehot.transpose(0, 1, 2, 4, 3, 5).reshape(b, *self.map_shape)
+
+    def _pool(self, maps, weights):
+        return self._windows(maps * weights).sum(axis=(3, 5)).reshape(len(maps), -1)
+
+    def _unpool(self, g, weights):
+        """Transpose of the (linearised) pooling: (batch, n_out) → (batch, O, Ho, Wo)."""
+        o, hq, wq = self.out_shape
+        g = np.broadcast_to(g.reshape(len(g), o, hq, 1, wq, 1),
+                            (len(g), o, hq, self.q, wq, self.q))
+        return g.reshape(len(g), *self.map_shape) * weights
+
+    def forward(self, W, a, at=None):
+        """``P(W ⋆ a)``; with ``at``, the pooling linearised at ``at`` applied to ``W ⋆ a``."""
+        return self._pool(self._conv(W, a), self._weights(W, a if at is None else at))
+
+    def transpose(self, W, g, at=None):
+        """``(∂A/∂a)ᵀ g`` at ``at``: unpooling, then the transposed convolution."""
+        gm = self._unpool(g, self._weights(W, at))
+        k = self.k
+        full = np.pad(gm, ((0, 0), (0, 0), (k - 1,) * 2, (k - 1,) * 2))
+        win = sliding_window_view(full, (k, k), axis=(2, 3))
+        da = np.einsum("boyxuv,ocuv->bcyx", win, W[:, :, ::-1, ::-1], optimize=True)
+        if self.pad:
+            p = self.pad
+            da = da[:, :, p:-p, p:-p]
+        return da.reshape(len(g), -1)
+
+    def wgrad(self, W, g, a, at=None):
+        """∂(gᵀ A(W) a)/∂W per sample (pooling linearised at ``at``, default ``a``): the
+        correlation of the unpooled feature-map cotangent with the input patches."""
+        gm = self._unpool(g, self._weights(W, a if at is None else at))
+        return np.einsum("boij,bcijuv->bocuv", gm, self._patches(a), optimize=True)
+
+    def matrix(self, W, at):
+        """``∂A/∂a`` as a dense matrix: (n_out, n_in), or per sample (batch, n_out, n_in) for
+        max pooling (linearised at ``at``)."""
+        maps = self._conv(W, np.eye(self.n_in))                     # (n_in, O, Ho, Wo)
+        if self.linear:
+            return self._pool(maps, self._weights(W, at)).T
+        weights = self._weights(W, at)                               # (batch, O, Ho, Wo)
+        pooled = self._windows((maps[None] * weights[:, None]).reshape(-1, *self.map_shape))
+        return pooled.sum(axis=(3, 5)).reshape(len(at), self.n_in, -1).transpose(0, 2, 1)
+
+    def bias(self, b):
+        return np.repeat(b, self.n_out // self.channels)
+
+    def bgrad(self, g):
+        return g.reshape(len(g), self.channels, -1).sum(axis=2)
+
+
+class HopfieldNetwork(VectorFieldNetwork):
+    """A layered continuous Hopfield network (dense and convolutional layers), trained by EP.
+
+    Parameters
+    ----------
+    layers : list
+        ``[input, layer_1, …, layer_L]``. The input is an int ``n_in`` (flat inputs) or an
+        image shape ``[C, H, W]``; each layer is an int (a dense layer of that many units) or
+        a :class:`Conv` (or a dict of its fields, as in a config) for a convolution with
+        pooling, whose input must be an image (the input, or a previous convolutional
+        layer's pooled maps). Dense layers after convolutional ones read the flattened maps.
+        The last layer is the output.
+    activation : {"sigmoid", "tanh", "hard-sigmoid"}, default "sigmoid"
+        ``ρ``: Laborieux & Zenke's sigmoid ``ρ(s) = ½(1 + tanh(2s − 1))`` (output in (0, 1)),
+        or ``tanh``: both smooth and holomorphic (capability ``"complex"``). Or the papers'
+        hard sigmoid ``ρ(s) = clip(s, 0, 1)``, whose energy has kinks at 0 and 1 (see Notes;
+        real β only).
+    gain : float, default 1.0
+        Initial weights ``N(0, gain²/fan_in)`` (fan-in ``C k²`` for a convolution); biases 0.
+    seed : int, default 0
+        Seeds the initial weights.
+    tol : float, default 1e-10
+        Relaxation stops once ``max|∂(E + βC)/∂s| < tol``; otherwise
+        :class:`~physlearn.ConvergenceError` names the residual reached.
+    max_iter : int, default 100
+        Newton steps before :class:`~physlearn.ConvergenceError`.
+
+    Notes
+    -----
+    **Energy.** ``E = ½‖s‖² − Σ_l ρ(s_l)ᵀ (A_l a_{l−1} + b̂_l)`` with ``a_0 = x`` and
+    ``a_l = ρ(s_l)`` (Scellier & Bengio 2017). For a dense layer ``A_l a = W_l a``; for a
+    convolutional layer (Laborieux et al. 2021) ``A_l a = P(W_l ⋆ a)``: cross-correlation
+    with kernels ``W_l`` of shape ``(channels, C, k, k)``, stride 1 and zero padding, then
+    pooling ``P`` over ``q × q`` windows (average; max: see below); the layer's units are
+    the pooled maps, its bias ``b_l`` has one entry per channel (added before pooling, so
+    ``b̂_l`` repeats it over the pooled map).
+    Average pooling is linear, so ``E`` is bilinear in neighbouring layers' activities like
+    the dense energy and ``A_lᵀ`` (unpooling, then the transposed convolution) carries the
+    feedback of layer ``l`` into layer ``l−1``:
+
+        ∂E/∂s_l = s_l − ρ′(s_l) ⊙ (A_l a_{l−1} + b̂_l + A_{l+1}ᵀ ρ(s_{l+1})).
+
+    **Local gradients** (:meth:`param_gradient`): ``∂E/∂W_l = −ρ(s_l) a_{l−1}ᵀ`` for a dense
+    layer, and for a convolution the correlation of the unpooled ``ρ(s_l)/q²`` with the input
+    patches, ``∂E/∂W_l[o, c, u, v] = −Σ_ij P̃ᵀρ(s_l)[o, i, j] a_{l−1}[c, i+u, j+v]``;
+    ``∂E/∂b_l = −ρ(s_l)`` (summed over each channel's map for a convolution).
+
+    **Relaxation.** Explicit Euler steps of the gradient flow ``ds/dt = −∂(E + βC)/∂s`` (the
+    papers' relaxation in continuous time) until the residual is below 10⁻³, then damped
+    Newton with the dense per-sample Hessian ``∂²E/∂s²`` (each ``A_l`` is assembled once as a
+    dense matrix from the layer map), until ``max|∂(E + βC)/∂s| < tol``; the fixed point must
+    be a minimum (positive-definite Hessian). A warm ``start`` skips the flow. Complex β
+    continues the fixed point analytically.
+
+    **Exact reference.** Implicit differentiation (:class:`~physlearn.EquilibriumSystem`):
+    the adjoint solves with the Hessian, :meth:`mixed_vjp` gives ``λᵀ ∂²E/∂s∂θ``.
+    Capabilities ``"soft_nudge"`` and ``"complex"`` (not ``"complex"`` for the hard
+    sigmoid); no clamping.
+
+    **Hard sigmoid.** With ``ρ(s) = clip(s, 0, 1)`` the energy has kinks at the faces of the
+    box ``[0, 1]ⁿ``: a unit driven beyond them (``z_l > 1`` or ``< 0``) has no stationary
+    point and rests on the kink. As in the papers' update ``s ← clip(z(s), 0, 1)``, the
+    state is confined to the box, where ``ρ(s) = s`` and ``E`` is quadratic; equilibria are
+    the minima over the box (KKT points), found by projected Newton, and :meth:`residual`
+    is the projected gradient ``s − clip(s − ∂(E + βC)/∂s, 0, 1)``. ``ρ′ = 1`` on the
+    closed box (the derivative from inside). The exact reference holds saturated units
+    (``s = 0`` or ``1``) fixed: the adjoint solves with the Hessian of the unsaturated units
+    only, ``λ = 0`` on the others — exact where every saturated unit is pushed strictly
+    beyond its bound (strict complementarity), so that small changes of θ keep it there.
+    EP's finite nudges agree with it until a nudge moves a unit across a kink; then the
+    estimate jumps (not an O(β²) bias any more).
+
+    **Max pooling** (``pool="max"``, Laborieux et al. 2021). ``P`` takes the maximum of each
+    window: ``A_l`` is piecewise linear, and on each piece (fixed window maxima) it is the
+    linear map that picks the maxima. Derivatives use that piece: the feedback
+    ``A_lᵀ`` unpools onto the positions of the maxima (the papers' inverse pooling), the
+    Hessian and the reference use the same selection (exact away from ties, where the
+    energy has kinks). With activities ``ρ ≥ 0`` the term ``−ρ(s_l)ᵀ max(…)`` is concave
+    across the kinks, so minima do not sit on them; ``tanh`` (negative activities) would
+    make them convex, so it is refused with max pooling. Not holomorphic: no ``"complex"``.
+
+    **Not implemented.** Matrix-free (CG) Hessian
+    solves for large convolutional nets (the Hessian is assembled densely per sample,
+    ``O(n_state²)`` memory, ``O(n_state³)`` per Newton step).
+
+    Dimensionless units throughout.
+
+    References
+    ----------
+    .. [1] B. Scellier, Y. Bengio, "Equilibrium propagation: bridging the gap between
+       energy-based models and backpropagation", Front. Comput. Neurosci. 11:24 (2017).
+    .. [2] A. Laborieux, M. Ernoult, B. Scellier, Y. Bengio, J. Grollier, D. Querlioz,
+       "Scaling equilibrium propagation to deep ConvNets by drastically reducing its gradient
+       estimator bias", Front. Neurosci. 15:633674 (2021).
+    .. [3] B. Scellier, M. Ernoult, J. Kendall, S. Kumar, "Energy-based learning algorithms
+       for analog computing: a comparative study", NeurIPS 2023, arXiv:2312.15103.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from physlearn.systems.hopfield import Conv, HopfieldNetwork
+    >>> net = HopfieldNetwork([[1, 6, 6], Conv(2, 3), 2])
+    >>> state = net.equilibrium(np.ones((1, 1, 6, 6)))
+    >>> bool(np.abs(net.residual(state)).max() < 1e-10)
+    True
+    """
+
+    def __init__(self, layers, *, activation="sigmoid", gain=1.0, seed=0, tol=1e-10,
+                 max_iter=100):
+        self.layers = layers
+        self.activation = activation
+        self.gain = gain
+        self.seed = seed
+        self.tol = tol
+        self.max_iter = max_iter
+        self.tied, self.alpha = True, 0.0
+        check_positive("gain", gain)
+        check_positive("tol", tol)
+        if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) \
+                or max_iter < 1:
+            raise ValueError(f"max_iter={max_iter!r} must be a positive integer")
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"activation={activation!r} must be one of {_ACTIVATIONS}")
+        self._input_shape, self._ops = _build(layers)
+        if activation == "tanh" and not all(op.linear for op in self._ops):
+            raise ValueError("activation='tanh' with pool='max': a negative activity times a "
+                             "window maximum makes the energy's kinks convex, so minima can sit "
+                             "on them (no equilibrium ∂E/∂s = 0); use activation='sigmoid' or "
+                             "'hard-sigmoid' (activities >= 0) with max pooling")
+        self._sizes = [self._ops[0].n_in] + [op.n_out for op in self._ops]
+        self._slices, start = [], 0
+        for n in self._sizes[1:]:
+            self._slices.append(slice(start, start + n))
+            start += n
+        self.n_state = start
+        self.output_index = np.arange(start - self._sizes[-1], start)
+        self.params = self._initial_params()
+
+    @property
+    def capabilities(self):
+        if self.activation == "hard-sigmoid" or not all(op.linear for op in self._ops):
+            return frozenset({"soft_nudge"})        # not holomorphic
+        return frozenset({"soft_nudge", "complex"})
+
+    unavailable = ()
+
+    @property
+    def input_shape(self):
+        """``(C, H, W)`` of image inputs, or ``(n_in,)`` for flat inputs."""
+        return self._input_shape
+
+    @property
+    def param_shapes(self):
+        shapes = {}
+        for l, op in enumerate(self._ops, 1):
+            shapes[f"W{l}"] = op.w_shape
+        for l, op in enumerate(self._ops, 1):
+            shapes[f"b{l}"] = op.b_shape
+        return shapes
+
+    def _initial_params(self):
+        rng = np.random.default_rng(self.seed)
+        p = {}
+        for l, op in enumerate(self._ops, 1):
+            p[f"W{l}"] = rng.normal(0.0, self.gain / np.sqrt(op.fan_in), op.w_shape)
+        for l, op in enumerate(self._ops, 1):
+            p[f"b{l}"] = np.zeros(op.b_shape)
+        return p
+
+    def is_symmetric(self):
+        """Always True: the feedback is the transpose of the forward map by construction."""
+        return True
+
+    # -- inputs ---------------------------------------------------------------------------------
+    def check_inputs(self, x):
+        """Flat ``(batch, n_in)`` inputs, or images ``(batch, C, H, W)`` of ``input_shape``."""
+        arr = as_float_array(x, "x")
+        if arr.ndim == 4 or (arr.ndim == 3 and len(self._input_shape) == 3):
+            if arr.ndim == 3:
+                arr = arr[None]
+            if tuple(arr.shape[1:]) != self._input_shape:
+                raise ValueError(
+                    f"x has image shape {tuple(arr.shape[1:])} (C, H, W) per sample, expected "
+                    f"input_shape {self._input_shape} for {type(self).__name__}")
+            arr = arr.reshape(len(arr), -1)
+        return super().check_inputs(arr)
+
+    # -- the energy -------------------------------------------------------------------------------
+    def _activation(self, s):
+        """``ρ(s)``, ``ρ′(s)``, ``ρ″(s)`` elementwise (the hard sigmoid's ``ρ′`` is 1 on the
+        closed box ``[0, 1]``: its one-sided derivative from inside)."""
+        if self.activation == "hard-sigmoid":
+            inside = ((s >= 0) & (s <= 1)).astype(float)
+            return np.clip(s, 0.0, 1.0), inside, np.zeros(s.shape)
+        if self.activation == "sigmoid":       # ½(1 + tanh(2s − 1)) = 1/(1 + e^{−4s+2})
+            t = np.tanh(2.0 * s - 1.0)
+            d1 = 1.0 - t * t
+            return 0.5 * (1.0 + t), d1, -4.0 * t * d1
+        r = np.tanh(s)
+        d1 = 1.0 - r * r
+        return r, d1, -2.0 * r * d1
+
+    def _below(self, state, rho, l):
+        """``a_{l−1}``: the input for ``l = 1``, else ``ρ(s_{l−1})``."""
+        return state.x.astype(state.s.dtype) if l == 1 else rho[l - 2]
+
+    def _drives(self, state, rho):
+        """Feed-forward drives ``A_l a_{l−1} + b̂_l`` per layer."""
+        p = self._params
+        return [op.forward(p[f"W{l}"], self._below(state, rho, l)) + op.bias(p[f"b{l}"])
+                for l, op in enumerate(self._ops, 1)]
+
+    def _layers(self, state):
+        """Per layer: ``s_l``, ``ρ(s_l)``, ``ρ′(s_l)``, ``ρ″(s_l)`` and the total drive ``z_l``."""
+        p = self._params
+        s = [state.s[:, sl] for sl in self._slices]
+        rho, d1, d2 = zip(*(self._activation(v) for v in s))
+        z = self._drives(state, rho)
+        for l in range(1, self.n_layers):
+            z[l - 1] = z[l - 1] + self._ops[l].transpose(p[f"W{l + 1}"], rho[l], rho[l - 1])
+        return s, list(rho), list(d1), list(d2), z
+
+    def energy(self, state):
+        """The Hopfield energy ``E`` per sample, shape (batch,)."""
+        rho = [self._activation(state.s[:, sl])[0] for sl in self._slices]
+        E = 0.5 * np.sum(state.s * state.s, axis=1)
+        for r, z in zip(rho, self._drives(state, rho)):
+            E = E - np.sum(r * z, axis=1)
+        return E
+
+    def layer_matrices(self, state):
+        """Each layer map's derivative ``∂A_l/∂a_{l−1}`` at ``state`` as a dense matrix:
+        (n_l, n_{l−1}), or (batch, n_l, n_{l−1}) for max pooling (its window maxima)."""
+        p = self._params
+        rho = [self._activation(state.s[:, sl])[0] for sl in self._slices]
+        return [op.matrix(p[f"W{l}"], self._below(state, rho, l))
+                for l, op in enumerate(self._ops, 1)]
+
+    def hessian_vector(self, state, v):
+        """``(∂²E/∂s²) v`` matrix-free, ``v`` of shape like ``s``."""
+        p = self._params
+        _, rho, d1, d2, z = self._layers(state)
+        vl = [v[:, sl] for sl in self._slices]
+        u = [d * w for d, w in zip(d1, vl)]
+        out = []
+        for l, op in enumerate(self._ops, 1):
+            h = vl[l - 1] - d2[l - 1] * z[l - 1] * vl[l - 1]
+            coupling = 0.0
+            if l >= 2:
+                coupling = coupling + op.forward(p[f"W{l}"], u[l - 2], rho[l - 2])
+            if l < self.n_layers:
+                coupling = coupling + self._ops[l].transpose(p[f"W{l + 1}"], u[l], rho[l - 1])
+            out.append(h - d1[l - 1] * coupling)
+        return np.concatenate(out, axis=1)
+
+    def jacobian(self, state, nudge=None):
+        """The Hessian ``∂²E/∂s²`` (plus ``β ∂²C/∂o²`` under a nudge), (batch, n, n)."""
+        _, _, d1, d2, z = self._layers(state)
+        batch, n = state.s.shape
+        M = self.layer_matrices(state)
+        J = np.zeros((batch, n, n), dtype=state.s.dtype)
+        idx = np.arange(n)
+        J[:, idx, idx] = 1.0 - np.concatenate([a * b for a, b in zip(d2, z)], axis=1)
+        for l in range(2, self.n_layers + 1):
+            a, below = self._slices[l - 1], self._slices[l - 2]
+            block = d1[l - 1][:, :, None] * M[l - 1] * d1[l - 2][:, None, :]
+            J[:, a, below] -= block
+            J[:, below, a] -= np.swapaxes(block, 1, 2)
+        return self._add_stiffness(J, state, nudge)
+
+    # -- the hard sigmoid: a box-constrained minimum -------------------------------------------
+    def equilibrium(self, x, nudge=None, start=None):
+        """Relax to a minimum of ``E + βC`` under ``nudge`` (None: free), from ``start``.
+
+        Smooth activations: gradient flow, then Newton (see the class Notes). The hard
+        sigmoid: the minimum over the box ``[0, 1]ⁿ`` by projected Newton (:meth:`_box_newton`).
+
+        Raises
+        ------
+        ConvergenceError
+            If ``max|∂(E + βC)/∂s|`` (the projected one for the hard sigmoid) does not fall
+            below ``tol``; the message gives the residual reached.
+        """
+        if self.activation != "hard-sigmoid":
+            return super().equilibrium(x, nudge, start)
+        x = self.check_inputs(x)
+        self.check_nudge(nudge)
+        if nudge is not None and not isinstance(nudge, Nudge):
+            raise ValueError(f"{type(self).__name__} takes soft nudges only, not "
+                             f"{type(nudge).__name__}")
+        if isinstance(nudge, Nudge):
+            nudge = Nudge(nudge.cost, self.check_targets(nudge.target, len(x)),
+                          float(np.real(nudge.beta)))
+        s = np.full((len(x), self.n_state), 0.5)
+        if start is not None and np.shape(start.s) == s.shape:
+            s = np.clip(np.real(start.s), 0.0, 1.0)
+        return self._box_newton(State(s=s, x=x, nudge=nudge))
+
+    def residual(self, state):
+        """``∂(E + βC)/∂s``; for the hard sigmoid its projection on the box,
+        ``s − clip(s − ∂(E + βC)/∂s, 0, 1)`` (zero at a box-constrained minimum)."""
+        g = EquilibriumSystem.residual(self, state)
+        if self.activation != "hard-sigmoid":
+            return g
+        return state.s - np.clip(state.s - g, 0.0, 1.0)
+
+    def _box_newton(self, state):
+        """Projected Newton on the box, descending ``E + βC``: a Newton step on the units not
+        held at a bound by the gradient, projected back onto ``[0, 1]``, where the Hessian of
+        those units is positive definite and the step lowers ``E + βC``; elsewhere a projected
+        gradient step ``s ← clip(s − g/L, 0, 1)``, ``L`` the largest Hessian eigenvalue in
+        modulus (for weak couplings, ``L = 1``, this is the papers' ``s ← clip(z, 0, 1)``)."""
+        s = state.s.copy()
+        for _ in range(int(self.max_iter)):
+            st = state.replace(s=s)
+            g = EquilibriumSystem.residual(self, st)
+            if np.all(np.max(np.abs(s - np.clip(s - g, 0.0, 1.0)), axis=1) < self.tol):
+                return st
+            free = ~(((s <= 0) & (g > 0)) | ((s >= 1) & (g < 0)))
+            J = self.jacobian(st, state.nudge)
+            trial = np.clip(s - _masked_solve(J, g, free), 0.0, 1.0)
+            convex = np.linalg.eigvalsh(_masked(J, free))[:, 0] > 0
+            f0, f1 = self._merit(st), self._merit(state.replace(s=trial))
+            newton = convex & (f1 <= f0 + 1e-12 * (1.0 + np.abs(f0)))
+            L = np.max(np.abs(np.linalg.eigvalsh(J)), axis=1)
+            s = np.where(newton[:, None], trial, np.clip(s - g / L[:, None], 0.0, 1.0))
+        worst = float(np.max(np.abs(self.residual(state.replace(s=s)))))
+        raise ConvergenceError(
+            f"{type(self).__name__} (hard sigmoid): no box-constrained minimum after "
+            f"{self.max_iter} projected Newton steps: residual max|s - clip(s - dE/ds, 0, 1)| = "
+            f"{worst:.3e} (tol={self.tol:g})")
+
+    def _merit(self, state):
+        """``E + βC`` per sample."""
+        E = self.energy(state)
+        nudge = state.nudge
+        if isinstance(nudge, Nudge):
+            E = E + nudge.beta * nudge.cost.value(self.outputs(state), nudge.target)
+        return E
+
+    def adjoint(self, state, rhs):
+        """Solve ``∂²E/∂s² λ = rhs``; for the hard sigmoid on the unsaturated units only
+        (``λ = 0`` on units at 0 or 1: they stay saturated under small changes of θ)."""
+        if self.activation != "hard-sigmoid":
+            return super().adjoint(state, rhs)
+        free = (state.s > 0) & (state.s < 1)
+        return _masked_solve(self.jacobian(state), np.asarray(rhs), free)
+
+    def param_gradient(self, state):
+        """``∂E/∂θ`` at ``state`` (local): ``∂E/∂W_l = −∂(ρ(s_l)ᵀ A_l a_{l−1})/∂W_l``,
+        ``∂E/∂b_l = −ρ(s_l)`` (summed per channel for a convolution)."""
+        p = self._params
+        rho = [self._activation(state.s[:, sl])[0] for sl in self._slices]
+        out = {}
+        for l, op in enumerate(self._ops, 1):
+            out[f"W{l}"] = -op.wgrad(p[f"W{l}"], rho[l - 1], self._below(state, rho, l))
+        for l, op in enumerate(self._ops, 1):
+            out[f"b{l}"] = -op.bgrad(rho[l - 1])
+        return out
+
+    def mixed_vjp(self, state, lam):
+        """``Σ_i λ_i ∂²E/∂θ∂s_i``: dict name → (batch, *shape)."""
+        p = self._params
+        _, rho, d1, _, _ = self._layers(state)
+        lam = np.asarray(lam)
+        e = [-lam[:, sl] * d for sl, d in zip(self._slices, d1)]        # −λ_l ρ′(s_l)
+        out = {}
+        for l, op in enumerate(self._ops, 1):
+            W, below = p[f"W{l}"], self._below(state, rho, l)
+            g = op.wgrad(W, e[l - 1], below)
+            if l >= 2:                       # W_l also carries the feedback into layer l−1
+                g = g + op.wgrad(W, rho[l - 1], e[l - 2], below)
+            out[f"W{l}"] = g
+        for l, op in enumerate(self._ops, 1):
+            out[f"b{l}"] = op.bgrad(e[l - 1])
+        return out
+
+
+def _build(layers):
+    """The input shape and the layer maps from a ``layers`` spec."""
+    if not isinstance(layers, (list, tuple)) or len(layers) < 2:
+        raise ValueError(f"layers={layers!r} must list the input and at least one layer")
+    first = layers[0]
+    if isinstance(first, (list, tuple)):
+        shape = tuple(first)
+        if len(shape) != 3 or any(isinstance(n, bool) or not isinstance(n, (int, np.integer))
+                                  or n < 1 for n in shape):
+            raise ValueError(f"layers[0]={first!r} must be an image shape [C, H, W] of "
+                             "positive integers, or the number of inputs")
+    elif isinstance(first, (int, np.integer)) and not isinstance(first, bool) and first >= 1:
+        shape = (int(first),)
+    else:
+        raise ValueError(f"layers[0]={first!r} must be a positive integer (inputs) or an image "
+                         "shape [C, H, W]")
+    ops, current = [], shape
+    for i, spec in enumerate(layers[1:], 1):
+        if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
+            if spec < 1:
+                raise ValueError(f"layers[{i}]={spec!r} must be a positive number of units")
+            ops.append(_Dense(np.prod(current), spec))
+            current = (int(spec),)
+            continue
+        if not isinstance(spec, (Conv, dict)):
+            raise ValueError(f"layers[{i}]={spec!r} must be a number of units or a Conv spec")
+        conv = _as_conv(spec, i)
+        if len(current) != 3:
+            raise ValueError(f"layers[{i}]: a convolutional layer needs an image input, but "
+                             f"layer {i - 1} is flat (shape {current}); put convolutions first "
+                             "and give layers[0] as [C, H, W]")
+        op = _ConvPool(current, conv, i)
+        ops.append(op)
+        current = op.out_shape
+    return shape, ops
+
+
+def _masked(J, free):
+    """``J`` on the ``free`` components, the identity on the others (per sample)."""
+    both = free[:, :, None] & free[:, None, :]
+    return np.where(both, J, 0.0) + np.where(free, 0.0, 1.0)[:, :, None] * np.eye(J.shape[1])
+
+
+def _masked_solve(J, rhs, free):
+    """Per sample, solve ``J_FF x_F = rhs_F`` on the ``free`` components; ``x = 0`` elsewhere."""
+    return np.linalg.solve(_masked(J, free), np.where(free, rhs, 0.0)[..., None])[..., 0]

@@ -1,0 +1,291 @@
+"""Layered continuous Hopfield networks: dense and convolutional layers, EP vs the reference."""
+
+import numpy as np
+import pytest
+
+import physlearn as pl
+from physlearn.check import relative_error
+from physlearn.nudges import Nudge
+from physlearn.system import ConvergenceError, State
+from physlearn.systems.hopfield import Conv, HopfieldNetwork
+from physlearn.testing import finite_difference_gradient
+
+DENSE = [3, 4, 3, 2]
+CONV = [[2, 7, 7], Conv(3, 2, pool_size=3), 4, 2]
+PADDED = [[1, 5, 5], Conv(2, 3, padding=1, pool_size=5), Conv(2, 1, pool_size=1), 2]
+MAX = [[2, 6, 6], Conv(3, 3, pool="max"), Conv(2, 1, pool="max"), 2]
+ALL = [DENSE, CONV, PADDED, MAX]
+IDS = ["dense", "conv", "padded", "max"]
+
+
+def _net(layers, activation="sigmoid"):
+    return HopfieldNetwork(layers, activation=activation, seed=3, gain=1.5)
+
+
+def _problem(net, batch=3, seed=1):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(batch, net.n_features)), 0.3 * rng.normal(size=(batch, net.n_outputs))
+
+
+def _moved(net, x, seed=0):
+    """A free equilibrium with its state moved off it (for derivative checks)."""
+    state = net.equilibrium(x)
+    s = state.s + 0.3 * np.random.default_rng(seed).normal(size=state.s.shape)
+    return state.replace(s=s)
+
+
+# -- the energy ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
+@pytest.mark.parametrize("layers", ALL, ids=IDS)
+def test_energy_gradient_matches_finite_differences(layers, activation):
+    if layers is MAX and activation == "tanh":
+        pytest.skip("max pooling needs activities >= 0 (refused, see test_bad_inputs)")
+    net = _net(layers, activation)
+    x, _ = _problem(net)
+    state = _moved(net, x)
+    h = 1e-6
+    fd = np.zeros_like(state.s)
+    for j in range(state.s.shape[1]):
+        d = np.zeros_like(state.s)
+        d[:, j] = h
+        fd[:, j] = (net.energy(state.replace(s=state.s + d))
+                    - net.energy(state.replace(s=state.s - d))) / (2 * h)
+    np.testing.assert_allclose(net.energy_gradient(state), fd, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("layers", ALL, ids=IDS)
+def test_hessian_vector_products_match_finite_differences(layers):
+    net = _net(layers)
+    x, _ = _problem(net)
+    state = _moved(net, x)
+    v = np.random.default_rng(5).normal(size=state.s.shape)
+    h = 1e-6
+    fd = (net.energy_gradient(state.replace(s=state.s + h * v))
+          - net.energy_gradient(state.replace(s=state.s - h * v))) / (2 * h)
+    hv = net.hessian_vector(state, v)
+    np.testing.assert_allclose(hv, fd, rtol=1e-7, atol=1e-8)
+    dense = np.einsum("bij,bj->bi", net.jacobian(state), v)
+    np.testing.assert_allclose(dense, hv, rtol=1e-12, atol=1e-12)
+    J = net.jacobian(state)
+    np.testing.assert_allclose(J, np.swapaxes(J, 1, 2), atol=1e-14)
+
+
+@pytest.mark.parametrize("layers", [DENSE, CONV, MAX], ids=["dense", "conv", "max"])
+def test_param_gradient_matches_finite_differences(layers):
+    net = _net(layers)
+    x, _ = _problem(net)
+    state = _moved(net, x)
+    measured = net.param_gradient(state)
+    params, h = net.params.copy(), 1e-6
+    for name, value in params.items():
+        for i in range(value.size):
+            energies = []
+            for sign in (1, -1):
+                trial = {k: v.copy() for k, v in params.items()}
+                trial[name].ravel()[i] += sign * h
+                net.params = trial
+                energies.append(net.energy(state))
+            np.testing.assert_allclose(measured[name].reshape(len(x), -1)[:, i],
+                                       (energies[0] - energies[1]) / (2 * h),
+                                       rtol=1e-6, atol=1e-9, err_msg=f"{name}[{i}]")
+    net.params = params
+
+
+# -- the convolution against a loop with the convolution unrolled into a dense matrix ------------
+def _unrolled_conv(op, W):
+    """The convolution of ``op`` (before pooling) as a dense (O·Ho·Wo, n_in) matrix, by loops."""
+    c, h, w = op.in_shape
+    o, ho, wo = op.map_shape
+    k, p = op.k, op.pad
+    conv = np.zeros((o, ho, wo, c, h, w))
+    for oc in range(o):
+        for i in range(ho):
+            for j in range(wo):
+                for cc in range(c):
+                    for u in range(k):
+                        for v in range(k):
+                            y, z = i + u - p, j + v - p
+                            if 0 <= y < h and 0 <= z < w:
+                                conv[oc, i, j, cc, y, z] += W[oc, cc, u, v]
+    return conv.reshape(o * ho * wo, op.n_in)
+
+
+def _pool_matrix(op, maps=None):
+    """Pooling as a (n_out, O·Ho·Wo) matrix, by loops: averages, or (given the feature maps
+    of one sample) picks the first maximum of each window."""
+    o, ho, wo = op.map_shape
+    q = op.q
+    pool = np.zeros((o, ho // q, wo // q, o, ho, wo))
+    for oc in range(o):
+        for i in range(0, ho, q):
+            for j in range(0, wo, q):
+                if maps is None:
+                    pool[oc, i // q, j // q, oc, i:i + q, j:j + q] = 1.0 / q ** 2
+                    continue
+                window = maps.reshape(o, ho, wo)[oc, i:i + q, j:j + q]
+                u, v = np.unravel_index(np.argmax(window), window.shape)
+                pool[oc, i // q, j // q, oc, i + u, j + v] = 1.0
+    return pool.reshape(op.n_out, o * ho * wo)
+
+
+def _unrolled(op, W):
+    """The average-pooled convolution of ``op`` as a dense (n_out, n_in) matrix, by loops."""
+    return _pool_matrix(op) @ _unrolled_conv(op, W)
+
+
+@pytest.mark.parametrize("layers", [CONV, PADDED], ids=["conv", "padded"])
+def test_conv_layer_matches_the_unrolled_matrix(layers):
+    net = _net(layers)
+    rng = np.random.default_rng(7)
+    convs = [(l, op) for l, op in enumerate(net._ops, 1) if hasattr(op, "map_shape")]
+    for l, op in convs:
+        W = net.params[f"W{l}"]
+        M = _unrolled(op, W)
+        a, g = rng.normal(size=(4, op.n_in)), rng.normal(size=(4, op.n_out))
+        np.testing.assert_allclose(op.forward(W, a), a @ M.T, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(op.transpose(W, g), g @ M, rtol=0, atol=1e-12)
+        state = net.equilibrium(rng.normal(size=(2, net.n_features)))
+        np.testing.assert_allclose(net.layer_matrices(state)[l - 1], M, rtol=0, atol=1e-12)
+        # ∂(gᵀ M(W) a)/∂W: M is linear in W, so each entry is gᵀ M(e_entry) a
+        grad = op.wgrad(W, g, a)
+        for idx in np.ndindex(*W.shape):
+            E = np.zeros_like(W)
+            E[idx] = 1.0
+            expected = np.einsum("bi,ij,bj->b", g, _unrolled(op, E), a)
+            np.testing.assert_allclose(grad[(slice(None), *idx)], expected, rtol=0, atol=1e-12)
+
+
+def test_max_pooling_matches_loops():
+    net = _net(MAX)
+    rng = np.random.default_rng(8)
+    for l, op in enumerate(net._ops[:2], 1):
+        W = net.params[f"W{l}"]
+        C = _unrolled_conv(op, W)
+        a, at, g = (rng.normal(size=(3, op.n_in)), rng.normal(size=(3, op.n_in)),
+                    rng.normal(size=(3, op.n_out)))
+        S = np.stack([_pool_matrix(op, C @ sample) for sample in at])   # picks at `at`
+        own = np.stack([_pool_matrix(op, C @ sample) @ C @ sample for sample in a])
+        np.testing.assert_allclose(op.forward(W, a), own, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(op.forward(W, a, at), np.einsum("bij,jk,bk->bi", S, C, a),
+                                   rtol=0, atol=1e-12)
+        np.testing.assert_allclose(op.transpose(W, g, at), np.einsum("bi,bij,jk->bk", g, S, C),
+                                   rtol=0, atol=1e-12)
+        np.testing.assert_allclose(op.matrix(W, at), S @ C, rtol=0, atol=1e-12)
+        grad = op.wgrad(W, g, a, at)
+        for idx in list(np.ndindex(*W.shape))[:20]:
+            E = np.zeros_like(W)
+            E[idx] = 1.0
+            expected = np.einsum("bi,bij,jk,bk->b", g, S, _unrolled_conv(op, E), a)
+            np.testing.assert_allclose(grad[(slice(None), *idx)], expected, rtol=0, atol=1e-12)
+
+
+def test_image_inputs_equal_flat_inputs():
+    net = _net(CONV)
+    x, _ = _problem(net)
+    images = x.reshape(len(x), *net.input_shape)
+    np.testing.assert_array_equal(net.predict(images), net.predict(x))
+    assert net.input_shape == (2, 7, 7)
+
+
+# -- EP against the exact gradient ----------------------------------------------------------------
+@pytest.mark.parametrize("layers", [DENSE, CONV, MAX], ids=["dense", "conv", "max"])
+def test_centered_ep_matches_the_exact_gradient_to_second_order(layers):
+    net = _net(layers)
+    x, y = _problem(net, batch=4)
+    ref = pl.exact_gradient(net, x, y)
+    errors = [relative_error(pl.EP(beta=b).gradient(net, x, y), ref) for b in (0.04, 0.02, 0.01)]
+    slopes = np.diff(np.log(errors)) / np.diff(np.log([0.04, 0.02, 0.01]))
+    assert np.all(np.abs(slopes - 2) < 0.2), (errors, slopes)
+    assert errors[-1] < 1e-3
+
+
+def test_holomorphic_ep_matches_the_exact_gradient():
+    net = _net(CONV)
+    x, y = _problem(net, batch=4)
+    ref = pl.exact_gradient(net, x, y)
+    assert relative_error(pl.HolomorphicEP(beta=0.05, points=4).gradient(net, x, y), ref) < 1e-4
+
+
+def test_exact_gradient_matches_finite_differences_of_the_loss():
+    net = _net(CONV)
+    x, y = _problem(net)
+    fd = finite_difference_gradient(net, x, y, pl.costs.SquaredError(), h=1e-6)
+    assert relative_error(pl.exact_gradient(net, x, y), fd) < 1e-6
+
+
+# -- relaxation ---------------------------------------------------------------------------------
+def test_nudged_relaxation_reaches_tol_and_warm_starts():
+    net = _net(CONV)
+    x, y = _problem(net)
+    free = net.equilibrium(x)
+    nudged = net.equilibrium(x, Nudge(pl.costs.SquaredError(), y, 0.3), start=free)
+    assert np.max(np.abs(net.residual(nudged))) < net.tol
+    assert np.linalg.eigvalsh(net.jacobian(free)).min() > 0       # a minimum of E
+
+
+def test_relaxation_that_does_not_converge_raises_with_the_residual():
+    net = HopfieldNetwork(DENSE, seed=3, gain=1.5, max_iter=1)
+    net._RESCUE_STEPS = 2                  # no rescue by the gradient flow either
+    x, _ = _problem(net)
+    far = State(s=np.full((len(x), net.n_state), 40.0), x=x)
+    with pytest.raises(ConvergenceError, match=r"residual max\|F - beta dC/ds\| = .*tol="):
+        net.equilibrium(x, start=far)
+
+
+# -- bad inputs ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("make,match", [
+    (lambda: HopfieldNetwork([[1, 6, 6], Conv(2, 7), 2]), r"kernel=7 is larger than its input"),
+    (lambda: HopfieldNetwork([[1, 6, 6], Conv(2, 3, pool_size=3), 2]),
+     r"pool_size=3 does not divide the 4×4 feature map"),
+    (lambda: HopfieldNetwork([[1, 6], Conv(2, 3), 2]), r"layers\[0\]=\[1, 6\] must be an image"),
+    (lambda: HopfieldNetwork([[1, 6, 6], Conv(0, 3), 2]), r"channels=0 must be a positive"),
+    (lambda: HopfieldNetwork([[1, 6, 6], Conv(2, 3, pool="median"), 2]), r"pool='median'"),
+    (lambda: HopfieldNetwork([3]), r"at least one layer"),
+    (lambda: HopfieldNetwork(MAX, activation="tanh"), r"activation='tanh' with pool='max'"),
+    (lambda: HopfieldNetwork([3, 5, 2], max_iter=0), r"max_iter=0"),
+    (lambda: HopfieldNetwork([3, 5, 2], gain=-1.0), r"gain=-1.0"),
+    (lambda: _net(CONV).predict(np.ones((2, 2, 7, 6))), r"image shape \(2, 7, 6\)"),
+    (lambda: _net(CONV).predict(np.ones((2, 97))),
+     r"x has shape \(2, 97\), expected \(batch, 98\)"),
+])
+def test_bad_inputs_are_refused(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+# -- the hard sigmoid: minima over the box [0, 1]ⁿ ------------------------------------------------
+@pytest.mark.parametrize("layers", [DENSE, CONV], ids=["dense", "conv"])
+def test_hard_sigmoid_equilibrium_is_the_papers_fixed_point(layers):
+    net = _net(layers, "hard-sigmoid")
+    x, y = _problem(net, batch=5)
+    for nudge in (None, Nudge(pl.costs.SquaredError(), y, 0.2)):
+        state = net.equilibrium(x, nudge)
+        assert np.max(np.abs(net.residual(state))) < net.tol
+        assert np.all((state.s >= 0) & (state.s <= 1))
+        saturated = (state.s <= 0) | (state.s >= 1)
+        assert 0 < np.mean(saturated) < 1          # both kinds of units occur
+        # s = clip(z(s), 0, 1): the fixed point of the papers' synchronous update
+        z = state.s - net.energy_gradient(state.replace(nudge=None))
+        if nudge is not None:
+            z[:, net.output_index] -= nudge.force(net.outputs(state))
+        np.testing.assert_allclose(state.s, np.clip(z, 0, 1), atol=1e-12)
+
+
+@pytest.mark.parametrize("layers", [DENSE, CONV], ids=["dense", "conv"])
+def test_hard_sigmoid_reference_holds_saturated_units_fixed(layers):
+    net = _net(layers, "hard-sigmoid")
+    x, y = _problem(net, batch=5)
+    ref = pl.exact_gradient(net, x, y)
+    fd = finite_difference_gradient(net, x, y, pl.costs.SquaredError(), h=1e-6)
+    assert relative_error(ref, fd) < 1e-7
+    errors = [relative_error(pl.EP(beta=b).gradient(net, x, y), ref) for b in (4e-3, 2e-3, 1e-3)]
+    slopes = np.diff(np.log(errors)) / np.diff(np.log([4e-3, 2e-3, 1e-3]))
+    assert np.all(np.abs(slopes - 2) < 0.2), (errors, slopes)
+
+
+def test_hard_sigmoid_refuses_complex_beta():
+    net = _net(DENSE, "hard-sigmoid")
+    x, y = _problem(net)
+    assert "complex" not in net.capabilities
+    with pytest.raises(ValueError, match=r"complex beta"):
+        net.equilibrium(x, Nudge(pl.costs.SquaredError(), y, 0.1j))
