@@ -28,9 +28,8 @@ from physlearn.system import (
     EquilibriumSystem,
     State,
     as_float_array,
-    check_positive,
 )
-from physlearn.systems.vector_field import VectorFieldNetwork
+from physlearn.systems.vector_field import VectorFieldNetwork, check_relaxation_settings
 
 __all__ = ["Conv", "HopfieldNetwork"]
 
@@ -335,11 +334,7 @@ class HopfieldNetwork(VectorFieldNetwork):
         self.tol = tol
         self.max_iter = max_iter
         self.tied, self.alpha = True, 0.0
-        check_positive("gain", gain)
-        check_positive("tol", tol)
-        if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) \
-                or max_iter < 1:
-            raise ValueError(f"max_iter={max_iter!r} must be a positive integer")
+        check_relaxation_settings(gain, tol, max_iter)
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation={activation!r} must be one of {_ACTIVATIONS}")
         self._input_shape, self._ops = _build(layers)
@@ -348,13 +343,7 @@ class HopfieldNetwork(VectorFieldNetwork):
                              "window maximum makes the energy's kinks convex, so minima can sit "
                              "on them (no equilibrium ∂E/∂s = 0); use activation='sigmoid' or "
                              "'hard-sigmoid' (activities >= 0) with max pooling")
-        self._sizes = [self._ops[0].n_in] + [op.n_out for op in self._ops]
-        self._slices, start = [], 0
-        for n in self._sizes[1:]:
-            self._slices.append(slice(start, start + n))
-            start += n
-        self.n_state = start
-        self.output_index = np.arange(start - self._sizes[-1], start)
+        self._set_layout([self._ops[0].n_in] + [op.n_out for op in self._ops])
         self.params = self._initial_params()
 
     @property

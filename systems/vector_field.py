@@ -138,28 +138,25 @@ class VectorFieldNetwork(EquilibriumSystem):
             raise ValueError(f"layers={layers!r} must list at least two positive integers")
         if not (np.isscalar(alpha) and 0 <= alpha <= np.pi / 2):
             raise ValueError(f"alpha={alpha!r} must be an angle in [0, pi/2]")
-        if not (np.isfinite(gain) and gain > 0):
-            raise ValueError(f"gain={gain!r} must be a finite number > 0")
-        if not (np.isfinite(tol) and tol > 0):
-            raise ValueError(f"tol={tol!r} must be a finite number > 0")
-        if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) \
-                or max_iter < 1:
-            raise ValueError(f"max_iter={max_iter!r} must be a positive integer")
+        check_relaxation_settings(gain, tol, max_iter)
         if activation not in ("tanh", "sigmoid"):
             raise ValueError(f"activation={activation!r} must be 'tanh' or 'sigmoid'")
         if not isinstance(tied, (bool, np.bool_)):
             raise ValueError(f"tied={tied!r} must be True or False")
         if tied and alpha != 0:
             raise ValueError(f"tied=True ties B to Wᵀ, so alpha={alpha!r} must be 0")
-        self._sizes = sizes
-        self._slices = []
-        start = 0
-        for n in sizes[1:]:
+        self._set_layout(sizes)
+        self.params = self._initial_params()
+
+    def _set_layout(self, sizes):
+        """Layer sizes ``[n_in, n_1, …, n_L]`` → the state's slices and output indices."""
+        self._sizes = list(sizes)
+        self._slices, start = [], 0
+        for n in self._sizes[1:]:
             self._slices.append(slice(start, start + n))
             start += n
         self.n_state = start
-        self.output_index = np.arange(start - sizes[-1], start)
-        self.params = self._initial_params()
+        self.output_index = np.arange(start - self._sizes[-1], start)
 
     @property
     def capabilities(self):
@@ -625,6 +622,17 @@ class VectorFieldNetwork(EquilibriumSystem):
         moved = state.replace(s=np.real(state.s) + 1j * h * b)
         g = self.mixed_vjp(moved, a.astype(complex))
         return {k: np.imag(v) / h for k, v in g.items()}
+
+
+def check_relaxation_settings(gain, tol, max_iter):
+    """Refuse a weight scale, Newton tolerance or step budget that cannot work."""
+    if not (np.isfinite(gain) and gain > 0):
+        raise ValueError(f"gain={gain!r} must be a finite number > 0")
+    if not (np.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol={tol!r} must be a finite number > 0")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) \
+            or max_iter < 1:
+        raise ValueError(f"max_iter={max_iter!r} must be a positive integer")
 
 
 def _take(state, index):
