@@ -586,6 +586,29 @@ class HopfieldNetwork(VectorFieldNetwork):
         return out
 
 
+    # -- the input side: what a feedforward block before this one needs (ff-EBMs) --------------
+    def activity(self, state):
+        """``ρ(s_L)``: the output layer's activity, what a next block reads, (batch, n_out)."""
+        return self._activation(self.outputs(state))[0]
+
+    def activity_vjp(self, state, g):
+        """``ρ′(s_L) ⊙ g``: a cotangent on :meth:`activity` pulled back to the outputs."""
+        return self._activation(self.outputs(state))[1] * g
+
+    def input_gradient(self, state):
+        """``∂E/∂x`` at ``state`` (local, like :meth:`param_gradient`): ``−A_1ᵀ ρ(s_1)``,
+        shape (batch, n_features)."""
+        rho = self._activation(state.s[:, self._slices[0]])[0]
+        return -self._ops[0].transpose(self._params["W1"], rho, self._below(state, [], 1))
+
+    def input_vjp(self, state, lam):
+        """``Σ_i λ_i ∂²E/∂x∂s_i = −A_1ᵀ (ρ′(s_1) ⊙ λ_1)``: with the adjoint ``λ`` the exact
+        ``dL/dx = −input_vjp(λ)`` at a free equilibrium, shape (batch, n_features)."""
+        d1 = self._activation(state.s[:, self._slices[0]])[1]
+        lam1 = np.asarray(lam)[:, self._slices[0]]
+        return -self._ops[0].transpose(self._params["W1"], d1 * lam1, self._below(state, [], 1))
+
+
 def _build(layers):
     """The input shape and the layer maps from a ``layers`` spec."""
     if not isinstance(layers, (list, tuple)) or len(layers) < 2:
