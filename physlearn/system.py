@@ -40,11 +40,15 @@ class State:
         The inputs the state was relaxed with.
     nudge : Nudge, Clamp or None
         How the outputs were pushed (None: free state).
+    info : dict or None
+        What the relaxation that returned this state reports (method, iterations, residual),
+        where a system records it.
     """
 
     s: np.ndarray
     x: np.ndarray
     nudge: object = None
+    info: dict = None
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)

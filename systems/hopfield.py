@@ -22,18 +22,23 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from physlearn.nudges import Nudge
+from physlearn.nudges import Clamp, Nudge
 from physlearn.system import (
     ConvergenceError,
     EquilibriumSystem,
     State,
     as_float_array,
 )
-from physlearn.systems.vector_field import VectorFieldNetwork, check_relaxation_settings
+from physlearn.systems.vector_field import (
+    VectorFieldNetwork,
+    _beta_text,
+    check_relaxation_settings,
+)
 
 __all__ = ["Conv", "HopfieldNetwork"]
 
 _ACTIVATIONS = ("sigmoid", "tanh", "hard-sigmoid")
+_RELAXATIONS = ("newton", "sync", "async")
 
 
 @dataclass(frozen=True)
@@ -244,6 +249,12 @@ class HopfieldNetwork(VectorFieldNetwork):
         :class:`~physlearn.ConvergenceError` names the residual reached.
     max_iter : int, default 100
         Newton steps before :class:`~physlearn.ConvergenceError`.
+    relaxation : {"newton", "sync", "async"}, default "newton"
+        How :meth:`equilibrium` relaxes (see Notes): Newton's method, or the papers'
+        fixed-point sweeps, synchronous or odd/even (hard sigmoid only).
+    max_sweeps : int, default 20000
+        Fixed-point sweeps before :class:`~physlearn.ConvergenceError` (``"sync"``,
+        ``"async"``).
 
     Notes
     -----
@@ -265,17 +276,31 @@ class HopfieldNetwork(VectorFieldNetwork):
     patches, ``∂E/∂W_l[o, c, u, v] = −Σ_ij P̃ᵀρ(s_l)[o, i, j] a_{l−1}[c, i+u, j+v]``;
     ``∂E/∂b_l = −ρ(s_l)`` (summed over each channel's map for a convolution).
 
-    **Relaxation.** Explicit Euler steps of the gradient flow ``ds/dt = −∂(E + βC)/∂s`` (the
-    papers' relaxation in continuous time) until the residual is below 10⁻³, then damped
-    Newton with the dense per-sample Hessian ``∂²E/∂s²`` (each ``A_l`` is assembled once as a
-    dense matrix from the layer map), until ``max|∂(E + βC)/∂s| < tol``; the fixed point must
-    be a minimum (positive-definite Hessian). A warm ``start`` skips the flow. Complex β
-    continues the fixed point analytically.
+    **Relaxation** (``relaxation="newton"``). Explicit Euler steps of the gradient flow
+    ``ds/dt = −∂(E + βC)/∂s`` (the papers' relaxation in continuous time) until the residual
+    is below 10⁻³, then damped Newton with the dense per-sample Hessian ``∂²E/∂s²`` (each
+    ``A_l`` is assembled once as a dense matrix from the layer map); the fixed point must be a
+    minimum (positive-definite Hessian). A warm ``start`` skips the flow. Complex β continues
+    the fixed point analytically. **Convergence criterion** for every method:
+    ``max|∂(E + βC)/∂s| < tol`` over the batch (projected on the box for the hard sigmoid);
+    the returned state's ``info`` gives the method, the iterations and that residual.
+
+    **Fixed-point sweeps** (Scellier et al. 2023; hard sigmoid). ``"sync"``: every layer at
+    once, ``s_l ← clip(z_l, 0, 1)`` (the papers' Hopfield update; it can oscillate, as the
+    papers note: no descent guarantee). ``"async"``: the odd layers, then the even ones;
+    units of one parity do not interact, so each half-sweep minimises ``E + βC`` exactly over
+    them and the energy never rises. On a nudged output layer the update is the exact
+    minimiser ``clip(s − g/(1 + β ∂²C/∂o²), 0, 1)`` rather than the papers'
+    ``clip(z − β(o − y))``, which diverges for ``β ≥ 1``.
+
+    **Clamped outputs** (:class:`~physlearn.nudges.Clamp`, contrastive and coupled
+    learning): the output layer is held at the given values and the hidden layers relax
+    under ``E`` alone (projected Newton, or sweeps).
 
     **Exact reference.** Implicit differentiation (:class:`~physlearn.EquilibriumSystem`):
     the adjoint solves with the Hessian, :meth:`mixed_vjp` gives ``λᵀ ∂²E/∂s∂θ``.
-    Capabilities ``"soft_nudge"`` and ``"complex"`` (not ``"complex"`` for the hard
-    sigmoid); no clamping.
+    Capabilities ``"soft_nudge"``, ``"clamp"`` and ``"complex"`` (not ``"complex"`` for the
+    hard sigmoid or max pooling).
 
     **Hard sigmoid.** With ``ρ(s) = clip(s, 0, 1)`` the energy has kinks at the faces of the
     box ``[0, 1]ⁿ``: a unit driven beyond them (``z_l > 1`` or ``< 0``) has no stationary
@@ -326,17 +351,28 @@ class HopfieldNetwork(VectorFieldNetwork):
     """
 
     def __init__(self, layers, *, activation="sigmoid", gain=1.0, seed=0, tol=1e-10,
-                 max_iter=100):
+                 max_iter=100, relaxation="newton", max_sweeps=20_000):
         self.layers = layers
         self.activation = activation
         self.gain = gain
         self.seed = seed
         self.tol = tol
         self.max_iter = max_iter
+        self.relaxation = relaxation
+        self.max_sweeps = max_sweeps
         self.tied, self.alpha = True, 0.0
         check_relaxation_settings(gain, tol, max_iter)
+        check_relaxation_settings(gain, tol, max_sweeps, "max_sweeps")
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation={activation!r} must be one of {_ACTIVATIONS}")
+        if relaxation not in _RELAXATIONS:
+            raise ValueError(f"relaxation={relaxation!r} must be one of {_RELAXATIONS}")
+        if relaxation != "newton" and activation != "hard-sigmoid":
+            raise ValueError(
+                f"relaxation={relaxation!r} needs activation='hard-sigmoid' (got "
+                f"{activation!r}): the papers' update s <- clip(z, 0, 1) minimises the energy "
+                "of a layer exactly only where rho(s) = s; with a curved rho the fixed-point map "
+                "s <- rho'(s) z is not a contraction in general. Use relaxation='newton'")
         self._input_shape, self._ops = _build(layers)
         if activation == "tanh" and not all(op.linear for op in self._ops):
             raise ValueError("activation='tanh' with pool='max': a negative activity times a "
@@ -349,8 +385,8 @@ class HopfieldNetwork(VectorFieldNetwork):
     @property
     def capabilities(self):
         if self.activation == "hard-sigmoid" or not all(op.linear for op in self._ops):
-            return frozenset({"soft_nudge"})        # not holomorphic
-        return frozenset({"soft_nudge", "complex"})
+            return frozenset({"soft_nudge", "clamp"})        # not holomorphic
+        return frozenset({"soft_nudge", "clamp", "complex"})
 
     unavailable = ()
 
@@ -478,33 +514,118 @@ class HopfieldNetwork(VectorFieldNetwork):
             J[:, below, a] -= np.swapaxes(block, 1, 2)
         return self._add_stiffness(J, state, nudge)
 
-    # -- the hard sigmoid: a box-constrained minimum -------------------------------------------
+    # -- relaxation: Newton, projected Newton, or the papers' fixed-point sweeps ----------------
     def equilibrium(self, x, nudge=None, start=None):
         """Relax to a minimum of ``E + βC`` under ``nudge`` (None: free), from ``start``.
 
-        Smooth activations: gradient flow, then Newton (see the class Notes). The hard
-        sigmoid: the minimum over the box ``[0, 1]ⁿ`` by projected Newton (:meth:`_box_newton`).
+        By ``relaxation`` (see the class Notes): ``"newton"`` — smooth activations by gradient
+        flow, then Newton; the hard sigmoid, and clamped outputs, by projected Newton
+        (:meth:`_box_newton`); ``"sync"`` / ``"async"`` — the papers' fixed-point sweeps
+        (:meth:`_sweep`). A :class:`~physlearn.nudges.Clamp` holds the outputs at its values
+        and relaxes the hidden layers under ``E`` alone.
+
+        Returns
+        -------
+        State
+            With ``info = {"relaxation", "iterations", "residual"}``: the method, the Newton
+            steps or sweeps taken, and the largest residual ``max|∂(E + βC)/∂s|`` (the
+            projected one for the hard sigmoid) at the state returned, below ``tol``.
 
         Raises
         ------
         ConvergenceError
-            If ``max|∂(E + βC)/∂s|`` (the projected one for the hard sigmoid) does not fall
-            below ``tol``; the message gives the residual reached.
+            If that residual does not fall below ``tol`` within ``max_iter`` Newton steps or
+            ``max_sweeps`` sweeps, or the sweeps diverge; the message gives the residual reached.
         """
-        if self.activation != "hard-sigmoid":
-            return super().equilibrium(x, nudge, start)
+        clamp = isinstance(nudge, Clamp)
+        if self.relaxation == "newton" and self.activation != "hard-sigmoid" and not clamp:
+            state = super().equilibrium(x, nudge, start)
+            return self._report(state, "newton", None)
         x = self.check_inputs(x)
         self.check_nudge(nudge)
-        if nudge is not None and not isinstance(nudge, Nudge):
-            raise ValueError(f"{type(self).__name__} takes soft nudges only, not "
-                             f"{type(nudge).__name__}")
-        if isinstance(nudge, Nudge):
-            nudge = Nudge(nudge.cost, self.check_targets(nudge.target, len(x)),
+        batch = len(x)
+        if clamp:
+            nudge = Clamp(self.check_targets(nudge.values, batch))
+        elif isinstance(nudge, Nudge):      # real: complex β needs a smooth ρ and Newton
+            nudge = Nudge(nudge.cost, self.check_targets(nudge.target, batch),
                           float(np.real(nudge.beta)))
-        s = np.full((len(x), self.n_state), 0.5)
+        lo, hi = self._box
+        s = np.full((batch, self.n_state), 0.5 if self.activation == "hard-sigmoid" else 0.0)
         if start is not None and np.shape(start.s) == s.shape:
-            s = np.clip(np.real(start.s), 0.0, 1.0)
-        return self._box_newton(State(s=s, x=x, nudge=nudge))
+            s = np.array(start.s)
+        s = np.clip(np.real(s), lo, hi)
+        if clamp:
+            s[:, self.output_index] = nudge.values
+        state = State(s=s, x=x, nudge=nudge)
+        if self.relaxation == "newton":
+            return self._box_newton(state)
+        return self._sweep(state)
+
+    @property
+    def _box(self):
+        """Bounds of the state: the hard sigmoid's box ``[0, 1]``, else none."""
+        return (0.0, 1.0) if self.activation == "hard-sigmoid" else (-np.inf, np.inf)
+
+    def _report(self, state, method, iterations):
+        worst = float(np.max(np.abs(self.residual(state)))) if state.s.size else 0.0
+        state.info = {"relaxation": method, "iterations": iterations, "residual": worst}
+        return state
+
+    def _held(self, state):
+        """Units a relaxation must not move: the clamped outputs (per sample mask)."""
+        held = np.zeros(state.s.shape, dtype=bool)
+        if isinstance(state.nudge, Clamp):
+            held[:, self.output_index] = True
+        return held
+
+    def _sweep(self, state):
+        """The papers' fixed-point relaxation, every layer at once (``"sync"``), or odd layers,
+        then even ones (``"async"``), until the residual is below ``tol`` (hard sigmoid
+        only; see :meth:`_block_step`)."""
+        held = self._held(state)
+        groups = self._groups() if self.relaxation == "async" else [np.ones(self.n_state, bool)]
+        s = state.s.copy()
+        worst = np.inf
+        for sweep in range(1, int(self.max_sweeps) + 1):
+            for group in groups:
+                s = self._block_step(state.replace(s=s), group[None, :] & ~held)
+            worst = float(np.max(np.abs(self.residual(state.replace(s=s)))))
+            if worst < self.tol:
+                return self._report(state.replace(s=s), self.relaxation, sweep)
+            if not worst < 1e8:
+                break
+        how = "diverge" if not worst < 1e8 else "converge too slowly"
+        raise ConvergenceError(
+            f"{type(self).__name__}{_beta_text(state.nudge)} ({self.relaxation} fixed-point "
+            f"sweeps): residual max|dE/ds| = {worst:.3e} after {sweep} sweeps "
+            f"(tol={self.tol:g}); the sweeps {how}: use relaxation='newton', smaller weights "
+            "or a larger max_sweeps")
+
+    def _groups(self):
+        """The odd layers (1, 3, …) and the even ones: no two units of a group interact."""
+        parity = np.zeros(self.n_state, dtype=int)
+        for l, sl in enumerate(self._slices, 1):
+            parity[sl] = l % 2
+        return [parity == 1, parity == 0]
+
+    def _block_step(self, state, move):
+        """Minimise ``E + βC`` exactly over the units in ``move`` (no two of them coupled),
+        the others fixed: ``s ← clip(s − g/(1 + β ∂²C/∂o²|_diag), 0, 1)``. On a hidden layer
+        (and at β = 0) this is the papers' update ``s_l ← clip(z_l, 0, 1)``; on a nudged
+        output layer it is the exact minimiser, where the papers' ``clip(z − β(o − y))``
+        diverges for ``β ≥ 1``."""
+        g = EquilibriumSystem.residual(self, state)
+        curvature = np.ones(state.s.shape)
+        if isinstance(state.nudge, Nudge):
+            out = self.output_index
+            stiff = state.nudge.stiffness(self.outputs(state))
+            curvature[:, out] += np.real(np.diagonal(stiff, axis1=1, axis2=2))
+            if np.any(curvature[:, out] <= 0):
+                raise ConvergenceError(
+                    f"{type(self).__name__}{_beta_text(state.nudge)}: the nudged output energy "
+                    "is not convex (1 + beta * d2C/do2 <= 0), so E + beta*C has no minimum "
+                    "over the box there; use a smaller |beta|")
+        return np.where(move, np.clip(state.s - g / curvature, 0.0, 1.0), state.s)
 
     def residual(self, state):
         """``∂(E + βC)/∂s``; for the hard sigmoid its projection on the box,
@@ -515,30 +636,51 @@ class HopfieldNetwork(VectorFieldNetwork):
         return state.s - np.clip(state.s - g, 0.0, 1.0)
 
     def _box_newton(self, state):
-        """Projected Newton on the box, descending ``E + βC``: a Newton step on the units not
-        held at a bound by the gradient, projected back onto ``[0, 1]``, where the Hessian of
-        those units is positive definite and the step lowers ``E + βC``; elsewhere a projected
-        gradient step ``s ← clip(s − g/L, 0, 1)``, ``L`` the largest Hessian eigenvalue in
-        modulus (for weak couplings, ``L = 1``, this is the papers' ``s ← clip(z, 0, 1)``)."""
+        """Projected Newton, descending ``E + βC`` with the clamped units held: a Newton step
+        on the units not held at a bound by the gradient, projected back onto the box
+        (``[0, 1]`` for the hard sigmoid, none otherwise), where the Hessian of those units is
+        positive definite and the step lowers ``E + βC``; elsewhere a projected gradient step
+        ``s ← clip(s − g/L, 0, 1)``, ``L`` the largest Hessian eigenvalue in modulus (for weak
+        couplings, ``L = 1``, this is the papers' ``s ← clip(z, 0, 1)``)."""
+        lo, hi = self._box
+        held = self._held(state)
         s = state.s.copy()
-        for _ in range(int(self.max_iter)):
+        for step in range(int(self.max_iter)):
             st = state.replace(s=s)
             g = EquilibriumSystem.residual(self, st)
-            if np.all(np.max(np.abs(s - np.clip(s - g, 0.0, 1.0)), axis=1) < self.tol):
-                return st
-            free = ~(((s <= 0) & (g > 0)) | ((s >= 1) & (g < 0)))
+            if np.all(np.max(np.abs(s - np.clip(s - g, lo, hi)), axis=1) < self.tol):
+                return self._report(st, "newton", step)
+            free = ~(((s <= lo) & (g > 0)) | ((s >= hi) & (g < 0)) | held)
             J = self.jacobian(st, state.nudge)
-            trial = np.clip(s - _masked_solve(J, g, free), 0.0, 1.0)
+            d = _masked_solve(J, g, free)
             convex = np.linalg.eigvalsh(_masked(J, free))[:, 0] > 0
-            f0, f1 = self._merit(st), self._merit(state.replace(s=trial))
-            newton = convex & (f1 <= f0 + 1e-12 * (1.0 + np.abs(f0)))
-            L = np.max(np.abs(np.linalg.eigvalsh(J)), axis=1)
-            s = np.where(newton[:, None], trial, np.clip(s - g / L[:, None], 0.0, 1.0))
+            f0 = self._merit(st)
+            accept = np.zeros(len(s), dtype=bool)
+            new = s.copy()
+            for alpha in 0.5 ** np.arange(8):        # backtrack along the projected path
+                trial = np.clip(s - alpha * d, lo, hi)
+                ok = convex & ~accept & (self._merit(state.replace(s=trial))
+                                         <= f0 + 1e-12 * (1.0 + np.abs(f0)))
+                new[ok], accept = trial[ok], accept | ok
+                if accept[convex].all():
+                    break
+            s = np.where(accept[:, None], new, self._descend(state.replace(s=s), g, J, held))
         worst = float(np.max(np.abs(self.residual(state.replace(s=s)))))
         raise ConvergenceError(
-            f"{type(self).__name__} (hard sigmoid): no box-constrained minimum after "
-            f"{self.max_iter} projected Newton steps: residual max|s - clip(s - dE/ds, 0, 1)| = "
+            f"{type(self).__name__}: no minimum of E + beta*C found after {self.max_iter} "
+            f"(projected) Newton steps: residual max|s - clip(s - dE/ds, 0, 1)| = "
             f"{worst:.3e} (tol={self.tol:g})")
+
+    def _descend(self, state, g, J, held):
+        """Where Newton fails, a step that surely lowers ``E + βC``: for the hard sigmoid
+        one odd/even sweep of exact layer minimisations; otherwise a gradient step
+        ``s − g/L``, ``L`` the largest Hessian eigenvalue in modulus."""
+        if self.activation == "hard-sigmoid":
+            for group in self._groups():
+                state = state.replace(s=self._block_step(state, group[None, :] & ~held))
+            return state.s
+        L = np.max(np.abs(np.linalg.eigvalsh(J)), axis=1)
+        return state.s - g / L[:, None]
 
     def _merit(self, state):
         """``E + βC`` per sample."""

@@ -624,15 +624,16 @@ class VectorFieldNetwork(EquilibriumSystem):
         return {k: np.imag(v) / h for k, v in g.items()}
 
 
-def check_relaxation_settings(gain, tol, max_iter):
-    """Refuse a weight scale, Newton tolerance or step budget that cannot work."""
+def check_relaxation_settings(gain, tol, max_iter, name="max_iter"):
+    """Refuse a weight scale, Newton tolerance or step budget (called ``name``) that cannot
+    work."""
     if not (np.isfinite(gain) and gain > 0):
         raise ValueError(f"gain={gain!r} must be a finite number > 0")
     if not (np.isfinite(tol) and tol > 0):
         raise ValueError(f"tol={tol!r} must be a finite number > 0")
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) \
             or max_iter < 1:
-        raise ValueError(f"max_iter={max_iter!r} must be a positive integer")
+        raise ValueError(f"{name}={max_iter!r} must be a positive integer")
 
 
 def _take(state, index):

@@ -289,3 +289,90 @@ def test_hard_sigmoid_refuses_complex_beta():
     assert "complex" not in net.capabilities
     with pytest.raises(ValueError, match=r"complex beta"):
         net.equilibrium(x, Nudge(pl.costs.SquaredError(), y, 0.1j))
+
+
+# -- the papers' relaxations: synchronous and odd/even fixed-point sweeps ------------------------
+DIGITS_LIKE = [[1, 8, 8], Conv(4, 3, padding=1), 10]
+DENSE_WIDE = [64, 32, 10]
+
+
+@pytest.mark.parametrize("layers", [DENSE_WIDE, DIGITS_LIKE], ids=["dense", "conv"])
+@pytest.mark.parametrize("relaxation", ["sync", "async"])
+def test_fixed_point_sweeps_reach_the_newton_minimum(layers, relaxation):
+    newton = HopfieldNetwork(layers, activation="hard-sigmoid")
+    sweeps = HopfieldNetwork(layers, activation="hard-sigmoid", relaxation=relaxation)
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(size=(6, 64)), np.eye(10)[rng.integers(0, 10, 6)]
+    free_a, free_b = newton.equilibrium(x), sweeps.equilibrium(x)
+    assert free_b.info["iterations"] > 10          # relaxed from s = 0.5, not given
+    for nudge in (None, Nudge(pl.costs.SquaredError(), y, 0.5),
+                  Nudge(pl.costs.SquaredError(), y, -0.5)):
+        a, b = newton.equilibrium(x, nudge, free_a), sweeps.equilibrium(x, nudge, free_b)
+        assert b.info["relaxation"] == relaxation and b.info["residual"] < sweeps.tol
+        assert b.info["iterations"] >= 1 and a.info["relaxation"] == "newton"
+        np.testing.assert_allclose(b.s, a.s, atol=1e-8)
+
+
+def test_odd_even_sweeps_never_raise_the_energy():
+    # Each half-sweep minimises E exactly over one parity of layers (no two units coupled)
+    for seed in range(20):
+        net = HopfieldNetwork([5, 6, 6, 6, 3], activation="hard-sigmoid", gain=2.0, seed=seed)
+        x = np.random.default_rng(seed).uniform(size=(4, 5))
+        state = State(s=np.random.default_rng(seed + 1).uniform(size=(4, net.n_state)), x=x)
+        energies = [net.energy(state)]
+        for _ in range(30):
+            for group in net._groups():
+                state = state.replace(s=net._block_step(state, group[None, :]))
+                energies.append(net.energy(state))
+        assert np.max(np.diff(np.array(energies), axis=0)) < 1e-12
+
+
+def test_sweeps_that_do_not_converge_raise_with_the_residual():
+    net = HopfieldNetwork(DENSE_WIDE, activation="hard-sigmoid", relaxation="async", max_sweeps=3)
+    with pytest.raises(ConvergenceError, match=r"async fixed-point sweeps\): residual .* after 3 "
+                                               r"sweeps \(tol=1e-10\)"):
+        net.equilibrium(np.random.default_rng(0).uniform(size=(4, 64)))
+
+
+def test_sweeps_need_the_hard_sigmoid():
+    with pytest.raises(ValueError, match=r"relaxation='sync' needs activation='hard-sigmoid'"):
+        HopfieldNetwork(DENSE, relaxation="sync")
+    with pytest.raises(ValueError, match=r"relaxation='gauss' must be one of"):
+        HopfieldNetwork(DENSE, activation="hard-sigmoid", relaxation="gauss")
+    with pytest.raises(ValueError, match=r"max_sweeps=0 must be a positive integer"):
+        HopfieldNetwork(DENSE, activation="hard-sigmoid", max_sweeps=0)
+
+
+def test_deep_hard_sigmoid_network_relaxes_by_projected_newton():
+    # four layers of default weights: the box energy is not convex; Newton alone stalled here
+    net = HopfieldNetwork([64, 32, 16, 10], activation="hard-sigmoid")
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(size=(32, 64)), np.eye(10)[rng.integers(0, 10, 32)]
+    free = net.equilibrium(x)
+    nudged = net.equilibrium(x, Nudge(pl.costs.SquaredError(), y, 0.3), start=free)
+    assert max(free.info["residual"], nudged.info["residual"]) < net.tol
+
+
+# -- clamped outputs: contrastive and coupled learning ------------------------------------------
+@pytest.mark.parametrize("activation,relaxation", [("sigmoid", "newton"), ("tanh", "newton"),
+                                                   ("hard-sigmoid", "newton"),
+                                                   ("hard-sigmoid", "async")])
+@pytest.mark.parametrize("layers", [DENSE, CONV], ids=["dense", "conv"])
+def test_clamped_outputs_are_held_and_the_hidden_layers_relax(layers, activation, relaxation):
+    net = HopfieldNetwork(layers, activation=activation, relaxation=relaxation, seed=3)
+    x, _ = _problem(net)
+    values = np.random.default_rng(5).uniform(size=(len(x), net.n_outputs))
+    free = net.equilibrium(x)
+    clamped = net.equilibrium(x, pl.nudges.Clamp(values), start=free)
+    np.testing.assert_array_equal(net.outputs(clamped), values)
+    assert np.max(np.abs(net.residual(clamped))) < net.tol       # hidden units at rest
+    hidden = np.setdiff1d(np.arange(net.n_state), net.output_index)
+    assert np.max(np.abs(clamped.s[:, hidden] - free.s[:, hidden])) > 1e-3   # they moved
+
+
+def test_contrastive_learning_is_coupled_learning_at_eta_one():
+    net = _net(DENSE)
+    x, y = _problem(net)
+    cl = pl.ContrastiveLearning().gradient(net, x, y)
+    cpl = pl.CoupledLearning(eta=1.0).gradient(net, x, y)
+    assert relative_error(cl, cpl) < 1e-12
