@@ -376,3 +376,39 @@ def test_contrastive_learning_is_coupled_learning_at_eta_one():
     cl = pl.ContrastiveLearning().gradient(net, x, y)
     cpl = pl.CoupledLearning(eta=1.0).gradient(net, x, y)
     assert relative_error(cl, cpl) < 1e-12
+
+
+# -- the truncated-BPTT baseline ------------------------------------------------------------------
+@pytest.mark.parametrize("activation,step", [("hard-sigmoid", 1.0), ("sigmoid", 0.5)])
+def test_truncated_bptt_differentiates_the_unrolled_updates(activation, step):
+    net = HopfieldNetwork(DENSE_WIDE, activation=activation, gain=0.5)
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(size=(4, 64)), np.eye(10)[rng.integers(0, 10, 4)]
+    free, cost, lo_hi = net.equilibrium(x), pl.costs.SquaredError(), net._box
+
+    def unrolled_loss(params, steps=3):         # the updates from the free state held fixed
+        old, net.params = net.params, params
+        s = free.s
+        for _ in range(steps):
+            s = np.clip(s - step * pl.system.EquilibriumSystem.residual(net, free.replace(s=s)),
+                        *lo_hi)
+        value = cost.mean(s[:, net.output_index], y)
+        net.params = old
+        return value
+
+    grad, p0 = net.truncated_bptt(x, y, steps=3, step=step), net.params
+    for name, index in [("W1", (3, 5)), ("W2", (7, 2)), ("b1", (4,)), ("b2", (1,))]:
+        plus, minus = ({k: v.copy() for k, v in p0.items()} for _ in range(2))
+        plus[name][index] += 1e-6
+        minus[name][index] -= 1e-6
+        fd = (unrolled_loss(plus) - unrolled_loss(minus)) / 2e-6
+        assert abs(fd - grad[name][index]) < 1e-7 * max(1.0, abs(fd)) + 1e-9, (name, fd)
+
+
+def test_truncated_bptt_approaches_recurrent_backprop():
+    net = HopfieldNetwork(DIGITS_LIKE, activation="hard-sigmoid", gain=0.5)
+    rng = np.random.default_rng(1)
+    x, y = rng.uniform(size=(4, 64)), np.eye(10)[rng.integers(0, 10, 4)]
+    ref = pl.exact_gradient(net, x, y)
+    errors = [relative_error(net.truncated_bptt(x, y, steps=k), ref) for k in (1, 4, 16, 64)]
+    assert np.all(np.diff(errors) < 0) and errors[0] > 0.1 and errors[-1] < 1e-8, errors
