@@ -121,6 +121,11 @@ class _Dense:
         return g
 
 
+def _same(a, b):
+    """``a`` and ``b`` hold the same values (and shape and dtype): a cache key check."""
+    return a.shape == b.shape and a.dtype == b.dtype and bool((a == b).all())
+
+
 class _ConvPool:
     """``A(W) a = P(W ⋆ a)``: cross-correlation (stride 1, zero padding), then average or max
     pooling. Max pooling is piecewise linear: its linearisation at ``at`` (the input whose
@@ -140,12 +145,31 @@ class _ConvPool:
                              f"feature map (kernel {k} on a {hp}×{wp} input); expected a "
                              f"divisor of {ho} and {wo}")
         self.k, self.pad, self.q, self.channels = k, p, q, conv.channels
+        self.reads_input = index == 1
         self.linear = conv.pool == "avg" or q == 1
         self.map_shape = (conv.channels, ho, wo)
         self.out_shape = (conv.channels, ho // q, wo // q)
         self.n_in, self.n_out = c * h * w, int(np.prod(self.out_shape))
         self.w_shape, self.b_shape = (conv.channels, c, k, k), (conv.channels,)
         self.fan_in = c * k * k
+        self._n_map = int(np.prod(self.map_shape))
+        self._nonzeros = None
+
+    def _index(self):
+        """Where each kernel entry lands in the unrolled convolution (built once): per
+        nonzero, its row (map unit ``(o, i, j)``), its column (input pixel ``(c, y, x)``), its
+        kernel entry (flat ``(o, c, u, v)``) and its pooled row (``(o, i // q, j // q)``)."""
+        if self._nonzeros is None:
+            (c_in, h, w), (_, ho, wo), k, q = self.in_shape, self.map_shape, self.k, self.q
+            o, c, u, v, i, j = np.meshgrid(*(np.arange(n) for n in
+                                             (self.channels, c_in, k, k, ho, wo)), indexing="ij")
+            y, x = i + u - self.pad, j + v - self.pad
+            ok = (y >= 0) & (y < h) & (x >= 0) & (x < w)
+            o, c, u, v, i, j, y, x = (t[ok] for t in (o, c, u, v, i, j, y, x))
+            self._nonzeros = ((o * ho + i) * wo + j, (c * h + y) * w + x,
+                              ((o * c_in + c) * k + u) * k + v,
+                              (o * (ho // q) + i // q) * (wo // q) + j // q)
+        return self._nonzeros
 
     def _patches(self, a):
         """(batch, C, Ho, Wo, k, k) windows of the padded input."""
@@ -154,9 +178,48 @@ class _ConvPool:
             x = np.pad(x, ((0, 0), (0, 0), (self.pad,) * 2, (self.pad,) * 2))
         return sliding_window_view(x, (self.k, self.k), axis=(2, 3))
 
+    # the unrolled convolution is cached while it has at most this many entries (8 MB float64)
+    _DENSE_LIMIT = 1 << 20
+
+    def _dense(self, W):
+        """``W ⋆ ·`` unrolled as a dense matrix, (O·Ho·Wo, n_in), and the pooled map
+        ``P(W ⋆ ·)`` for average pooling, (n_out, n_in) (``None`` for max pooling), both
+        read-only. Built once per weight value (a relaxation applies the same ``W`` hundreds
+        of times; one build costs about one convolution of ``n_in`` inputs) and reused while
+        ``W`` holds the same values. ``None`` when the unrolled matrix would exceed
+        ``_DENSE_LIMIT`` entries: the layer then convolves directly."""
+        n_map = self._n_map
+        if n_map * self.n_in > self._DENSE_LIMIT:
+            return None
+        cached = getattr(self, "_cache", None)
+        if cached is not None and _same(cached[0], W):
+            return cached[1]
+        row, col, entry, pooled_row = self._index()
+        values = np.asarray(W).ravel()[entry]
+        conv = np.zeros((n_map, self.n_in), dtype=values.dtype)
+        conv[row, col] = values                      # one nonzero per (row, col): no sums
+        pooled = None
+        if self.linear:                              # average: sum the window, / q²
+            flat, size = pooled_row * self.n_in + col, self.n_out * self.n_in
+            pooled = np.bincount(flat, np.real(values), size)
+            if np.iscomplexobj(values):
+                pooled = pooled + 1j * np.bincount(flat, np.imag(values), size)
+            pooled = pooled.reshape(self.n_out, self.n_in) / self.q ** 2
+            pooled.flags.writeable = False
+        conv.flags.writeable = False
+        self._cache = (np.array(W, copy=True), (conv, pooled))
+        return conv, pooled
+
+    def _conv_direct(self, W, a):
+        """``W ⋆ a`` by a sum over the input windows, (batch, O, Ho, Wo)."""
+        return np.einsum("bcijuv,ocuv->boij", self._patches(a), W, optimize=True)
+
     def _conv(self, W, a):
         """The feature maps ``W ⋆ a``, (batch, O, Ho, Wo)."""
-        return np.einsum("bcijuv,ocuv->boij", self._patches(a), W, optimize=True)
+        dense = self._dense(W)
+        if dense is None:
+            return self._conv_direct(W, a)
+        return (a @ dense[0].T).reshape(len(a), *self.map_shape)
 
     def _windows(self, maps):
         """(batch, O, Hq, q, Wq, q) view of feature maps for pooling."""
@@ -186,11 +249,30 @@ class _ConvPool:
 
     def forward(self, W, a, at=None):
         """``P(W ⋆ a)``; with ``at``, the pooling linearised at ``at`` applied to ``W ⋆ a``."""
+        if self.linear:
+            dense = self._dense(W)
+            if dense is not None:
+                if not self.reads_input:
+                    return a @ dense[1].T
+                # the first layer reads the input, fixed during a relaxation: the last
+                # product is kept (for the matrix ``dense[1]`` it was computed with)
+                last = getattr(self, "_last", None)
+                if last is not None and last[0] is dense[1] and _same(last[1], a):
+                    return last[2]
+                out = a @ dense[1].T
+                out.flags.writeable = False
+                self._last = (dense[1], np.array(a, copy=True), out)
+                return out
         return self._pool(self._conv(W, a), self._weights(W, a if at is None else at))
 
     def transpose(self, W, g, at=None):
         """``(∂A/∂a)ᵀ g`` at ``at``: unpooling, then the transposed convolution."""
+        dense = self._dense(W)
+        if dense is not None and self.linear:
+            return g @ dense[1]
         gm = self._unpool(g, self._weights(W, at))
+        if dense is not None:
+            return gm.reshape(len(g), -1) @ dense[0]
         k = self.k
         full = np.pad(gm, ((0, 0), (0, 0), (k - 1,) * 2, (k - 1,) * 2))
         win = sliding_window_view(full, (k, k), axis=(2, 3))
@@ -204,11 +286,16 @@ class _ConvPool:
         """∂(gᵀ A(W) a)/∂W per sample (pooling linearised at ``at``, default ``a``): the
         correlation of the unpooled feature-map cotangent with the input patches."""
         gm = self._unpool(g, self._weights(W, a if at is None else at))
-        return np.einsum("boij,bcijuv->bocuv", gm, self._patches(a), optimize=True)
+        b, (o, ho, wo) = len(gm), self.map_shape
+        cols = self._patches(a).transpose(0, 2, 3, 1, 4, 5).reshape(b, ho * wo, self.fan_in)
+        return (gm.reshape(b, o, ho * wo) @ cols).reshape(b, *self.w_shape)
 
     def matrix(self, W, at):
         """``∂A/∂a`` as a dense matrix: (n_out, n_in), or per sample (batch, n_out, n_in) for
         max pooling (linearised at ``at``)."""
+        dense = self._dense(W)
+        if dense is not None and self.linear:
+            return dense[1]
         maps = self._conv(W, np.eye(self.n_in))                     # (n_in, O, Ho, Wo)
         if self.linear:
             return self._pool(maps, self._weights(W, at)).T
@@ -585,21 +672,27 @@ class HopfieldNetwork(VectorFieldNetwork):
         held = self._held(state)
         groups = self._groups() if self.relaxation == "async" else [np.ones(self.n_state, bool)]
         s = state.s.copy()
-        worst = np.inf
+        worst, mark = np.inf, (0, np.inf)      # (sweep, residual) of the last halving
         for sweep in range(1, int(self.max_sweeps) + 1):
             for group in groups:
                 s = self._block_step(state.replace(s=s), group[None, :] & ~held)
             worst = float(np.max(np.abs(self.residual(state.replace(s=s)))))
             if worst < self.tol:
                 return self._report(state.replace(s=s), self.relaxation, sweep)
-            if not worst < 1e8:
+            if worst < 0.5 * mark[1]:
+                mark = (sweep, worst)
+            if not worst < 1e8 or sweep - mark[0] > self._STALL:
                 break
-        how = "diverge" if not worst < 1e8 else "converge too slowly"
+        how = ("diverge" if not worst < 1e8 else
+               f"stall (no halving of the residual in {self._STALL} sweeps)"
+               if sweep - mark[0] > self._STALL else "converge too slowly")
         raise ConvergenceError(
             f"{type(self).__name__}{_beta_text(state.nudge)} ({self.relaxation} fixed-point "
             f"sweeps): residual max|dE/ds| = {worst:.3e} after {sweep} sweeps "
             f"(tol={self.tol:g}); the sweeps {how}: use relaxation='newton', smaller weights "
             "or a larger max_sweeps")
+
+    _STALL = 2000     # sweeps without halving the residual: a cycle, not slow convergence
 
     def _groups(self):
         """The odd layers (1, 3, …) and the even ones: no two units of a group interact."""
@@ -633,7 +726,10 @@ class HopfieldNetwork(VectorFieldNetwork):
         g = EquilibriumSystem.residual(self, state)
         if self.activation != "hard-sigmoid":
             return g
-        return state.s - np.clip(state.s - g, 0.0, 1.0)
+        r = state.s - np.clip(state.s - g, 0.0, 1.0)
+        if isinstance(state.nudge, Clamp):
+            r[:, self.output_index] = 0.0      # held, possibly outside the box (coupled learning)
+        return r
 
     def _box_newton(self, state):
         """Projected Newton, descending ``E + βC`` with the clamped units held: a Newton step
@@ -648,7 +744,8 @@ class HopfieldNetwork(VectorFieldNetwork):
         for step in range(int(self.max_iter)):
             st = state.replace(s=s)
             g = EquilibriumSystem.residual(self, st)
-            if np.all(np.max(np.abs(s - np.clip(s - g, lo, hi)), axis=1) < self.tol):
+            if np.all(np.max(np.abs(np.where(held, 0.0, s - np.clip(s - g, lo, hi))),
+                             axis=1) < self.tol):
                 return self._report(st, "newton", step)
             free = ~(((s <= lo) & (g > 0)) | ((s >= hi) & (g < 0)) | held)
             J = self.jacobian(st, state.nudge)
@@ -658,7 +755,7 @@ class HopfieldNetwork(VectorFieldNetwork):
             accept = np.zeros(len(s), dtype=bool)
             new = s.copy()
             for alpha in 0.5 ** np.arange(8):        # backtrack along the projected path
-                trial = np.clip(s - alpha * d, lo, hi)
+                trial = np.where(held, s, np.clip(s - alpha * d, lo, hi))
                 ok = convex & ~accept & (self._merit(state.replace(s=trial))
                                          <= f0 + 1e-12 * (1.0 + np.abs(f0)))
                 new[ok], accept = trial[ok], accept | ok
@@ -680,7 +777,7 @@ class HopfieldNetwork(VectorFieldNetwork):
                 state = state.replace(s=self._block_step(state, group[None, :] & ~held))
             return state.s
         L = np.max(np.abs(np.linalg.eigvalsh(J)), axis=1)
-        return state.s - g / L[:, None]
+        return state.s - g / L[:, None]          # g = 0 on held units
 
     def _merit(self, state):
         """``E + βC`` per sample."""

@@ -412,3 +412,23 @@ def test_truncated_bptt_approaches_recurrent_backprop():
     ref = pl.exact_gradient(net, x, y)
     errors = [relative_error(net.truncated_bptt(x, y, steps=k), ref) for k in (1, 4, 16, 64)]
     assert np.all(np.diff(errors) < 0) and errors[0] > 0.1 and errors[-1] < 1e-8, errors
+
+
+def test_outputs_clamped_outside_the_box_are_held_there():
+    # negative coupled learning clamps at o + η(o − y), beyond [0, 1] for a hard sigmoid
+    for relaxation in ("newton", "async"):
+        net = HopfieldNetwork(DENSE_WIDE, activation="hard-sigmoid", relaxation=relaxation)
+        x = np.random.default_rng(0).uniform(size=(3, 64))
+        values = np.tile(np.linspace(-0.25, 1.25, 10), (3, 1))
+        clamped = net.equilibrium(x, pl.nudges.Clamp(values))
+        np.testing.assert_array_equal(net.outputs(clamped), values)
+        assert clamped.info["residual"] < net.tol
+
+
+def test_synchronous_sweeps_that_cycle_are_reported_as_stalled():
+    # four layers of default weights: the synchronous update oscillates (no descent guarantee)
+    net = HopfieldNetwork([64, 32, 16, 10], activation="hard-sigmoid", relaxation="sync")
+    net._STALL = 200
+    with pytest.raises(ConvergenceError, match=r"sync fixed-point sweeps\): .* the sweeps stall "
+                                               r"\(no halving of the residual in 200 sweeps\)"):
+        net.equilibrium(np.random.default_rng(0).uniform(size=(32, 64)))
