@@ -342,6 +342,11 @@ class HopfieldNetwork(VectorFieldNetwork):
     max_sweeps : int, default 20000
         Fixed-point sweeps before :class:`~physlearn.ConvergenceError` (``"sync"``,
         ``"async"``).
+    linear_output : bool, default False
+        A linear output layer, ``ρ(o) = o`` (unbounded), as in the papers' networks (their
+        output ``o = W s_L + b`` at rest); the hidden layers keep ``activation``. With the
+        hard sigmoid this keeps a one-sided nudge informative where a clipped output would
+        sit saturated on the wrong side of its target.
 
     Notes
     -----
@@ -438,7 +443,7 @@ class HopfieldNetwork(VectorFieldNetwork):
     """
 
     def __init__(self, layers, *, activation="sigmoid", gain=1.0, seed=0, tol=1e-10,
-                 max_iter=100, relaxation="newton", max_sweeps=20_000):
+                 max_iter=100, relaxation="newton", max_sweeps=20_000, linear_output=False):
         self.layers = layers
         self.activation = activation
         self.gain = gain
@@ -447,6 +452,7 @@ class HopfieldNetwork(VectorFieldNetwork):
         self.max_iter = max_iter
         self.relaxation = relaxation
         self.max_sweeps = max_sweeps
+        self.linear_output = linear_output
         self.tied, self.alpha = True, 0.0
         check_relaxation_settings(gain, tol, max_iter)
         check_relaxation_settings(gain, tol, max_sweeps, "max_sweeps")
@@ -519,6 +525,17 @@ class HopfieldNetwork(VectorFieldNetwork):
         return super().check_inputs(arr)
 
     # -- the energy -------------------------------------------------------------------------------
+    def _act(self, l, s):
+        """``ρ``, ``ρ′``, ``ρ″`` of layer ``l`` (0-based; −1 the output layer, linear with
+        ``linear_output``)."""
+        if self.linear_output and l in (-1, self.n_layers - 1):
+            return s, np.ones(s.shape), np.zeros(s.shape)
+        return self._activation(s)
+
+    def _rhos(self, state):
+        """``ρ(s_l)`` of every layer."""
+        return [self._act(l, state.s[:, sl])[0] for l, sl in enumerate(self._slices)]
+
     def _activation(self, s):
         """``ρ(s)``, ``ρ′(s)``, ``ρ″(s)`` elementwise (the hard sigmoid's ``ρ′`` is 1 on the
         closed box ``[0, 1]``: its one-sided derivative from inside)."""
@@ -547,7 +564,7 @@ class HopfieldNetwork(VectorFieldNetwork):
         """Per layer: ``s_l``, ``ρ(s_l)``, ``ρ′(s_l)``, ``ρ″(s_l)`` and the total drive ``z_l``."""
         p = self._params
         s = [state.s[:, sl] for sl in self._slices]
-        rho, d1, d2 = zip(*(self._activation(v) for v in s))
+        rho, d1, d2 = zip(*(self._act(l, v) for l, v in enumerate(s)))
         z = self._drives(state, rho)
         for l in range(1, self.n_layers):
             z[l - 1] = z[l - 1] + self._ops[l].transpose(p[f"W{l + 1}"], rho[l], rho[l - 1])
@@ -555,7 +572,7 @@ class HopfieldNetwork(VectorFieldNetwork):
 
     def energy(self, state):
         """The Hopfield energy ``E`` per sample, shape (batch,)."""
-        rho = [self._activation(state.s[:, sl])[0] for sl in self._slices]
+        rho = self._rhos(state)
         E = 0.5 * np.sum(state.s * state.s, axis=1)
         for r, z in zip(rho, self._drives(state, rho)):
             E = E - np.sum(r * z, axis=1)
@@ -565,7 +582,7 @@ class HopfieldNetwork(VectorFieldNetwork):
         """Each layer map's derivative ``∂A_l/∂a_{l−1}`` at ``state`` as a dense matrix:
         (n_l, n_{l−1}), or (batch, n_l, n_{l−1}) for max pooling (its window maxima)."""
         p = self._params
-        rho = [self._activation(state.s[:, sl])[0] for sl in self._slices]
+        rho = self._rhos(state)
         return [op.matrix(p[f"W{l}"], self._below(state, rho, l))
                 for l, op in enumerate(self._ops, 1)]
 
@@ -650,8 +667,14 @@ class HopfieldNetwork(VectorFieldNetwork):
 
     @property
     def _box(self):
-        """Bounds of the state: the hard sigmoid's box ``[0, 1]``, else none."""
-        return (0.0, 1.0) if self.activation == "hard-sigmoid" else (-np.inf, np.inf)
+        """Bounds of each unit, arrays (n_state,): the hard sigmoid's box ``[0, 1]``, none
+        for smooth activations and a linear output layer."""
+        lo, hi = np.full(self.n_state, -np.inf), np.full(self.n_state, np.inf)
+        if self.activation == "hard-sigmoid":
+            lo[:], hi[:] = 0.0, 1.0
+            if self.linear_output:
+                lo[self.output_index], hi[self.output_index] = -np.inf, np.inf
+        return lo, hi
 
     def _report(self, state, method, iterations):
         worst = float(np.max(np.abs(self.residual(state)))) if state.s.size else 0.0
@@ -718,7 +741,7 @@ class HopfieldNetwork(VectorFieldNetwork):
                     f"{type(self).__name__}{_beta_text(state.nudge)}: the nudged output energy "
                     "is not convex (1 + beta * d2C/do2 <= 0), so E + beta*C has no minimum "
                     "over the box there; use a smaller |beta|")
-        return np.where(move, np.clip(state.s - g / curvature, 0.0, 1.0), state.s)
+        return np.where(move, np.clip(state.s - g / curvature, *self._box), state.s)
 
     def residual(self, state):
         """``∂(E + βC)/∂s``; for the hard sigmoid its projection on the box,
@@ -726,7 +749,7 @@ class HopfieldNetwork(VectorFieldNetwork):
         g = EquilibriumSystem.residual(self, state)
         if self.activation != "hard-sigmoid":
             return g
-        r = state.s - np.clip(state.s - g, 0.0, 1.0)
+        r = state.s - np.clip(state.s - g, *self._box)
         if isinstance(state.nudge, Clamp):
             r[:, self.output_index] = 0.0      # held, possibly outside the box (coupled learning)
         return r
@@ -792,14 +815,15 @@ class HopfieldNetwork(VectorFieldNetwork):
         (``λ = 0`` on units at 0 or 1: they stay saturated under small changes of θ)."""
         if self.activation != "hard-sigmoid":
             return super().adjoint(state, rhs)
-        free = (state.s > 0) & (state.s < 1)
+        lo, hi = self._box
+        free = (state.s > lo) & (state.s < hi)
         return _masked_solve(self.jacobian(state), np.asarray(rhs), free)
 
     def param_gradient(self, state):
         """``∂E/∂θ`` at ``state`` (local): ``∂E/∂W_l = −∂(ρ(s_l)ᵀ A_l a_{l−1})/∂W_l``,
         ``∂E/∂b_l = −ρ(s_l)`` (summed per channel for a convolution)."""
         p = self._params
-        rho = [self._activation(state.s[:, sl])[0] for sl in self._slices]
+        rho = self._rhos(state)
         out = {}
         for l, op in enumerate(self._ops, 1):
             out[f"W{l}"] = -op.wgrad(p[f"W{l}"], rho[l - 1], self._below(state, rho, l))
@@ -873,9 +897,8 @@ class HopfieldNetwork(VectorFieldNetwork):
         y = self.check_targets(y, len(x))
         cost = make_cost(cost)
         free = self.equilibrium(x)
-        unsaturated = np.ones(free.s.shape)
-        if self.activation == "hard-sigmoid":
-            unsaturated = ((free.s > 0) & (free.s < 1)).astype(float)
+        lo, hi = self._box
+        unsaturated = ((free.s > lo) & (free.s < hi)).astype(float)
         lam = self.output_vjp(free, cost.gradient(self.outputs(free), y))
         total = np.zeros(free.s.shape)
         for _ in range(int(steps)):
@@ -887,22 +910,22 @@ class HopfieldNetwork(VectorFieldNetwork):
     # -- the input side: what a feedforward block before this one needs (ff-EBMs) --------------
     def activity(self, state):
         """``ρ(s_L)``: the output layer's activity, what a next block reads, (batch, n_out)."""
-        return self._activation(self.outputs(state))[0]
+        return self._act(-1, self.outputs(state))[0]
 
     def activity_vjp(self, state, g):
         """``ρ′(s_L) ⊙ g``: a cotangent on :meth:`activity` pulled back to the outputs."""
-        return self._activation(self.outputs(state))[1] * g
+        return self._act(-1, self.outputs(state))[1] * g
 
     def input_gradient(self, state):
         """``∂E/∂x`` at ``state`` (local, like :meth:`param_gradient`): ``−A_1ᵀ ρ(s_1)``,
         shape (batch, n_features)."""
-        rho = self._activation(state.s[:, self._slices[0]])[0]
+        rho = self._act(0, state.s[:, self._slices[0]])[0]
         return -self._ops[0].transpose(self._params["W1"], rho, self._below(state, [], 1))
 
     def input_vjp(self, state, lam):
         """``Σ_i λ_i ∂²E/∂x∂s_i = −A_1ᵀ (ρ′(s_1) ⊙ λ_1)``: with the adjoint ``λ`` the exact
         ``dL/dx = −input_vjp(λ)`` at a free equilibrium, shape (batch, n_features)."""
-        d1 = self._activation(state.s[:, self._slices[0]])[1]
+        d1 = self._act(0, state.s[:, self._slices[0]])[1]
         lam1 = np.asarray(lam)[:, self._slices[0]]
         return -self._ops[0].transpose(self._params["W1"], d1 * lam1, self._below(state, [], 1))
 

@@ -432,3 +432,36 @@ def test_synchronous_sweeps_that_cycle_are_reported_as_stalled():
     with pytest.raises(ConvergenceError, match=r"sync fixed-point sweeps\): .* the sweeps stall "
                                                r"\(no halving of the residual in 200 sweeps\)"):
         net.equilibrium(np.random.default_rng(0).uniform(size=(32, 64)))
+
+
+# -- a linear output layer (the papers' read-out) ---------------------------------------------
+@pytest.mark.parametrize("activation", ["sigmoid", "hard-sigmoid"])
+@pytest.mark.parametrize("layers", [DENSE, CONV], ids=["dense", "conv"])
+def test_linear_output_layer_energy_and_gradients(layers, activation):
+    net = HopfieldNetwork(layers, activation=activation, seed=3, gain=1.5, linear_output=True)
+    x, y = _problem(net, batch=4)
+    state = net.equilibrium(x)
+    assert np.max(np.abs(net.residual(state))) < net.tol
+    o = net.outputs(state)
+    assert np.any(o < 0) or np.any(o > 1) or activation == "sigmoid"   # not clipped
+    moved = state.replace(s=state.s + 0.01 * np.random.default_rng(0).normal(size=state.s.shape))
+    if activation == "hard-sigmoid":
+        moved = moved.replace(s=np.clip(moved.s, *net._box))
+    fd = np.zeros(state.s.shape)
+    for i in range(net.n_state):
+        e = np.zeros(state.s.shape)
+        e[:, i] = 1e-6
+        fd[:, i] = (net.energy(moved.replace(s=moved.s + e))
+                    - net.energy(moved.replace(s=moved.s - e))) / 2e-6
+    inside = (moved.s > 1e-5) & (moved.s < 1 - 1e-5) if activation == "hard-sigmoid" else True
+    inside = inside | np.isin(np.arange(net.n_state), net.output_index)
+    np.testing.assert_allclose(np.where(inside, net.energy_gradient(moved), 0),
+                               np.where(inside, fd, 0), atol=1e-7)
+    ref = pl.exact_gradient(net, x, y)
+    assert relative_error(ref, finite_difference_gradient(net, x, y, pl.costs.SquaredError(),
+                                                          h=1e-6)) < 1e-6
+    assert relative_error(pl.EP(beta=1e-3).gradient(net, x, y), ref) < 1e-4
+    if activation == "hard-sigmoid":
+        sweeps = HopfieldNetwork(layers, activation=activation, seed=3, gain=1.5,
+                                 linear_output=True, relaxation="async")
+        np.testing.assert_allclose(sweeps.equilibrium(x).s, state.s, atol=1e-8)
