@@ -691,17 +691,46 @@ class HopfieldNetwork(VectorFieldNetwork):
     def _sweep(self, state):
         """The papers' fixed-point relaxation, every layer at once (``"sync"``), or odd layers,
         then even ones (``"async"``), until the residual is below ``tol`` (hard sigmoid
-        only; see :meth:`_block_step`)."""
-        held = self._held(state)
-        groups = self._groups() if self.relaxation == "async" else [np.ones(self.n_state, bool)]
-        s = state.s.copy()
-        worst, mark = np.inf, (0, np.inf)      # (sweep, residual) of the last halving
+        only; each layer's update as in :meth:`_block_step`).
+
+        Works layer by layer: a half-sweep evaluates the gradient of the layers it moves
+        only, the input drive ``A_1 x + b̂_1`` is computed once, and the gradient of the
+        stopping test is the next odd half-sweep's. Units stay in their box, where
+        ``ρ(s) = s`` and ``ρ′ = 1``."""
+        L, p, nudge = self.n_layers, self._params, state.nudge
+        soft = nudge if isinstance(nudge, Nudge) else None
+        bounds = self._layer_bounds()
+        moving = [l for l in range(1, L + 1) if not (isinstance(nudge, Clamp) and l == L)]
+        groups = ([[l for l in moving if l % 2 == q] for q in (1, 0)]
+                  if self.relaxation == "async" else [moving])
+        groups = [g for g in groups if g]
+        bias = [op.bias(p[f"b{l}"]) for l, op in enumerate(self._ops, 1)]
+        drive = self._ops[0].forward(p["W1"], state.x) + bias[0]
+        s = [state.s[:, sl].copy() for sl in self._slices]         # s_l, l = 1..L
+        a = [_clip(v, b) for v, b in zip(s, bounds)]               # ρ(s_l) (clamps may lie
+                                                                   # outside the box)
+
+        def gradient(l):                                          # ∂(E + βC)/∂s_l
+            z = drive if l == 1 else self._ops[l - 1].forward(p[f"W{l}"], a[l - 2]) + bias[l - 1]
+            if l < L:
+                z = z + self._ops[l].transpose(p[f"W{l + 1}"], a[l], a[l - 1])
+            g = s[l - 1] - z
+            return g + soft.force(s[l - 1]) if soft is not None and l == L else g
+
+        known, worst, mark = {}, np.inf, (0, np.inf)    # mark: (sweep, residual) last halved
         for sweep in range(1, int(self.max_sweeps) + 1):
             for group in groups:
-                s = self._block_step(state.replace(s=s), group[None, :] & ~held)
-            worst = float(np.max(np.abs(self.residual(state.replace(s=s)))))
+                steps = {l: known.pop(l) if l in known else gradient(l) for l in group}
+                for l, g in steps.items():
+                    if soft is not None and l == L:         # the exact minimiser, not a step
+                        g = g / self._output_curvature(soft, s[l - 1])
+                    s[l - 1] = a[l - 1] = _clip(s[l - 1] - g, bounds[l - 1])
+            known = {l: gradient(l) for l in groups[0]}
+            worst = max(_projected(s[l - 1], known[l] if l in known else gradient(l),
+                                   bounds[l - 1]) for l in moving)
             if worst < self.tol:
-                return self._report(state.replace(s=s), self.relaxation, sweep)
+                final = state.replace(s=np.concatenate(s, axis=1))
+                return self._report(final, self.relaxation, sweep)
             if worst < 0.5 * mark[1]:
                 mark = (sweep, worst)
             if not worst < 1e8 or sweep - mark[0] > self._STALL:
@@ -714,6 +743,24 @@ class HopfieldNetwork(VectorFieldNetwork):
             f"sweeps): residual max|dE/ds| = {worst:.3e} after {sweep} sweeps "
             f"(tol={self.tol:g}); the sweeps {how}: use relaxation='newton', smaller weights "
             "or a larger max_sweeps")
+
+    def _layer_bounds(self):
+        """Per layer, its box ``(lo, hi)``, or None (unbounded: a linear output)."""
+        lo, hi = self._box
+        return [None if lo[sl][0] == -np.inf else (lo[sl][0], hi[sl][0])
+                for sl in self._slices]
+
+    def _output_curvature(self, nudge, outputs):
+        """``1 + β ∂²C/∂o²`` on the diagonal: the output units' own curvature of ``E + βC``;
+        where it is not positive the nudged energy has no minimum (an error)."""
+        stiff = nudge.stiffness(outputs)
+        curvature = 1.0 + np.real(np.diagonal(stiff, axis1=1, axis2=2))
+        if np.any(curvature <= 0):
+            raise ConvergenceError(
+                f"{type(self).__name__}{_beta_text(nudge)}: the nudged output energy is not "
+                "convex (1 + beta * d2C/do2 <= 0), so E + beta*C has no minimum over the box "
+                "there; use a smaller |beta|")
+        return curvature
 
     _STALL = 2000     # sweeps without halving the residual: a cycle, not slow convergence
 
@@ -733,14 +780,8 @@ class HopfieldNetwork(VectorFieldNetwork):
         g = EquilibriumSystem.residual(self, state)
         curvature = np.ones(state.s.shape)
         if isinstance(state.nudge, Nudge):
-            out = self.output_index
-            stiff = state.nudge.stiffness(self.outputs(state))
-            curvature[:, out] += np.real(np.diagonal(stiff, axis1=1, axis2=2))
-            if np.any(curvature[:, out] <= 0):
-                raise ConvergenceError(
-                    f"{type(self).__name__}{_beta_text(state.nudge)}: the nudged output energy "
-                    "is not convex (1 + beta * d2C/do2 <= 0), so E + beta*C has no minimum "
-                    "over the box there; use a smaller |beta|")
+            curvature[:, self.output_index] = self._output_curvature(state.nudge,
+                                                                     self.outputs(state))
         return np.where(move, np.clip(state.s - g / curvature, *self._box), state.s)
 
     def residual(self, state):
@@ -965,6 +1006,16 @@ def _build(layers):
         ops.append(op)
         current = op.out_shape
     return shape, ops
+
+
+def _clip(v, bound):
+    """``v`` clipped to ``bound = (lo, hi)``, or ``v`` itself for None."""
+    return v if bound is None else np.minimum(np.maximum(v, bound[0]), bound[1])
+
+
+def _projected(v, g, bound):
+    """``max|v − clip(v − g)|``: the projected gradient, zero at a minimum over the box."""
+    return float(np.max(np.abs(v - _clip(v - g, bound)))) if v.size else 0.0
 
 
 def _masked(J, free):
