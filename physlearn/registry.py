@@ -339,6 +339,12 @@ def _builtin_systems(add: Callable):
     add("hopfield-conv", _S + "hopfield:HopfieldNetwork",
         {"layers": [[1, 6, 6], {"channels": 2, "kernel": 3, "pool": "avg", "pool_size": 2}, 2]},
         summary="convolutional Hopfield network: 1x6x6 images, 3x3 conv, avg pool 2, dense 2")
+    add("ff-ebm", _S + "ffebm:FFEBM",
+        {"blocks": [{"kind": "linear", "n_in": 3, "n_out": 4, "activation": "tanh"},
+                    {"kind": "hopfield", "layers": [4, 5, 3]},
+                    {"kind": "linear", "n_in": 3, "n_out": 2}]},
+        summary="feedforward-tied energy-based model: linear -> Hopfield block -> linear "
+                "(Nest & Ernoult), EP inside energy blocks, backprop between them")
     chain = {"example": _S + "spin_chain:contract_problem"}
     add("spin-chain-tfim", _S + "spin_chain:SpinChain.transverse_field_ising",
         {"n_spins": 4, "J": [0.8, 0.9, 0.6], "h": [1.3, 1.1, 1.4, 1.2], "g": 0.1,

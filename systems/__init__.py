@@ -3,6 +3,7 @@
 from .diode import NonlinearResistorNetwork
 from .drn import DeepResistiveNetwork, DRNState
 from .elastic import ElasticNetwork, ElasticState
+from .ffebm import FFEBM, Linear
 from .hamiltonian import Hamiltonian
 from .hopfield import Conv, HopfieldNetwork
 from .hru import HRU
@@ -35,7 +36,7 @@ __all__ = [
     "SelfLearningMachine", "NonlinearResistorNetwork", "ElasticNetwork", "ElasticState",
     "IsingModel", "IsingState", "MeanFieldIsing", "PhaseOscillatorNetwork", "PhaseState",
     "VectorFieldNetwork", "HopfieldNetwork", "Conv", "SpiceNetwork", "DeepResistiveNetwork",
-    "DRNState",
+    "DRNState", "FFEBM", "Linear",
     "SpinChain", "Coupling", "SpinState", "QuantumHarmonicNetwork", "OscillatorState",
     "SymbolicSystem",
 ]

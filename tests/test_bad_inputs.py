@@ -25,6 +25,7 @@ from physlearn.registry import SYSTEMS, make_system, system_entry
 from physlearn.systems.diode import NonlinearResistorNetwork
 from physlearn.systems.drn import DeepResistiveNetwork
 from physlearn.systems.elastic import ElasticNetwork
+from physlearn.systems.ffebm import FFEBM, Linear
 from physlearn.systems.hamiltonian import Hamiltonian
 from physlearn.systems.hopfield import Conv, HopfieldNetwork
 from physlearn.systems.hru import HRU
@@ -405,6 +406,25 @@ CONSTRUCTORS = [
     ("hopfield-conv", "bad-conv-dict",
      lambda: HopfieldNetwork([[1, 6, 6], {"channels": 2, "size": 3}, 2]),
      r"layers\[1\]=.* is not a convolutional layer spec"),
+    # feedforward-tied energy-based models: chains of blocks
+    ("ff-ebm", "block-sizes", lambda: FFEBM([Linear(3, 4), HopfieldNetwork([5, 6, 2])]),
+     r"blocks\[1\] \(HopfieldNetwork\) takes 5 inputs, but blocks\[0\] \(linear\) gives 4 "
+     r"outputs; expected blocks\[1\] to take 4 inputs"),
+    ("ff-ebm", "unknown-kind", lambda: FFEBM([{"kind": "conv", "n_in": 3, "n_out": 2}]),
+     r"blocks\[0\]: kind='conv' is not one of \['linear', 'hopfield'\]"),
+    ("ff-ebm", "empty-blocks", lambda: FFEBM([]), r"blocks=\[\] must be a non-empty list"),
+    ("ff-ebm", "linear-activation",
+     lambda: FFEBM([{"kind": "linear", "n_in": 3, "n_out": 2, "activation": "relu"}]),
+     r"blocks\[0\] \(linear\): activation='relu' must be one of"),
+    ("ff-ebm", "unknown-block-key",
+     lambda: FFEBM([{"kind": "linear", "n_in": 3, "n_out": 2, "units": 4}]),
+     r"blocks\[0\] \(linear\): .*unexpected keyword argument 'units'"),
+    ("ff-ebm", "hopfield-layers", lambda: FFEBM([{"kind": "hopfield", "layers": [3, 0, 2]}]),
+     r"blocks\[0\] \(hopfield\): layers\[1\]=0"),
+    ("ff-ebm", "not-an-energy-block", lambda: FFEBM([VectorFieldNetwork([3, 4, 2])]),
+     r"blocks\[0\]: VectorFieldNetwork cannot be an energy block"),
+    ("ff-ebm", "wrong-feature-count", lambda: system("ff-ebm").predict(np.ones((3, 5))),
+     r"x has shape \(3, 5\), expected \(batch, 3\) for FFEBM"),
     # a cost
     (None, "cross-entropy-temperature=0", lambda: CrossEntropy(temperature=0.0),
      r"temperature=0"),

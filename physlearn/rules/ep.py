@@ -54,6 +54,9 @@ class EP(Rule):
 
     def per_sample_gradient(self, system, x, y, cost):
         b1, b2 = self.nudges()
+        chained = getattr(system, "chained_gradient", None)
+        if chained is not None:     # a chain of blocks (FFEBM): EP inside each energy block
+            return chained((b1, b2), x, y, cost)
         free = system.equilibrium(x)
 
         def measure(beta):
