@@ -76,7 +76,8 @@ for kind in ("conv", "dense"):
 
 for kind, target in (("conv", 0.97), ("dense", 0.95)):
     acc = np.array([runs[kind, seed][1]["test_accuracy"][-1] for seed in SEEDS])
-    print(f"{kind}: test accuracy {acc.mean():.4f} ± {acc.std():.4f} (min {acc.min():.4f}) "
+    sd = acc.std(ddof=1) if len(acc) > 1 else 0.0
+    print(f"{kind}: test accuracy {acc.mean():.4f} ± {sd:.4f} (min {acc.min():.4f}) "
           f"over {len(SEEDS)} seed(s); >= {target:.0%}: {bool(acc.min() >= target)}")
 
 # %% [markdown]
