@@ -717,7 +717,7 @@ class HopfieldNetwork(VectorFieldNetwork):
             g = s[l - 1] - z
             return g + soft.force(s[l - 1]) if soft is not None and l == L else g
 
-        known, worst, mark = {}, np.inf, (0, np.inf)    # mark: (sweep, residual) last halved
+        known, worst, mark = {}, np.inf, (0, np.inf)    # mark: (sweep, residual) last cut 10 %
         for sweep in range(1, int(self.max_sweeps) + 1):
             for group in groups:
                 steps = {l: known.pop(l) if l in known else gradient(l) for l in group}
@@ -731,12 +731,12 @@ class HopfieldNetwork(VectorFieldNetwork):
             if worst < self.tol:
                 final = state.replace(s=np.concatenate(s, axis=1))
                 return self._report(final, self.relaxation, sweep)
-            if worst < 0.5 * mark[1]:
+            if worst < 0.9 * mark[1]:
                 mark = (sweep, worst)
             if not worst < 1e8 or sweep - mark[0] > self._STALL:
                 break
         how = ("diverge" if not worst < 1e8 else
-               f"stall (no halving of the residual in {self._STALL} sweeps)"
+               f"stall (the residual fell by less than 10 % in {self._STALL} sweeps)"
                if sweep - mark[0] > self._STALL else "converge too slowly")
         raise ConvergenceError(
             f"{type(self).__name__}{_beta_text(state.nudge)} ({self.relaxation} fixed-point "
@@ -762,7 +762,7 @@ class HopfieldNetwork(VectorFieldNetwork):
                 "there; use a smaller |beta|")
         return curvature
 
-    _STALL = 2000     # sweeps without halving the residual: a cycle, not slow convergence
+    _STALL = 2000     # sweeps without a 10 % cut of the residual: a cycle, not slow convergence
 
     def _groups(self):
         """The odd layers (1, 3, …) and the even ones: no two units of a group interact."""

@@ -430,7 +430,8 @@ def test_synchronous_sweeps_that_cycle_are_reported_as_stalled():
     net = HopfieldNetwork([64, 32, 16, 10], activation="hard-sigmoid", relaxation="sync")
     net._STALL = 200
     with pytest.raises(ConvergenceError, match=r"sync fixed-point sweeps\): .* the sweeps stall "
-                                               r"\(no halving of the residual in 200 sweeps\)"):
+                                               r"\(the residual fell by less than 10 % in 200 "
+                                               r"sweeps\)"):
         net.equilibrium(np.random.default_rng(0).uniform(size=(32, 64)))
 
 
