@@ -22,12 +22,14 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from physlearn.costs import make_cost
 from physlearn.nudges import Clamp, Nudge
 from physlearn.system import (
     ConvergenceError,
     EquilibriumSystem,
     State,
     as_float_array,
+    batch_mean,
 )
 from physlearn.systems.vector_field import (
     VectorFieldNetwork,
@@ -691,18 +693,43 @@ class HopfieldNetwork(VectorFieldNetwork):
     def _sweep(self, state):
         """The papers' fixed-point relaxation, every layer at once (``"sync"``), or odd layers,
         then even ones (``"async"``), until the residual is below ``tol`` (hard sigmoid
-        only; each layer's update as in :meth:`_block_step`).
+        only; the sweeps are :meth:`_sweeps`)."""
+        worst, mark = np.inf, (0, np.inf)    # mark: (sweep, residual) last cut by 10 %
+        sweeps = self._sweeps(state, odd_even=self.relaxation == "async")
+        for sweep, (s, worst) in zip(range(1, int(self.max_sweeps) + 1), sweeps):
+            if worst < self.tol:
+                return self._report(state.replace(s=s), self.relaxation, sweep)
+            if worst < 0.9 * mark[1]:
+                mark = (sweep, worst)
+            if not worst < 1e8 or sweep - mark[0] > self._STALL:
+                break
+        how = ("diverge" if not worst < 1e8 else
+               f"stall (the residual fell by less than 10 % in {self._STALL} sweeps)"
+               if sweep - mark[0] > self._STALL else "converge too slowly")
+        raise ConvergenceError(
+            f"{type(self).__name__}{_beta_text(state.nudge)} ({self.relaxation} fixed-point "
+            f"sweeps): residual max|dE/ds| = {worst:.3e} after {sweep} sweeps "
+            f"(tol={self.tol:g}); the sweeps {how}: use relaxation='newton', smaller weights "
+            "or a larger max_sweeps")
+
+    def _sweeps(self, state, odd_even):
+        """Yield ``(s, residual)`` after each sweep from ``state`` (hard sigmoid; clamped
+        outputs held): every layer at once, or (``odd_even``) the odd layers, then the even
+        ones. Each layer moves to ``clip(s − g/(1 + β ∂²C/∂o²|_diag), 0, 1)``: on a hidden
+        layer (and at β = 0) the papers' update ``s_l ← clip(z_l, 0, 1)``; on a nudged output
+        layer its exact minimiser, where the papers' ``clip(z − β(o − y))`` diverges for
+        ``β ≥ 1``. Units of one parity do not interact, so an odd/even half-sweep minimises
+        ``E + βC`` exactly over them.
 
         Works layer by layer: a half-sweep evaluates the gradient of the layers it moves
         only, the input drive ``A_1 x + b̂_1`` is computed once, and the gradient of the
-        stopping test is the next odd half-sweep's. Units stay in their box, where
+        stopping test is the next first half-sweep's. Units stay in their box, where
         ``ρ(s) = s`` and ``ρ′ = 1``."""
         L, p, nudge = self.n_layers, self._params, state.nudge
         soft = nudge if isinstance(nudge, Nudge) else None
         bounds = self._layer_bounds()
         moving = [l for l in range(1, L + 1) if not (isinstance(nudge, Clamp) and l == L)]
-        groups = ([[l for l in moving if l % 2 == q] for q in (1, 0)]
-                  if self.relaxation == "async" else [moving])
+        groups = [[l for l in moving if l % 2 == q] for q in (1, 0)] if odd_even else [moving]
         groups = [g for g in groups if g]
         bias = [op.bias(p[f"b{l}"]) for l, op in enumerate(self._ops, 1)]
         drive = self._ops[0].forward(p["W1"], state.x) + bias[0]
@@ -717,8 +744,8 @@ class HopfieldNetwork(VectorFieldNetwork):
             g = s[l - 1] - z
             return g + soft.force(s[l - 1]) if soft is not None and l == L else g
 
-        known, worst, mark = {}, np.inf, (0, np.inf)    # mark: (sweep, residual) last cut 10 %
-        for sweep in range(1, int(self.max_sweeps) + 1):
+        known = {}
+        while True:
             for group in groups:
                 steps = {l: known.pop(l) if l in known else gradient(l) for l in group}
                 for l, g in steps.items():
@@ -728,21 +755,7 @@ class HopfieldNetwork(VectorFieldNetwork):
             known = {l: gradient(l) for l in groups[0]}
             worst = max(_projected(s[l - 1], known[l] if l in known else gradient(l),
                                    bounds[l - 1]) for l in moving)
-            if worst < self.tol:
-                final = state.replace(s=np.concatenate(s, axis=1))
-                return self._report(final, self.relaxation, sweep)
-            if worst < 0.9 * mark[1]:
-                mark = (sweep, worst)
-            if not worst < 1e8 or sweep - mark[0] > self._STALL:
-                break
-        how = ("diverge" if not worst < 1e8 else
-               f"stall (the residual fell by less than 10 % in {self._STALL} sweeps)"
-               if sweep - mark[0] > self._STALL else "converge too slowly")
-        raise ConvergenceError(
-            f"{type(self).__name__}{_beta_text(state.nudge)} ({self.relaxation} fixed-point "
-            f"sweeps): residual max|dE/ds| = {worst:.3e} after {sweep} sweeps "
-            f"(tol={self.tol:g}); the sweeps {how}: use relaxation='newton', smaller weights "
-            "or a larger max_sweeps")
+            yield np.concatenate(s, axis=1), worst
 
     def _layer_bounds(self):
         """Per layer, its box ``(lo, hi)``, or None (unbounded: a linear output)."""
@@ -763,26 +776,6 @@ class HopfieldNetwork(VectorFieldNetwork):
         return curvature
 
     _STALL = 2000     # sweeps without a 10 % cut of the residual: a cycle, not slow convergence
-
-    def _groups(self):
-        """The odd layers (1, 3, …) and the even ones: no two units of a group interact."""
-        parity = np.zeros(self.n_state, dtype=int)
-        for l, sl in enumerate(self._slices, 1):
-            parity[sl] = l % 2
-        return [parity == 1, parity == 0]
-
-    def _block_step(self, state, move):
-        """Minimise ``E + βC`` exactly over the units in ``move`` (no two of them coupled),
-        the others fixed: ``s ← clip(s − g/(1 + β ∂²C/∂o²|_diag), 0, 1)``. On a hidden layer
-        (and at β = 0) this is the papers' update ``s_l ← clip(z_l, 0, 1)``; on a nudged
-        output layer it is the exact minimiser, where the papers' ``clip(z − β(o − y))``
-        diverges for ``β ≥ 1``."""
-        g = EquilibriumSystem.residual(self, state)
-        curvature = np.ones(state.s.shape)
-        if isinstance(state.nudge, Nudge):
-            curvature[:, self.output_index] = self._output_curvature(state.nudge,
-                                                                     self.outputs(state))
-        return np.where(move, np.clip(state.s - g / curvature, *self._box), state.s)
 
     def residual(self, state):
         """``∂(E + βC)/∂s``; for the hard sigmoid its projection on the box,
@@ -825,21 +818,19 @@ class HopfieldNetwork(VectorFieldNetwork):
                 new[ok], accept = trial[ok], accept | ok
                 if accept[convex].all():
                     break
-            s = np.where(accept[:, None], new, self._descend(state.replace(s=s), g, J, held))
+            s = np.where(accept[:, None], new, self._descend(state.replace(s=s), g, J))
         worst = float(np.max(np.abs(self.residual(state.replace(s=s)))))
         raise ConvergenceError(
             f"{type(self).__name__}: no minimum of E + beta*C found after {self.max_iter} "
             f"(projected) Newton steps: residual max|s - clip(s - dE/ds, 0, 1)| = "
             f"{worst:.3e} (tol={self.tol:g})")
 
-    def _descend(self, state, g, J, held):
+    def _descend(self, state, g, J):
         """Where Newton fails, a step that surely lowers ``E + βC``: for the hard sigmoid
         one odd/even sweep of exact layer minimisations; otherwise a gradient step
         ``s − g/L``, ``L`` the largest Hessian eigenvalue in modulus."""
         if self.activation == "hard-sigmoid":
-            for group in self._groups():
-                state = state.replace(s=self._block_step(state, group[None, :] & ~held))
-            return state.s
+            return next(self._sweeps(state, odd_even=True))[0]
         L = np.max(np.abs(np.linalg.eigvalsh(J)), axis=1)
         return state.s - g / L[:, None]          # g = 0 on held units
 
@@ -927,9 +918,6 @@ class HopfieldNetwork(VectorFieldNetwork):
         .. [1] B. Scellier et al., "Energy-based learning algorithms for analog computing: a
            comparative study", NeurIPS 2023, arXiv:2312.15103 (TBP and RBP baselines).
         """
-        from physlearn.costs import make_cost
-        from physlearn.system import batch_mean
-
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
             raise ValueError(f"steps={steps!r} must be a positive integer")
         if not (np.isfinite(step) and step > 0):

@@ -320,10 +320,8 @@ def test_odd_even_sweeps_never_raise_the_energy():
         x = np.random.default_rng(seed).uniform(size=(4, 5))
         state = State(s=np.random.default_rng(seed + 1).uniform(size=(4, net.n_state)), x=x)
         energies = [net.energy(state)]
-        for _ in range(30):
-            for group in net._groups():
-                state = state.replace(s=net._block_step(state, group[None, :]))
-                energies.append(net.energy(state))
+        for _, (s, _) in zip(range(30), net._sweeps(state, odd_even=True)):
+            energies.append(net.energy(state.replace(s=s)))
         assert np.max(np.diff(np.array(energies), axis=0)) < 1e-12
 
 
