@@ -172,6 +172,7 @@ def test_evaluate_accuracy_and_loss():
     ({"epochs": 2.5}, "epochs"),
     ({"resume": True}, "run_dir"),
     ({"seed": -3}, "seed"),
+    ({"schedule": "linear"}, "schedule must be one of \\['constant', 'cosine'\\], got 'linear'"),
 ])
 def test_argument_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -279,6 +280,41 @@ def test_resume_without_checkpoint_starts_fresh(tmp_path, caplog):
         _, history = run(tmp_path, epochs=2, resume=True)
     assert "no checkpoint" in caplog.text
     assert len(history) == 3
+
+
+# -- learning-rate schedule ----------------------------------------------------------------
+
+
+def test_cosine_schedule_scales_every_step_of_an_epoch():
+    """Each epoch's steps are the optimizer's with ``lr`` times the cosine factor: replaying
+    the run by hand with SGD at those rates gives the same parameters bit for bit."""
+    system, history = run(epochs=3, optimizer=SGD(lr=0.1), schedule="cosine")
+    factors = [0.5 * (1 + math.cos(math.pi * (e - 1) / 3)) for e in (1, 2, 3)]
+    assert history["lr_scale"][1:] == pytest.approx(factors, rel=1e-15)
+    assert factors[0] == 1.0 and factors[-1] == pytest.approx(0.25)
+    replay, data, rng = LinearSystem(), regression_data(), np.random.default_rng(0)
+    for factor in factors:
+        order = rng.permutation(len(data.x_train))
+        for start in range(0, len(order), 16):
+            batch = order[start:start + 16]
+            g = ExactRule().gradient(replay, data.x_train[batch], data.y_train[batch])
+            replay.params = {k: replay.params[k] - 0.1 * factor * g[k] for k in g}
+    np.testing.assert_array_equal(system.params["W"], replay.params["W"])
+    constant = run(epochs=3, optimizer=SGD(lr=0.1))[0]
+    assert not np.array_equal(constant.params["W"], system.params["W"])
+
+
+def test_schedule_leaves_the_optimizer_as_it_came_and_resumes_exactly(tmp_path):
+    optimizer = Adam(lr=0.05)
+    run(epochs=2, optimizer=optimizer, schedule="cosine")
+    assert optimizer.lr_scale == 1.0 and optimizer.get_params()["lr"] == 0.05
+    _, straight = run(None, epochs=4, schedule="cosine")
+    run(tmp_path, epochs=4, schedule="cosine",
+        callback=lambda epoch, record, system: epoch < 2)
+    _, resumed = run(tmp_path, epochs=4, schedule="cosine", resume=True)
+    assert np.array_equal(resumed.params["W"], straight.params["W"])
+    with pytest.raises(ValueError, match="schedule"):
+        run(tmp_path, epochs=5, resume=True)          # a constant schedule is another run
 
 
 def test_resume_refuses_a_changed_configuration(tmp_path):

@@ -73,6 +73,8 @@ _TABLES = {
 TRAIN_KEYS = {
     "epochs": (int, 10, "total number of epochs (passes over the training set)"),
     "batch_size": (int, 16, "samples per gradient estimate"),
+    "schedule": (str, "constant", "learning-rate schedule over the epochs: `constant` or "
+                                  "`cosine` (lr · ½(1 + cos(π(e − 1)/epochs)) in epoch e)"),
     "seed": (int, 0, "seed of the generator that shuffles the training set each epoch"),
     "run_dir": (str, None, "run directory (config, history, checkpoints, figures); none: "
                            "nothing is written"),

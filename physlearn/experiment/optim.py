@@ -25,7 +25,7 @@ import numpy as np
 
 from ..params import HyperParams
 
-__all__ = ["Optimizer", "SGD", "Momentum", "Adam", "make_optimizer"]
+__all__ = ["Optimizer", "SGD", "Momentum", "Adam", "SCHEDULES", "lr_factor", "make_optimizer"]
 
 
 def _check_real(name: str, value) -> None:
@@ -76,12 +76,21 @@ class Optimizer(HyperParams):
     ----------
     t : int
         Number of steps taken so far.
+    lr_scale : float
+        Factor on the learning rate, 1 unless a schedule sets it (``physlearn.train``'s
+        ``schedule``, see :func:`lr_factor`); not a hyperparameter.
     """
 
     _slots: tuple[str, ...] = ()
 
     def __init__(self) -> None:
+        self.lr_scale = 1.0
         self.reset()
+
+    @property
+    def _rate(self) -> float:
+        """The learning rate of the next step: ``lr`` times the schedule's factor."""
+        return self.lr * self.lr_scale
 
     # -- state ------------------------------------------------------------------------
     def reset(self) -> None:
@@ -199,7 +208,7 @@ class SGD(Optimizer):
         super().__init__()
 
     def _direction(self, key: str, grad: np.ndarray) -> np.ndarray:
-        return self.lr * grad
+        return self._rate * grad
 
 
 class Momentum(Optimizer):
@@ -228,7 +237,7 @@ class Momentum(Optimizer):
         velocity = self._slot("velocity", key, grad)
         velocity *= self.momentum
         velocity += grad
-        return self.lr * velocity
+        return self._rate * velocity
 
 
 class Adam(Optimizer):
@@ -276,7 +285,46 @@ class Adam(Optimizer):
         v += (1.0 - self.beta2) * (grad * np.conj(grad)).real
         m_hat = m / (1.0 - self.beta1**self.t)
         v_hat = v / (1.0 - self.beta2**self.t)
-        return self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        return self._rate * m_hat / (np.sqrt(v_hat) + self.eps)
+
+
+SCHEDULES = ("constant", "cosine")
+
+
+def lr_factor(schedule: str, epoch: int, epochs: int) -> float:
+    """The factor on the learning rate in ``epoch`` (1-based) of ``epochs``.
+
+    Parameters
+    ----------
+    schedule : {"constant", "cosine"}
+        ``"constant"``: 1. ``"cosine"``: ``½(1 + cos(π (epoch − 1) / epochs))``, from 1 in the
+        first epoch down to about ``(π / 2 epochs)²`` in the last (cosine annealing per
+        epoch, as the deep-EP papers train).
+    epoch, epochs : int
+        The epoch about to run and the total number of epochs.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        For an unknown schedule (the message lists the known ones), or an epoch outside
+        ``1..epochs``.
+
+    References
+    ----------
+    Loshchilov, I. & Hutter, F. (2017). SGDR: stochastic gradient descent with warm restarts.
+    ICLR.
+    """
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {list(SCHEDULES)}, got {schedule!r}")
+    if not 1 <= epoch <= epochs:
+        raise ValueError(f"epoch must be in 1..{epochs} (epochs), got {epoch}")
+    if schedule == "constant":
+        return 1.0
+    return 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / epochs))
 
 
 def make_optimizer(name: str, **kwargs) -> Optimizer:

@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from ..costs import make_cost
 from ..system import ConvergenceError
-from .optim import SGD, Optimizer, make_optimizer
+from .optim import SCHEDULES, SGD, Optimizer, lr_factor, make_optimizer
 from .rundir import RunDir, config_differences, describe_run, load_checkpoint
 
 __all__ = ["History", "train", "evaluate", "FixedPointWarning"]
@@ -363,6 +363,7 @@ def train(
     epochs: int = 10,
     optimizer=None,
     batch_size: int = 16,
+    schedule: str = "constant",
     cost=None,
     seed: int = 0,
     run_dir=None,
@@ -392,6 +393,11 @@ def train(
         None for ``SGD(lr=0.01)``. Its state is advanced (and, on resume, restored).
     batch_size : int, default 16
         Samples per gradient estimate (the last batch of an epoch may be smaller).
+    schedule : {"constant", "cosine"}, default "constant"
+        Learning-rate schedule over the epochs: the optimizer's ``lr`` is multiplied by
+        :func:`~physlearn.experiment.optim.lr_factor` in every epoch (``"cosine"``: from 1
+        down to nearly 0 at ``epochs``; on resume with another ``epochs`` the rest of the
+        schedule is re-planned). Epoch records then carry ``lr_scale``.
     cost : Cost, str or None
         Cost used both for the gradient and for the recorded losses; None is squared error.
     seed : int, default 0
@@ -448,6 +454,8 @@ def train(
     """
     epochs = _check_positive_int("epochs", epochs)
     batch_size = _check_positive_int("batch_size", batch_size)
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {list(SCHEDULES)}, got {schedule!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     if resume and run_dir is None:
@@ -462,6 +470,9 @@ def train(
                                        batch_size=batch_size, seed=int(seed))
     config = {**config, "train": {**config.get("train", {}), "epochs": epochs,
                                   "batch_size": batch_size, "seed": int(seed)}}
+    config["train"].pop("schedule", None)
+    if schedule != "constant":          # older configs (without the key) stay comparable
+        config["train"]["schedule"] = schedule
     if run.root is not None:
         config["train"]["run_dir"] = str(run.root)
     rng = np.random.default_rng(int(seed))
@@ -508,10 +519,16 @@ def train(
                 break
             tic = time.perf_counter()
             failed = []
-            grad_norm = _train_epoch(system, rule, optimizer, x_train, y_train, cost,
-                                     batch_size, rng, epoch, guard, failed)
+            optimizer.lr_scale = lr_factor(schedule, epoch, epochs)
+            try:
+                grad_norm = _train_epoch(system, rule, optimizer, x_train, y_train, cost,
+                                         batch_size, rng, epoch, guard, failed)
+            finally:
+                optimizer.lr_scale = 1.0        # the optimizer leaves as it came
             record = {"epoch": epoch, **_checked_metrics(system, data, cost, guard, x_train),
                       "grad_norm": grad_norm, "failed_batches": len(failed)}
+            if schedule != "constant":
+                record["lr_scale"] = lr_factor(schedule, epoch, epochs)
             if failed:
                 warnings.warn(
                     f"{type(rule).__name__}: {len(failed)} batch(es) of epoch {epoch} were not "
