@@ -349,6 +349,11 @@ class HopfieldNetwork(VectorFieldNetwork):
         output ``o = W s_L + b`` at rest); the hidden layers keep ``activation``. With the
         hard sigmoid this keeps a one-sided nudge informative where a clipped output would
         sit saturated on the wrong side of its target.
+    initial_state : float, default 0.0
+        Where the hard sigmoid's relaxations start when no ``start`` is given: all units at
+        this value in ``[0, 1]``; 0 is the papers' start, the network at rest. It matters only
+        where the energy has several minima (see :meth:`curvature`). Smooth activations
+        always start at 0 (then flow, then Newton).
 
     Notes
     -----
@@ -378,6 +383,12 @@ class HopfieldNetwork(VectorFieldNetwork):
     the fixed point analytically. **Convergence criterion** for every method:
     ``max|∂(E + βC)/∂s| < tol`` over the batch (projected on the box for the hard sigmoid);
     the returned state's ``info`` gives the method, the iterations and that residual.
+
+    **Start.** Every relaxation starts from the given ``start``, or else from
+    ``s = initial_state`` everywhere (default 0, the network at rest, as the papers start;
+    smooth activations always from 0). Where ``E + βC`` has several minima (the Hessian
+    ``I − A`` of the hard sigmoid's box energy is not positive definite once the couplings
+    grow; see :meth:`curvature`), the equilibrium reached depends on that start.
 
     **Fixed-point sweeps** (Scellier et al. 2023; hard sigmoid). ``"sync"``: every layer at
     once, ``s_l ← clip(z_l, 0, 1)`` (the papers' Hopfield update; it can oscillate, as the
@@ -445,7 +456,8 @@ class HopfieldNetwork(VectorFieldNetwork):
     """
 
     def __init__(self, layers, *, activation="sigmoid", gain=1.0, seed=0, tol=1e-10,
-                 max_iter=100, relaxation="newton", max_sweeps=20_000, linear_output=False):
+                 max_iter=100, relaxation="newton", max_sweeps=20_000, linear_output=False,
+                 initial_state=0.0):
         self.layers = layers
         self.activation = activation
         self.gain = gain
@@ -455,6 +467,7 @@ class HopfieldNetwork(VectorFieldNetwork):
         self.relaxation = relaxation
         self.max_sweeps = max_sweeps
         self.linear_output = linear_output
+        self.initial_state = initial_state
         self.tied, self.alpha = True, 0.0
         check_relaxation_settings(gain, tol, max_iter)
         check_relaxation_settings(gain, tol, max_sweeps, "max_sweeps")
@@ -468,6 +481,13 @@ class HopfieldNetwork(VectorFieldNetwork):
                 f"{activation!r}): the papers' update s <- clip(z, 0, 1) minimises the energy "
                 "of a layer exactly only where rho(s) = s; with a curved rho the fixed-point map "
                 "s <- rho'(s) z is not a contraction in general. Use relaxation='newton'")
+        hi = 1.0 if activation == "hard-sigmoid" else 0.0
+        if (isinstance(initial_state, bool) or not isinstance(initial_state, (int, float))
+                or not 0.0 <= initial_state <= hi):
+            raise ValueError(
+                f"initial_state={initial_state!r} must be a number in [0, 1] (the hard sigmoid's "
+                "box)" if hi else f"initial_state={initial_state!r}: smooth activations start "
+                "at s = 0 and relax by the gradient flow before Newton; only 0 is accepted")
         self._input_shape, self._ops = _build(layers)
         if activation == "tanh" and not all(op.linear for op in self._ops):
             raise ValueError("activation='tanh' with pool='max': a negative activity times a "
@@ -605,6 +625,22 @@ class HopfieldNetwork(VectorFieldNetwork):
             out.append(h - d1[l - 1] * coupling)
         return np.concatenate(out, axis=1)
 
+    def curvature(self, state):
+        """The smallest eigenvalue of the energy's Hessian ``∂²E/∂s²`` at ``state``, per sample.
+
+        For the hard sigmoid the energy is quadratic on the box, with Hessian ``I − A``
+        (``A`` the symmetric couplings between layers; for max pooling, those of the state's
+        window maxima): a positive curvature makes ``E`` strictly convex there, with one
+        minimum whatever the start; a negative one allows several, and then the equilibrium
+        depends on where the relaxation starts (see the Notes). For smooth activations it is
+        the local curvature at ``state``.
+
+        Returns
+        -------
+        ndarray, shape (batch,)
+        """
+        return np.linalg.eigvalsh(self.jacobian(state))[:, 0]
+
     def jacobian(self, state, nudge=None):
         """The Hessian ``∂²E/∂s²`` (plus ``β ∂²C/∂o²`` under a nudge), (batch, n, n)."""
         _, _, d1, d2, z = self._layers(state)
@@ -656,7 +692,7 @@ class HopfieldNetwork(VectorFieldNetwork):
             nudge = Nudge(nudge.cost, self.check_targets(nudge.target, batch),
                           float(np.real(nudge.beta)))
         lo, hi = self._box
-        s = np.full((batch, self.n_state), 0.5 if self.activation == "hard-sigmoid" else 0.0)
+        s = np.full((batch, self.n_state), float(self.initial_state))
         if start is not None and np.shape(start.s) == s.shape:
             s = np.array(start.s)
         s = np.clip(np.real(s), lo, hi)

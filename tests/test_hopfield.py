@@ -273,7 +273,10 @@ def test_hard_sigmoid_equilibrium_is_the_papers_fixed_point(layers):
 
 @pytest.mark.parametrize("layers", [DENSE, CONV], ids=["dense", "conv"])
 def test_hard_sigmoid_reference_holds_saturated_units_fixed(layers):
-    net = _net(layers, "hard-sigmoid")
+    # from s = 0 these strong couplings (curvature < 0) leave some samples in a dead minimum,
+    # a layer at 0 whose drive is exactly 0 (not strictly beyond the kink): start inside
+    net = HopfieldNetwork(layers, activation="hard-sigmoid", seed=3, gain=1.5,
+                          initial_state=0.5)
     x, y = _problem(net, batch=5)
     ref = pl.exact_gradient(net, x, y)
     fd = finite_difference_gradient(net, x, y, pl.costs.SquaredError(), h=1e-6)
@@ -412,6 +415,23 @@ def test_truncated_bptt_approaches_recurrent_backprop():
     assert np.all(np.diff(errors) < 0) and errors[0] > 0.1 and errors[-1] < 1e-8, errors
 
 
+def test_the_start_matters_only_where_the_curvature_is_negative():
+    """A box energy with positive curvature (``I − A`` positive definite) has one minimum:
+    every start reaches it. Strong couplings make the curvature negative, and then the
+    equilibrium depends on ``initial_state``: two starts give different minima."""
+    x = np.random.default_rng(0).uniform(size=(16, 64))
+    for gain, several in ((0.3, False), (2.0, True)):
+        nets = [HopfieldNetwork([64, 24, 24, 24, 10], activation="hard-sigmoid", gain=gain,
+                                initial_state=start, relaxation="async", tol=1e-9)
+                for start in (0.0, 1.0)]
+        states = [net.equilibrium(x) for net in nets]
+        assert (np.max(nets[0].curvature(states[0])) < 0) == several
+        moved = np.max(np.abs(states[0].s - states[1].s), axis=1) > 1e-6
+        assert moved.any() == several, (gain, moved)
+        if not several:
+            np.testing.assert_allclose(states[0].s, states[1].s, atol=1e-7)
+
+
 def test_outputs_clamped_outside_the_box_are_held_there():
     # negative coupled learning clamps at o + η(o − y), beyond [0, 1] for a hard sigmoid
     for relaxation in ("newton", "async"):
@@ -425,7 +445,8 @@ def test_outputs_clamped_outside_the_box_are_held_there():
 
 def test_synchronous_sweeps_that_cycle_are_reported_as_stalled():
     # four layers of default weights: the synchronous update oscillates (no descent guarantee)
-    net = HopfieldNetwork([64, 32, 16, 10], activation="hard-sigmoid", relaxation="sync")
+    net = HopfieldNetwork([64, 32, 16, 10], activation="hard-sigmoid", relaxation="sync",
+                          initial_state=0.5)
     net._STALL = 200
     with pytest.raises(ConvergenceError, match=r"sync fixed-point sweeps\): .* the sweeps stall "
                                                r"\(the residual fell by less than 10 % in 200 "
