@@ -226,9 +226,12 @@ def test_ctrl_c_prints_one_line_and_resume_continues(tmp_path):
                                         train={"epochs": 400, "batch_size": 4,
                                                "run_dir": str(run_dir)}))
     env = {**os.environ, "MPLBACKEND": "Agg"}
+    # a shell without job control starts background jobs with SIGINT ignored, and Python then
+    # installs no KeyboardInterrupt handler: give the child the default disposition
     proc = subprocess.Popen([sys.executable, "-m", "physlearn", "run", str(path),
                              "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+                            text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
     while not (run_dir / "checkpoint.npz").exists() and time.time() < deadline:
         time.sleep(0.05)
