@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from ..costs import make_cost
 from ..system import ConvergenceError
-from .optim import SCHEDULES, SGD, Optimizer, lr_factor, make_optimizer
+from .optim import SGD, Optimizer, lr_factor, make_optimizer
 from .rundir import RunDir, config_differences, describe_run, load_checkpoint
 
 __all__ = ["History", "train", "evaluate", "FixedPointWarning"]
@@ -454,8 +454,7 @@ def train(
     """
     epochs = _check_positive_int("epochs", epochs)
     batch_size = _check_positive_int("batch_size", batch_size)
-    if schedule not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {list(SCHEDULES)}, got {schedule!r}")
+    lr_factor(schedule, 1, epochs)          # refuses an unknown schedule before anything runs
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     if resume and run_dir is None:
