@@ -109,32 +109,41 @@ def chain(grad_M, grad_b1hat, grad_W2, grad_b2, basis, params):
 
 
 # -- the straightforward per-sample loop -------------------------------------------------------
+def at_rest(maps, x, start):
+    """``(h, o)`` to start from: a copy of ``start``, or the network at rest (``s = 0``, as
+    physlearn and the papers start), for one sample or a batch (rows) like ``x``."""
+    if start is not None:
+        return start[0].copy(), start[1].copy()
+    return np.zeros((*x.shape[:-1], len(maps[1]))), np.zeros((*x.shape[:-1], len(maps[3])))
+
+
+def box_residual(h, o, g_h, g_o):
+    """The stopping test's ``max|s − clip(s − ∂(E+βC)/∂s, 0, 1)|`` over both layers."""
+    return max(np.max(np.abs(h - np.clip(h - g_h, 0.0, 1.0))),
+               np.max(np.abs(o - np.clip(o - g_o, 0.0, 1.0))))
+
+
 def loop_relax(maps, x, y=None, beta=0.0, start=None):
-    """One sample: odd/even sweeps of exact layer minimisations of ``E + βC`` (hard sigmoid,
-    state in the box ``[0, 1]`` where ``ρ(s) = s``) until ``max|s − clip(s − ∂(E+βC)/∂s)|``
-    is below ``TOL``; ``E = ½|s|² − h·(M x + b̂1) − o·(W2 h + b2)``, ``C = ½|o − y|²``."""
+    """Odd/even sweeps of exact layer minimisations of ``E + βC`` (hard sigmoid, state in the
+    box ``[0, 1]`` where ``ρ(s) = s``) until :func:`box_residual` is below ``TOL``;
+    ``E = ½|s|² − h·(M x + b̂1) − o·(W2 h + b2)``, ``C = ½|o − y|²``. One sample (``x`` of
+    shape ``(n_in,)``, the per-sample loop), or a mini-batch in rows (the batched baseline,
+    stopping on the batch's largest residual)."""
     M, b1, W2, b2 = maps
-    h, o = (np.full(len(b1), 0.5), np.full(len(b2), 0.5)) if start is None else \
-        (start[0].copy(), start[1].copy())
-    y = np.zeros(len(b2)) if y is None else y
-    drive = M @ x + b1                       # the input's drive, fixed during the relaxation
+    h, o = at_rest(maps, x, start)
+    y = np.zeros_like(o) if y is None else y
+    drive = x @ M.T + b1                     # the input's drive, fixed during the relaxation
 
     def gradient(h, o):
-        g_h = h - (drive + W2.T @ o)
-        g_o = o - (W2 @ h + b2) + beta * (o - y)
-        return g_h, g_o
+        return h - (drive + o @ W2), o - (h @ W2.T + b2) + beta * (o - y)
 
     for _ in range(MAX_SWEEPS):
-        g_h, _ = gradient(h, o)
-        h = np.clip(h - g_h, 0.0, 1.0)                                   # odd layer
-        _, g_o = gradient(h, o)
-        o = np.clip(o - g_o / (1.0 + beta), 0.0, 1.0)                    # even layer
-        g_h, g_o = gradient(h, o)
-        worst = max(np.max(np.abs(h - np.clip(h - g_h, 0.0, 1.0))),
-                    np.max(np.abs(o - np.clip(o - g_o, 0.0, 1.0))))
+        h = np.clip(h - gradient(h, o)[0], 0.0, 1.0)                     # odd layer
+        o = np.clip(o - gradient(h, o)[1] / (1.0 + beta), 0.0, 1.0)      # even layer
+        worst = box_residual(h, o, *gradient(h, o))
         if worst < TOL:
             return h, o
-    raise RuntimeError(f"per-sample sweeps did not converge: residual {worst:.3e}")
+    raise RuntimeError(f"sweeps did not converge: residual {worst:.3e}")
 
 
 def closed_form_relax(maps, x, y=None, beta=0.0, start=None):
@@ -143,17 +152,13 @@ def closed_form_relax(maps, x, y=None, beta=0.0, start=None):
     (1 + β))``): the same sweeps and stopping rule with 4 matrix–vector products per sweep
     instead of the 9 of three gradient evaluations."""
     M, b1, W2, b2 = maps
-    h, o = (np.full(len(b1), 0.5), np.full(len(b2), 0.5)) if start is None else \
-        (start[0].copy(), start[1].copy())
-    y = np.zeros(len(b2)) if y is None else y
+    h, o = at_rest(maps, x, start)
+    y = np.zeros_like(o) if y is None else y
     drive = M @ x + b1
     for _ in range(MAX_SWEEPS):
         h = np.clip(drive + W2.T @ o, 0.0, 1.0)
         o = np.clip((W2 @ h + b2 + beta * y) / (1.0 + beta), 0.0, 1.0)
-        g_h = h - (drive + W2.T @ o)
-        g_o = o - (W2 @ h + b2) + beta * (o - y)
-        worst = max(np.max(np.abs(h - np.clip(h - g_h, 0.0, 1.0))),
-                    np.max(np.abs(o - np.clip(o - g_o, 0.0, 1.0))))
+        worst = box_residual(h, o, h - (drive + W2.T @ o), o - (W2 @ h + b2) + beta * (o - y))
         if worst < TOL:
             return h, o
     raise RuntimeError(f"per-sample sweeps did not converge: residual {worst:.3e}")
@@ -182,35 +187,10 @@ def closed_form_gradient(params, basis, x, y, beta=BETA):
 
 
 # -- the same dense maps, batched ----------------------------------------------------------------
-def batched_relax(maps, x, y=None, beta=0.0, start=None):
-    """:func:`loop_relax` for the whole mini-batch at once (rows are samples), stopping on the
-    batch's largest residual."""
-    M, b1, W2, b2 = maps
-    if start is None:
-        h, o = np.full((len(x), len(b1)), 0.5), np.full((len(x), len(b2)), 0.5)
-    else:
-        h, o = start[0].copy(), start[1].copy()
-    y = np.zeros((len(x), len(b2))) if y is None else y
-    drive = x @ M.T + b1
-
-    def gradient(h, o):
-        return h - (drive + o @ W2), o - (h @ W2.T + b2) + beta * (o - y)
-
-    for _ in range(MAX_SWEEPS):
-        h = np.clip(h - gradient(h, o)[0], 0.0, 1.0)
-        o = np.clip(o - gradient(h, o)[1] / (1.0 + beta), 0.0, 1.0)
-        g_h, g_o = gradient(h, o)
-        worst = max(np.max(np.abs(h - np.clip(h - g_h, 0.0, 1.0))),
-                    np.max(np.abs(o - np.clip(o - g_o, 0.0, 1.0))))
-        if worst < TOL:
-            return h, o
-    raise RuntimeError(f"batched sweeps did not converge: residual {worst:.3e}")
-
-
 def batched_gradient(params, basis, x, y, beta=BETA):
     maps = unroll(params, basis)
-    free = batched_relax(maps, x)
-    (hp, op), (hm, om) = (batched_relax(maps, x, y, b, start=free) for b in (beta, -beta))
+    free = loop_relax(maps, x)                     # the whole mini-batch at once
+    (hp, op), (hm, om) = (loop_relax(maps, x, y, b, start=free) for b in (beta, -beta))
     scale = 1.0 / (2.0 * beta * len(x))
     return chain(-scale * (hp.T @ x - hm.T @ x), -scale * (hp - hm).sum(axis=0),
                  -scale * (op.T @ hp - om.T @ hm), -scale * (op - om).sum(axis=0),
