@@ -1,7 +1,7 @@
 # %% [markdown]
 # # Splitting a deep Hopfield network into a chain of energy blocks (ff-EBMs)
 #
-# A deep layered Hopfield network `64 → [h, h, h, h] → 10` relaxes as one energy
+# A deep layered Hopfield network `64 → [h, h, h] → 10` relaxes as one energy
 # minimisation: every layer feels every other through the couplings. Nest & Ernoult (2024)
 # split such a network into *blocks*, each a smaller energy-based model whose input is held
 # at the previous block's output activity `ρ(s_L)`: the blocks then relax one after the
@@ -10,11 +10,11 @@
 # every earlier block by the error on its outputs that the block above it measured with its
 # own nudged relaxations, `δ = (∂E/∂x(s^β) − ∂E/∂x(s^−β)) / 2β`.
 #
-# We train the same architecture as
+# We train the same architecture, four layers of units, as blocks of equal size:
 #
-# * 1 block: `HopfieldNetwork([64, h, h, h, h, 10])` (plain centered EP),
-# * 2 blocks: `[64, h, h] → [h, h, h, 10]`,
-# * 4 blocks: `[64, h] → [h, h] → [h, h] → [h, h, 10]`,
+# * 1 block: `HopfieldNetwork([64, h, h, h, 10])` (plain centered EP),
+# * 2 blocks: `[64, h, h] → [h, h, 10]`,
+# * 4 blocks: `[64, h] → [h, h] → [h, h] → [h, 10]`,
 #
 # on scikit-learn's 8×8 digits with centered EP, and compare test accuracies. The paper's
 # claim: splitting costs (almost) no accuracy, while the relaxations get much cheaper.
@@ -27,17 +27,20 @@
 # images whose free equilibrium moves when the relaxation starts from s = ½ instead: a
 # negative curvature allows several minima, and then the output depends on the start, not
 # on the parameters alone. A block of one or two layers is (nearly) convex; the unsplit
-# four-hidden-layer energy is not, and it is the one that trains worst.
+# energy is not, and it is the one that trains worst. `FFEBM_DEPTH=4` runs a deeper network,
+# four hidden layers (`64 → [h, h, h, h] → 10`, split as `[64, h, h] → [h, h, h, 10]` and
+# `[64, h] → [h, h] → [h, h] → [h, h, 10]`): its unsplit energy is more strongly non-convex
+# and it falls further behind its splits.
 #
 # The default run is reduced (one seed, h = 32, 256 training and 128 test images, two
 # epochs; seconds): it checks that everything runs, its accuracies are far from converged.
 # `FFEBM_FULL=1` runs the comparison proper: h = 48, three seeds, the full data set (1437
-# training, 360 test images), 20 epochs (about half an hour of one core, dominated by the
+# training, 360 test images), 20 epochs (about twenty minutes of one core, dominated by the
 # unsplit network's relaxations; `FFEBM_WORKERS=2` trains in two processes).
 #
 # Activation: the papers' hard sigmoid `ρ(s) = clip(s, 0, 1)`, relaxed by their odd/even
 # fixed-point sweeps (`relaxation="async"`), initial weights `N(0, 0.5²/fan_in)`. With the
-# smooth sigmoid `½(1 + tanh(2s − 1))` (`FFEBM_ACTIVATION=sigmoid`) these 4-hidden-layer
+# smooth sigmoid `½(1 + tanh(2s − 1))` (`FFEBM_ACTIVATION=sigmoid`) these deep
 # networks did not learn in short runs (the error signal fades through the layers, whose
 # slope at rest is 0.42), whereas with the hard sigmoid they do.
 #
@@ -62,8 +65,10 @@ from physlearn.systems.blas import serial_blas
 FIGURES = figure_dir(globals().get("__file__"))
 FULL = os.environ.get("FFEBM_FULL") == "1"
 ACTIVATION = os.environ.get("FFEBM_ACTIVATION", "hard-sigmoid")
-SETTINGS = (dict(width=48, seeds=(0, 1, 2), epochs=20, n_train=None, n_test=None) if FULL else
-            dict(width=32, seeds=(0,), epochs=2, n_train=256, n_test=128))
+DEPTH = int(os.environ.get("FFEBM_DEPTH", 3))
+SETTINGS = (dict(width=48, depth=DEPTH, seeds=(0, 1, 2), epochs=20, n_train=None, n_test=None)
+            if FULL else dict(width=32, depth=DEPTH, seeds=(0,), epochs=2, n_train=256,
+                              n_test=128))
 WORKERS = int(os.environ.get("FFEBM_WORKERS", 1))
 BETA, LR, BATCH, GAIN = 0.05, 0.001, 32, 0.5
 TOLERANCE = 1.5       # percentage points between the splits' mean test accuracies
@@ -78,11 +83,17 @@ def hopfield(layers, seed, last):
                            linear_output=last, tol=1e-8, **kw)
 
 
-def splits(h, seed):
-    """The same 4-hidden-layer architecture as 1, 2 and 4 blocks (block k seeded seed·10+k)."""
-    layouts = {1: [[64, h, h, h, h, 10]],
-               2: [[64, h, h], [h, h, h, 10]],
-               4: [[64, h], [h, h], [h, h], [h, h, 10]]}
+def splits(h, depth, seed):
+    """The same architecture, ``depth`` hidden layers of ``h`` units and the 10 outputs, as 1,
+    2 and 4 blocks of consecutive layers (block k seeded seed·10+k). The blocks are of equal
+    size when 4 divides the ``depth + 1`` layers; otherwise the later blocks hold one more."""
+    sizes = [h] * depth + [10]
+    layouts = {}
+    for n in (1, 2, 4):
+        counts = [len(c) for c in np.array_split(sizes, n)][::-1]
+        ends = np.cumsum(counts)
+        layouts[n] = [[64 if k == 0 else sizes[ends[k - 1] - 1], *sizes[end - count:end]]
+                      for k, (count, end) in enumerate(zip(counts, ends))]
     return {n: FFEBM([hopfield(layers, 10 * seed + k, k == len(blocks) - 1)
                       for k, layers in enumerate(blocks)])
             for n, blocks in layouts.items()}
@@ -98,9 +109,9 @@ def load_digits(n_train=None, n_test=None):
 def train_one(job):
     """Train one split for one seed and print its blocks' curvatures and other-minima
     fractions on the test images; returns its history."""
-    n, seed, width, epochs, n_train, n_test = job
+    n, seed, width, depth, epochs, n_train, n_test = job
     with serial_blas():                    # many small dense solves: BLAS threads only spin
-        model = splits(width, seed)[n]
+        model = splits(width, depth, seed)[n]
         start = time.time()
         history = train(model, pl.EP(beta=BETA, variant="centered"),
                         load_digits(n_train, n_test), epochs=epochs,
@@ -116,9 +127,10 @@ def train_one(job):
     return history
 
 
-def run(width, seeds, epochs, n_train, n_test):
+def run(width, depth, seeds, epochs, n_train, n_test):
     """Train every split for every seed (in ``WORKERS`` processes); split → histories."""
-    jobs = [(n, seed, width, epochs, n_train, n_test) for seed in seeds for n in (1, 2, 4)]
+    jobs = [(n, seed, width, depth, epochs, n_train, n_test) for seed in seeds
+            for n in (1, 2, 4)]
     if WORKERS > 1:
         with ProcessPoolExecutor(WORKERS) as pool:
             done = list(pool.map(train_one, jobs))
