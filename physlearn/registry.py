@@ -467,6 +467,8 @@ def _builtin_optimizers(add: Callable):
     add("sgd", o + "SGD", summary="plain gradient descent")
     add("momentum", o + "Momentum", summary="heavy-ball momentum")
     add("adam", o + "Adam", summary="Adam")
+    add("binary-flip", o + "BinaryFlip",
+        summary="binary weights +-alpha flipped where a filtered gradient crosses a threshold")
 
 
 _builtin_systems(register_system)

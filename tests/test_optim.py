@@ -3,13 +3,16 @@
 import numpy as np
 import pytest
 
-from physlearn.experiment.optim import SGD, Adam, Momentum, make_optimizer
+from physlearn.experiment.optim import SGD, Adam, BinaryFlip, Momentum, make_optimizer
 from physlearn.registry import OPTIMIZERS
 
 # a well-conditioned quadratic L(θ) = ½ Σ h (θ − θ*)², with two parameter arrays
 CURVATURE = {"a": np.array([1.0, 3.0]), "b": np.array([[0.5, 2.0], [1.5, 1.0]])}
 OPTIMUM = {"a": np.array([0.3, -1.2]), "b": np.array([[2.0, -0.5], [0.0, 1.0]])}
 SETTINGS = {"sgd": {"lr": 0.3}, "momentum": {"lr": 0.1, "momentum": 0.5}, "adam": {"lr": 0.05}}
+#: optimizers with binary parameters: no continuous optimum to converge to (own tests below);
+#: the settings name the binary parameter of the quadratic's pair
+BINARY = {"binary-flip": {"binary": "b"}}
 
 
 def quadratic_grad(params):
@@ -21,10 +24,16 @@ def start():
 
 
 def test_settings_cover_registry():
-    assert set(SETTINGS) == set(OPTIMIZERS)
+    assert set(SETTINGS) | set(BINARY) == set(OPTIMIZERS)
+    assert not set(SETTINGS) & set(BINARY)
 
 
-@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def build(name, **kwargs):
+    """``make_optimizer`` with the settings a binary optimizer needs on the quadratic."""
+    return make_optimizer(name, **{**BINARY.get(name, {}), **kwargs})
+
+
+@pytest.mark.parametrize("name", sorted(SETTINGS))
 def test_converges_on_quadratic(name):
     opt = make_optimizer(name, **SETTINGS[name])
     params = start()
@@ -37,7 +46,7 @@ def test_converges_on_quadratic(name):
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_step_does_not_mutate_inputs(name):
-    opt = make_optimizer(name)
+    opt = build(name)
     params, grads = start(), quadratic_grad(start())
     params_before = {k: v.copy() for k, v in params.items()}
     grads_before = {k: v.copy() for k, v in grads.items()}
@@ -74,12 +83,12 @@ def test_adam_first_step_has_magnitude_lr(scale):
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_state_dict_round_trip_continues_identically(name, tmp_path):
-    original = make_optimizer(name)
+    original = build(name)
     params = start()
     for _ in range(5):
         params = original.step(params, quadratic_grad(params))
     np.savez(tmp_path / "state.npz", **original.state_dict())
-    restored = make_optimizer(name)
+    restored = build(name)
     with np.load(tmp_path / "state.npz") as npz:
         restored.load_state_dict({k: npz[k] for k in npz.files})
     assert restored.t == original.t == 5
@@ -138,14 +147,14 @@ def test_reuse_on_other_parameters_needs_reset():
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_get_params_rebuilds(name):
-    opt = make_optimizer(name, lr=0.123)
+    opt = build(name, lr=0.123)
     assert opt.get_params()["lr"] == 0.123
     clone = type(opt)(**opt.get_params())
     assert clone.get_params() == opt.get_params()
 
 
 def test_make_optimizer_unknown_name_lists_valid():
-    with pytest.raises(ValueError, match=r"'rmsprop'.*adam, momentum, sgd"):
+    with pytest.raises(ValueError, match=r"'rmsprop'.*adam, binary-flip, momentum, sgd"):
         make_optimizer("rmsprop")
     assert isinstance(make_optimizer("Adam"), Adam)
 
@@ -163,3 +172,125 @@ def test_make_optimizer_unknown_name_lists_valid():
 def test_invalid_hyperparameters(cls, kwargs, match):
     with pytest.raises(ValueError, match=match):
         cls(**kwargs)
+
+
+# -- BinaryFlip: the binary-EP optimizer (Laydevant et al. 2021) --------------------------------
+def _binary_start(seed=0):
+    rng = np.random.default_rng(seed)
+    return {"W1": rng.normal(size=(4, 3)), "b1": rng.normal(size=4)}
+
+
+def test_binary_flip_binarises_at_mean_magnitude_and_keeps_it():
+    params = _binary_start()
+    alpha = np.mean(np.abs(params["W1"]))
+    opt, rng = BinaryFlip(threshold=0.05, momentum=0.5), np.random.default_rng(1)
+    for t in range(30):
+        grads = {k: rng.normal(size=v.shape) for k, v in params.items()}
+        new = opt.step(params, grads)
+        np.testing.assert_allclose(np.abs(new["W1"]), alpha, rtol=0, atol=1e-15)
+        if t == 0:
+            np.testing.assert_array_equal(np.sign(new["W1"]), np.sign(params["W1"]))
+        params = new
+
+
+def test_binary_flip_flips_exactly_where_the_filter_crosses_the_threshold():
+    opt = BinaryFlip(threshold=0.3, momentum=0.5, lr=0.1)
+    params = opt.step(_binary_start(), {"W1": np.zeros((4, 3)), "b1": np.zeros(4)})
+    g = np.random.default_rng(2).normal(size=(4, 3))
+    new = opt.step(params, {"W1": g, "b1": np.ones(4)})
+    flip = np.sign(params["W1"]) * (0.5 * g) > 0.3          # m = μ·0 + (1 − μ) g
+    assert flip.any() and not flip.all()
+    np.testing.assert_array_equal(new["W1"], np.where(flip, -params["W1"], params["W1"]))
+    np.testing.assert_allclose(new["b1"], params["b1"] - 0.1)   # biases: plain SGD
+
+
+def test_binary_flip_without_memory_or_threshold_follows_the_gradient_sign():
+    """``μ = 0, τ = 0``: after one step the weights are ``−α sign(g)`` wherever ``g ≠ 0``."""
+    opt = BinaryFlip(threshold=0.0, momentum=0.0)
+    params = opt.step(_binary_start(), {"W1": np.zeros((4, 3)), "b1": np.zeros(4)})
+    alpha = np.abs(params["W1"]).max()
+    g = np.random.default_rng(3).normal(size=(4, 3))
+    new = opt.step(params, {"W1": g, "b1": np.zeros(4)})
+    np.testing.assert_array_equal(new["W1"], -alpha * np.sign(g))
+
+
+def test_binary_flip_with_an_infinite_threshold_freezes_the_weights():
+    opt, params = BinaryFlip(threshold=np.inf), _binary_start()
+    first = opt.step(params, {"W1": np.ones((4, 3)), "b1": np.zeros(4)})
+    later = first
+    for _ in range(5):
+        later = opt.step(later, {"W1": 1e6 * np.ones((4, 3)), "b1": np.zeros(4)})
+    np.testing.assert_array_equal(later["W1"], first["W1"])
+
+
+def test_binary_flip_refuses_weights_changed_outside_it():
+    opt = BinaryFlip()
+    params = opt.step(_binary_start(), {"W1": np.zeros((4, 3)), "b1": np.zeros(4)})
+    params["W1"][1, 2] *= 1.5
+    with pytest.raises(ValueError, match=r"params\['W1'\] is not binary: entry \(1, 2\)"):
+        opt.step(params, {"W1": np.zeros((4, 3)), "b1": np.zeros(4)})
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"threshold": -1.0}, "threshold"), ({"threshold": float("nan")}, "threshold"),
+    ({"momentum": 1.0}, "momentum"), ({"lr": 0.0}, "lr"), ({"binary": ()}, "binary"),
+    ({"binary": 3}, "binary")])
+def test_binary_flip_invalid_hyperparameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        BinaryFlip(**kwargs)
+
+
+def test_binary_flip_pattern_must_match_a_parameter():
+    with pytest.raises(ValueError, match=r"binary pattern 'J\*' matches no parameter"):
+        BinaryFlip(binary="J*").step({"W1": np.ones(2)}, {"W1": np.ones(2)})
+
+
+def test_binary_flip_learns_its_scale_by_gradient_descent():
+    opt = BinaryFlip(threshold=np.inf, scale_lr=0.01)
+    params = opt.step(_binary_start(), {"W1": np.zeros((4, 3)), "b1": np.zeros(4)})
+    alpha = np.abs(params["W1"]).max()
+    g = np.random.default_rng(4).normal(size=(4, 3))
+    new = opt.step(params, {"W1": g, "b1": np.zeros(4)})
+    expected = alpha - 0.01 * np.sum(np.sign(params["W1"]) * g)     # dL/dα = Σ sign(W) g
+    np.testing.assert_allclose(new["W1"], expected * np.sign(params["W1"]), rtol=1e-14)
+    opt.step(new, {"W1": g, "b1": np.zeros(4)})                      # |W| = the new α: accepted
+
+
+def test_binary_flip_refuses_a_scale_that_would_vanish_and_keeps_its_state():
+    opt = BinaryFlip(scale_lr=1.0, momentum=0.5, threshold=0.0)
+    params = opt.step(_binary_start(), {"W1": np.zeros((4, 3)), "b1": np.zeros(4)})
+    before = {k: np.copy(v) for k, v in opt.state_dict().items()}
+    push = {"W1": 100.0 * np.sign(params["W1"]), "b1": np.zeros(4)}   # α − 1200 < 0
+    with pytest.raises(ValueError, match=r"scale alpha of params\['W1'\] would become"):
+        opt.step(params, push)
+    after = opt.state_dict()
+    assert set(after) == set(before)
+    assert all(np.array_equal(after[k], before[k]) for k in before)
+
+
+def test_binary_flip_refuses_all_zero_weights():
+    with pytest.raises(ValueError, match=r"params\['W1'\] is all zeros"):
+        BinaryFlip().step({"W1": np.zeros(3)}, {"W1": np.ones(3)})
+
+
+def test_binary_flip_comes_from_a_config_and_trains_a_hopfield_network(tmp_path):
+    """One registration reaches the configs: ``[optimizer] name = "binary-flip"``."""
+    from physlearn.experiment import runio
+    from physlearn.experiment.config import run_experiment
+
+    config = {
+        "system": {"builder": "hopfield", "layers": [3, 8, 2], "seed": 0},
+        "rule": {"name": "ep-centered", "beta": 0.05},
+        "data": {"name": "linear_regression", "n_samples": 80, "n_inputs": 3, "n_outputs": 2,
+                 "seed": 0},
+        "optimizer": {"name": "binary-flip", "threshold": 1e-4, "momentum": 0.9, "lr": 0.05,
+                      "scale_lr": 1e-3, "binary": ["W*"]},
+        "train": {"epochs": 3, "batch_size": 16, "seed": 0, "run_dir": str(tmp_path / "run")},
+    }
+    summary = run_experiment(config, progress=False)
+    assert summary["config"]["optimizer"]["name"] == "binary-flip"
+    with np.load(tmp_path / "run" / "params.npz") as params:
+        for name in ("W1", "W2"):
+            assert np.unique(np.abs(params[name])).size == 1
+    losses = [r["test_loss"] for r in runio.read_jsonl(tmp_path / "run" / "history.jsonl")]
+    assert losses[-1] < losses[0]

@@ -11,7 +11,7 @@ import pytest
 
 from physlearn import datasets
 from physlearn.experiment import runio
-from physlearn.experiment.optim import SGD, Adam, Momentum
+from physlearn.experiment.optim import SGD, Adam, BinaryFlip, Momentum
 from physlearn.experiment.train import History, evaluate, train
 
 
@@ -315,6 +315,21 @@ def test_schedule_leaves_the_optimizer_as_it_came_and_resumes_exactly(tmp_path):
     assert np.array_equal(resumed.params["W"], straight.params["W"])
     with pytest.raises(ValueError, match="schedule"):
         run(tmp_path, epochs=5, resume=True)          # a constant schedule is another run
+
+
+def test_binary_weights_stay_binary_and_resume_exactly(tmp_path):
+    """BinaryFlip through the loop: the weights end as ``±α`` (α learnt), and a run cut after
+    two epochs resumes (filter and scale from the checkpoint) to the uninterrupted result."""
+    def binary():
+        return BinaryFlip(threshold=1e-4, momentum=0.9, lr=0.05, scale_lr=1e-3)
+
+    system, straight = run(None, epochs=4, optimizer=binary())
+    levels = np.unique(np.abs(system.params["W"]))
+    assert levels.size == 1 and levels[0] > 0
+    assert straight["train_loss"][-1] < straight["train_loss"][0]
+    run(tmp_path, epochs=4, optimizer=binary(), callback=lambda epoch, record, system: epoch < 2)
+    resumed, _ = run(tmp_path, epochs=4, optimizer=binary(), resume=True)
+    assert np.array_equal(resumed.params["W"], system.params["W"])
 
 
 def test_resume_refuses_a_changed_configuration(tmp_path):

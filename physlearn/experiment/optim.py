@@ -18,6 +18,7 @@ them onto the system's ``param_bounds``; a plain ``system.params = ...`` refuses
 
 from __future__ import annotations
 
+import fnmatch
 import math
 from collections.abc import Mapping
 
@@ -25,7 +26,8 @@ import numpy as np
 
 from ..params import HyperParams
 
-__all__ = ["Optimizer", "SGD", "Momentum", "Adam", "SCHEDULES", "lr_factor", "make_optimizer"]
+__all__ = ["Optimizer", "SGD", "Momentum", "Adam", "BinaryFlip", "SCHEDULES", "lr_factor",
+           "make_optimizer"]
 
 
 def _check_real(name: str, value) -> None:
@@ -288,6 +290,141 @@ class Adam(Optimizer):
         return self._rate * m_hat / (np.sqrt(v_hat) + self.eps)
 
 
+class BinaryFlip(Optimizer):
+    """Binary weights ``±α`` that flip where a filtered gradient crosses a threshold.
+
+    The binary optimizer of binary EP (Laydevant et al. 2021): the weights take two values
+    only, and learning flips signs. A low-pass filter of the gradient estimates (any rule's:
+    EP of any variant, or the exact gradient) accumulates evidence,
+    ``m ← μ m + (1 − μ) g`` (``m = (1 − μ) g`` at the first step), and a weight flips,
+    ``W ← −W``, where the filter says the loss falls by flipping it by more than the
+    threshold: ``sign(W) m > τ`` (``m`` is kept across flips). The other parameters (biases)
+    take plain gradient steps ``θ ← θ − lr · g``.
+
+    Parameters
+    ----------
+    threshold : float, default 1e-5
+        Flip threshold ``τ >= 0`` on the filtered gradient; ``inf`` freezes the signs.
+    momentum : float, default 0.9999
+        Decay ``μ`` of the filter, in [0, 1) (the paper's rate ``γ = 1 − μ``): a long memory,
+        about ``1/(1 − μ)`` steps, so that a weight flips on the trend of many batches, not
+        on one batch's noise; ``0``: the last gradient alone decides.
+    lr : float, default 0.01
+        Learning rate of the full-precision parameters, > 0 (a training ``schedule`` scales
+        it; it does not change the threshold).
+    scale_lr : float, default 0.0
+        Learning rate of the scales ``α`` (one per binary parameter), ``>= 0``: ``0`` keeps
+        them fixed; otherwise ``α ← α − scale_lr · Σ sign(W) ⊙ g`` (gradient descent on
+        ``α``, ``dL/dα = Σ sign(W) ⊙ ∂L/∂W``; scaled by a training ``schedule`` like ``lr``).
+    binary : str or tuple of str, default "W*"
+        Names (shell patterns, :mod:`fnmatch`) of the binary parameters: by default the
+        weight matrices of :class:`~physlearn.systems.hopfield.HopfieldNetwork` (``W1``, …).
+        A pattern that matches no parameter is an error.
+
+    Notes
+    -----
+    **Binarisation.** At the first step each binary parameter is set to ``α sign(W)``, with
+    the scale ``α = mean |W|`` of its initial values (XNOR-Net style; ``sign(0) = +1``), and
+    the filter takes its first value; flips start from the second step. From then on every
+    entry is ``±α`` (``|W| = α`` is checked at every step: parameters changed from outside
+    are an error, not silently rebinarised). A learnt scale that would reach ``α <= 0`` is
+    an error (the step is refused): the sign pattern, not the scale, must carry the change.
+
+    **Sign convention.** ``g`` is the estimate of ``∂L/∂W`` (descent); the paper's signal is
+    its negative, so its condition ``−sign(W) m > τ`` is ``sign(W) m > τ`` here.
+
+    Dimensionless: ``τ`` has the units of the gradient (loss per unit weight).
+
+    References
+    ----------
+    .. [1] J. Laydevant, M. Ernoult, D. Querlioz, J. Grollier, "Training dynamical binary
+       neural networks with equilibrium propagation", CVPR Workshops (2021),
+       arXiv:2103.08953.
+    .. [2] K. Helwegen et al., "Latent weights do not exist: rethinking binarized neural
+       network optimization", NeurIPS (2019).
+    """
+
+    _slots = ("filter", "alpha")
+
+    def __init__(self, threshold: float = 1e-5, momentum: float = 0.9999, lr: float = 0.01,
+                 scale_lr: float = 0.0, binary="W*") -> None:
+        _check_real("threshold", threshold)
+        if not threshold >= 0:
+            raise ValueError(f"threshold must be >= 0 (inf freezes the weights), got "
+                             f"{threshold!r}")
+        _check_unit_interval("momentum", momentum)
+        _check_positive("lr", lr)
+        _check_real("scale_lr", scale_lr)
+        if not (math.isfinite(scale_lr) and scale_lr >= 0):
+            raise ValueError(f"scale_lr must be a finite number >= 0, got {scale_lr!r}")
+        patterns = (binary,) if isinstance(binary, str) else binary
+        if not isinstance(patterns, (tuple, list)) or not patterns or \
+                not all(isinstance(p, str) for p in patterns):
+            raise ValueError(f"binary must be a name pattern or a tuple of them, got {binary!r}")
+        self.threshold = threshold
+        self.momentum = momentum
+        self.lr = lr
+        self.scale_lr = scale_lr
+        self.binary = binary
+        super().__init__()
+
+    def binary_names(self, params: Mapping) -> list[str]:
+        """The names in ``params`` that are binary; raises if a pattern matches none."""
+        patterns = (self.binary,) if isinstance(self.binary, str) else tuple(self.binary)
+        for pattern in patterns:
+            if not fnmatch.filter(params, pattern):
+                raise ValueError(f"binary pattern {pattern!r} matches no parameter of "
+                                 f"{sorted(params)}")
+        return [k for k in params if any(fnmatch.fnmatchcase(k, p) for p in patterns)]
+
+    def step(self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> dict:
+        _check_matching(params, grads)
+        names = self.binary_names(params)
+        alpha, filt = self._state["alpha"], self._state["filter"]
+        if alpha and set(alpha) != set(names):
+            raise ValueError(f"BinaryFlip state holds binary parameters {sorted(alpha)} but "
+                             f"step() got {sorted(names)}; call reset() before reusing an "
+                             "optimizer on a different system")
+        first = not alpha
+        new, scales, filters = {}, {}, {}
+        for key in params:
+            p, g = np.asarray(params[key], dtype=float), np.asarray(grads[key])
+            if key not in names:
+                new[key] = p - self._rate * g
+                continue
+            if first:
+                scales[key] = float(np.mean(np.abs(p)))
+                if not scales[key] > 0:
+                    raise ValueError(f"params[{key!r}] is all zeros: its binary scale "
+                                     "alpha = mean|W| would be 0; start from nonzero weights")
+                filters[key] = (1.0 - self.momentum) * g
+                new[key] = scales[key] * np.where(p < 0, -1.0, 1.0)
+                continue
+            self._check_binary(key, p, float(alpha[key]))
+            sign = np.sign(p)
+            scales[key] = float(alpha[key]) - self.scale_lr * self.lr_scale * float(
+                np.sum(sign * np.real(g)))
+            if not scales[key] > 0:
+                raise ValueError(f"the scale alpha of params[{key!r}] would become "
+                                 f"{scales[key]!r} <= 0 (from {float(alpha[key])!r}); use a "
+                                 "smaller scale_lr")
+            filters[key] = self.momentum * filt[key] + (1.0 - self.momentum) * g
+            new[key] = scales[key] * np.where(sign * filters[key] > self.threshold, -sign, sign)
+        for key in scales:                      # commit the state only once every check passed
+            alpha[key], filt[key] = np.array(scales[key]), filters[key]
+        self.t += 1
+        return new
+
+    def _check_binary(self, key: str, p: np.ndarray, alpha: float) -> None:
+        off = np.abs(np.abs(p) - alpha)
+        if off.max() > 1e-12 * max(alpha, 1.0):
+            i = np.unravel_index(int(np.argmax(off)), p.shape)
+            raise ValueError(
+                f"params[{key!r}] is not binary: entry {tuple(int(j) for j in i)} is "
+                f"{p[i]!r}, expected +-{alpha!r} (alpha of this BinaryFlip); the weights were "
+                "changed outside the optimizer (reset() to binarise afresh)")
+
+
 SCHEDULES = ("constant", "cosine")
 
 
@@ -334,7 +471,7 @@ def make_optimizer(name: str, **kwargs) -> Optimizer:
     ----------
     name : str
         A name registered in :data:`physlearn.registry.OPTIMIZERS` (case-insensitive):
-        ``"sgd"``, ``"momentum"``, ``"adam"``.
+        ``"sgd"``, ``"momentum"``, ``"adam"``, ``"binary-flip"``.
     **kwargs
         Hyperparameters passed to the optimizer's constructor.
 
