@@ -27,7 +27,6 @@
 # %%
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -36,6 +35,7 @@ from threadpoolctl import threadpool_limits
 import physlearn as pl
 from physlearn.experiment.datasets import Dataset, digits
 from physlearn.experiment.optim import Momentum
+from physlearn.experiment.parallel import run_jobs
 from physlearn.experiment.plots import figure_dir
 from physlearn.experiment.train import train
 from physlearn.systems.hopfield import HopfieldNetwork
@@ -91,11 +91,7 @@ def run(job):
 # %%
 jobs = [(task, name, seed) for task in tasks() for name in ALGORITHMS for seed in SEEDS]
 start = time.perf_counter()
-if WORKERS > 1:
-    with ProcessPoolExecutor(WORKERS) as pool:
-        results = list(pool.map(run, jobs))
-else:
-    results = [run(job) for job in jobs]
+results = run_jobs(run, jobs, WORKERS)
 print(f"{len(jobs)} trainings in {time.perf_counter() - start:.0f} s "
       f"({EPOCHS} epochs, seeds {SEEDS}, beta = {BETA}, lr = {LR})")
 

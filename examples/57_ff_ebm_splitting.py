@@ -54,12 +54,12 @@
 import dataclasses
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 import physlearn as pl
+from physlearn.experiment.parallel import run_jobs
 from physlearn.experiment.plots import figure_dir
 from physlearn.experiment.train import train
 from physlearn.system import State
@@ -150,11 +150,7 @@ def run(width, depth, seeds, epochs, n_train, n_test):
     """Train every run for every seed (in ``WORKERS`` processes); label → histories."""
     jobs = [(label, seed, width, depth, epochs, n_train, n_test) for seed in seeds
             for label in RUNS]
-    if WORKERS > 1:
-        with ProcessPoolExecutor(WORKERS) as pool:
-            done = list(pool.map(train_one, jobs))
-    else:
-        done = [train_one(job) for job in jobs]
+    done = run_jobs(train_one, jobs, WORKERS)
     histories = {}
     for (label, *_), history in zip(jobs, done):
         histories.setdefault(label, []).append(history)

@@ -22,13 +22,13 @@
 # %%
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 import physlearn as pl
 from physlearn.experiment.datasets import Dataset
+from physlearn.experiment.parallel import run_jobs
 from physlearn.experiment.plots import figure_dir
 from physlearn.experiment.train import train
 from physlearn.systems.blas import serial_blas
@@ -73,11 +73,7 @@ def run(job):
 if __name__ == "__main__":
     start = time.time()
     jobs = [(name, seed) for name in OPTIMIZERS for seed in SEEDS]
-    if WORKERS > 1:
-        with ProcessPoolExecutor(WORKERS) as pool:
-            results = list(pool.map(run, jobs))
-    else:
-        results = [run(job) for job in jobs]
+    results = run_jobs(run, jobs, WORKERS)
     mode = "full" if FULL else "reduced (BINARY_FULL=1 for the comparison proper)"
     print(f"binary EP on digits, {mode}: 64-{HIDDEN}-10, centered EP beta={BETA}, "
           f"{EPOCHS} epochs, seeds {SEEDS}")

@@ -469,6 +469,8 @@ def _builtin_optimizers(add: Callable):
     add("adam", o + "Adam", summary="Adam")
     add("binary-flip", o + "BinaryFlip",
         summary="binary weights +-alpha flipped where a filtered gradient crosses a threshold")
+    add("metaplastic", o + "Metaplastic",
+        summary="binary weights as signs of hidden weights whose plasticity falls with size")
 
 
 _builtin_systems(register_system)

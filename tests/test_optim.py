@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from physlearn.experiment.optim import SGD, Adam, BinaryFlip, Momentum, make_optimizer
+from physlearn.experiment.optim import (
+    SGD,
+    Adam,
+    BinaryFlip,
+    Metaplastic,
+    Momentum,
+    make_optimizer,
+)
 from physlearn.registry import OPTIMIZERS
 
 # a well-conditioned quadratic L(θ) = ½ Σ h (θ − θ*)², with two parameter arrays
@@ -12,7 +19,7 @@ OPTIMUM = {"a": np.array([0.3, -1.2]), "b": np.array([[2.0, -0.5], [0.0, 1.0]])}
 SETTINGS = {"sgd": {"lr": 0.3}, "momentum": {"lr": 0.1, "momentum": 0.5}, "adam": {"lr": 0.05}}
 #: optimizers with binary parameters: no continuous optimum to converge to (own tests below);
 #: the settings name the binary parameter of the quadratic's pair
-BINARY = {"binary-flip": {"binary": "b"}}
+BINARY = {"binary-flip": {"binary": "b"}, "metaplastic": {"binary": "b"}}
 
 
 def quadratic_grad(params):
@@ -154,7 +161,8 @@ def test_get_params_rebuilds(name):
 
 
 def test_make_optimizer_unknown_name_lists_valid():
-    with pytest.raises(ValueError, match=r"'rmsprop'.*adam, binary-flip, momentum, sgd"):
+    valid = "adam, binary-flip, metaplastic, momentum, sgd"
+    with pytest.raises(ValueError, match=rf"'rmsprop'.*{valid}"):
         make_optimizer("rmsprop")
     assert isinstance(make_optimizer("Adam"), Adam)
 
@@ -294,3 +302,49 @@ def test_binary_flip_comes_from_a_config_and_trains_a_hopfield_network(tmp_path)
             assert np.unique(np.abs(params[name])).size == 1
     losses = [r["test_loss"] for r in runio.read_jsonl(tmp_path / "run" / "history.jsonl")]
     assert losses[-1] < losses[0]
+
+
+# -- Metaplastic: binary weights as signs of hidden weights (Laborieux et al. 2021) -----------
+def test_metaplastic_without_metaplasticity_is_adam_on_the_hidden_weights():
+    params, rng = _binary_start(), np.random.default_rng(5)
+    meta, adam = Metaplastic(m=0.0, lr=0.05), Adam(lr=0.05)
+    alpha = np.mean(np.abs(params["W1"]))
+    hidden = dict(params)
+    for _ in range(20):
+        grads = {k: rng.normal(size=v.shape) for k, v in params.items()}
+        params, hidden = meta.step(params, grads), adam.step(hidden, grads)
+        np.testing.assert_array_equal(params["W1"], alpha * np.where(hidden["W1"] < 0, -1, 1))
+        np.testing.assert_allclose(params["b1"], hidden["b1"], rtol=1e-15)
+    np.testing.assert_allclose(meta.state_dict()["hidden/W1"], hidden["W1"], rtol=1e-14)
+
+
+def test_metaplastic_attenuates_only_the_steps_toward_a_flip():
+    meta, adam = Metaplastic(m=2.0, lr=0.1), Adam(lr=0.1)
+    w = np.array([[0.5, -0.5, 0.5, -0.5]])
+    g = np.array([[1.0, 1.0, -1.0, -1.0]])              # steps −, −, +, +: toward 0 at 0 and 3
+    meta.step({"W": w}, {"W": g})
+    step = adam.step({"W": w}, {"W": g})["W"] - w
+    factor = 1.0 - np.tanh(2.0 * 0.5) ** 2
+    expected = w + np.array([[factor, 1.0, 1.0, factor]]) * step
+    np.testing.assert_allclose(meta.state_dict()["hidden/W"], expected, rtol=1e-14)
+
+
+def test_metaplastic_hidden_weights_survive_between_trainings_and_reset_forgets_them():
+    meta, params = Metaplastic(lr=0.1), _binary_start()
+    zero = {"W1": np.zeros((4, 3)), "b1": np.zeros(4)}
+    binary = meta.step(params, zero)
+    again = meta.step(binary, {"W1": np.ones((4, 3)), "b1": np.zeros(4)})
+    assert meta.state_dict()["hidden/W1"].shape == (4, 3)
+    binary["W1"][0, 0] *= -1                               # a flip the hidden weight did not make
+    with pytest.raises(ValueError, match=r"not the sign of its hidden weight: entry \(0, 0\)"):
+        meta.step(binary, zero)
+    meta.reset()
+    assert "hidden/W1" not in meta.state_dict()
+    meta.step(again, zero)                                 # binarises afresh
+
+
+@pytest.mark.parametrize("kwargs, match", [({"m": -1.0}, "m must"), ({"m": float("inf")}, "m must"),
+                                           ({"lr": 0.0}, "lr"), ({"binary": ""}, "matches no")])
+def test_metaplastic_invalid_hyperparameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Metaplastic(**kwargs).step({"W1": np.ones(2)}, {"W1": np.ones(2)})

@@ -26,8 +26,8 @@ import numpy as np
 
 from ..params import HyperParams
 
-__all__ = ["Optimizer", "SGD", "Momentum", "Adam", "BinaryFlip", "SCHEDULES", "lr_factor",
-           "make_optimizer"]
+__all__ = ["Optimizer", "SGD", "Momentum", "Adam", "BinaryFlip", "Metaplastic", "SCHEDULES",
+           "lr_factor", "make_optimizer"]
 
 
 def _check_real(name: str, value) -> None:
@@ -290,7 +290,56 @@ class Adam(Optimizer):
         return self._rate * m_hat / (np.sqrt(v_hat) + self.eps)
 
 
-class BinaryFlip(Optimizer):
+class _BinaryWeights:
+    """What the binary optimizers share: which parameters are binary (``binary``, shell
+    patterns of names), their first scale ``α = mean |W|``, and the check that every entry is
+    still ``±α`` (a parameter edited outside the optimizer is an error)."""
+
+    def _set_binary(self, binary) -> None:
+        patterns = (binary,) if isinstance(binary, str) else binary
+        if not isinstance(patterns, (tuple, list)) or not patterns or \
+                not all(isinstance(p, str) for p in patterns):
+            raise ValueError(f"binary must be a name pattern or a tuple of them, got {binary!r}")
+        self.binary = binary
+
+    def binary_names(self, params: Mapping) -> list[str]:
+        """The names in ``params`` that are binary; raises if a pattern matches none."""
+        patterns = (self.binary,) if isinstance(self.binary, str) else tuple(self.binary)
+        for pattern in patterns:
+            if not fnmatch.filter(params, pattern):
+                raise ValueError(f"binary pattern {pattern!r} matches no parameter of "
+                                 f"{sorted(params)}")
+        return [k for k in params if any(fnmatch.fnmatchcase(k, p) for p in patterns)]
+
+    def _binary_state(self, params: Mapping) -> list[str]:
+        """The binary names, checked against the state built at the first step."""
+        names = self.binary_names(params)
+        alpha = self._state["alpha"]
+        if alpha and set(alpha) != set(names):
+            raise ValueError(f"{type(self).__name__} state holds binary parameters "
+                             f"{sorted(alpha)} but step() got {sorted(names)}; call reset() "
+                             "before reusing an optimizer on a different system")
+        return names
+
+    @staticmethod
+    def _first_scale(key: str, p: np.ndarray) -> float:
+        alpha = float(np.mean(np.abs(p)))
+        if not alpha > 0:
+            raise ValueError(f"params[{key!r}] is all zeros: its binary scale alpha = mean|W| "
+                             "would be 0; start from nonzero weights")
+        return alpha
+
+    def _check_binary(self, key: str, p: np.ndarray, alpha: float) -> None:
+        off = np.abs(np.abs(p) - alpha)
+        if off.max() > 1e-12 * max(alpha, 1.0):
+            i = np.unravel_index(int(np.argmax(off)), p.shape)
+            raise ValueError(
+                f"params[{key!r}] is not binary: entry {tuple(int(j) for j in i)} is "
+                f"{p[i]!r}, expected +-{alpha!r} (alpha of this {type(self).__name__}); the "
+                "weights were changed outside the optimizer (reset() to binarise afresh)")
+
+
+class BinaryFlip(_BinaryWeights, Optimizer):
     """Binary weights ``±α`` that flip where a filtered gradient crosses a threshold.
 
     The binary optimizer of binary EP (Laydevant et al. 2021): the weights take two values
@@ -357,34 +406,17 @@ class BinaryFlip(Optimizer):
         _check_real("scale_lr", scale_lr)
         if not (math.isfinite(scale_lr) and scale_lr >= 0):
             raise ValueError(f"scale_lr must be a finite number >= 0, got {scale_lr!r}")
-        patterns = (binary,) if isinstance(binary, str) else binary
-        if not isinstance(patterns, (tuple, list)) or not patterns or \
-                not all(isinstance(p, str) for p in patterns):
-            raise ValueError(f"binary must be a name pattern or a tuple of them, got {binary!r}")
         self.threshold = threshold
         self.momentum = momentum
         self.lr = lr
         self.scale_lr = scale_lr
-        self.binary = binary
+        self._set_binary(binary)
         super().__init__()
-
-    def binary_names(self, params: Mapping) -> list[str]:
-        """The names in ``params`` that are binary; raises if a pattern matches none."""
-        patterns = (self.binary,) if isinstance(self.binary, str) else tuple(self.binary)
-        for pattern in patterns:
-            if not fnmatch.filter(params, pattern):
-                raise ValueError(f"binary pattern {pattern!r} matches no parameter of "
-                                 f"{sorted(params)}")
-        return [k for k in params if any(fnmatch.fnmatchcase(k, p) for p in patterns)]
 
     def step(self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> dict:
         _check_matching(params, grads)
-        names = self.binary_names(params)
+        names = self._binary_state(params)
         alpha, filt = self._state["alpha"], self._state["filter"]
-        if alpha and set(alpha) != set(names):
-            raise ValueError(f"BinaryFlip state holds binary parameters {sorted(alpha)} but "
-                             f"step() got {sorted(names)}; call reset() before reusing an "
-                             "optimizer on a different system")
         first = not alpha
         new, scales, filters = {}, {}, {}
         for key in params:
@@ -393,10 +425,7 @@ class BinaryFlip(Optimizer):
                 new[key] = p - self._rate * g
                 continue
             if first:
-                scales[key] = float(np.mean(np.abs(p)))
-                if not scales[key] > 0:
-                    raise ValueError(f"params[{key!r}] is all zeros: its binary scale "
-                                     "alpha = mean|W| would be 0; start from nonzero weights")
+                scales[key] = self._first_scale(key, p)
                 filters[key] = (1.0 - self.momentum) * g
                 new[key] = scales[key] * np.where(p < 0, -1.0, 1.0)
                 continue
@@ -415,14 +444,96 @@ class BinaryFlip(Optimizer):
         self.t += 1
         return new
 
-    def _check_binary(self, key: str, p: np.ndarray, alpha: float) -> None:
-        off = np.abs(np.abs(p) - alpha)
-        if off.max() > 1e-12 * max(alpha, 1.0):
-            i = np.unravel_index(int(np.argmax(off)), p.shape)
+
+
+class Metaplastic(_BinaryWeights, Adam):
+    """Binary weights as the signs of hidden weights whose plasticity falls with their size.
+
+    The metaplastic optimizer of Laborieux et al. (2021): every binary synapse ``W = α
+    sign(W_h)`` carries a hidden weight ``W_h`` (the optimizer's state) that integrates the
+    gradient estimates ``g = ∂L/∂W`` (of any rule) by Adam steps ``u``; a step that pushes
+    ``W_h`` toward zero, toward a flip of the binary weight, is attenuated,
+
+        u ← (1 − tanh²(m |W_h|)) u    where  sign(W_h) u < 0,
+
+    so a synapse that has grown large while learning one task becomes hard to flip while
+    learning the next: the network consolidates what it learnt without knowing the task
+    boundaries. ``m = 0`` is a plain binarised network trained by Adam on hidden weights.
+    The other parameters (biases) take plain Adam steps.
+
+    Parameters
+    ----------
+    m : float, default 1.0
+        Metaplasticity ``m >= 0`` (dimensionless; it multiplies ``|W_h|``, in the units of
+        the weights).
+    lr : float, default 5e-3
+        Adam's learning rate, > 0 (a training ``schedule`` scales it).
+    beta1, beta2, eps : float
+        Adam's moment decays and regulariser (see :class:`Adam`).
+    binary : str or tuple of str, default "W*"
+        Names (shell patterns) of the binary parameters, as for :class:`BinaryFlip`.
+
+    Notes
+    -----
+    At the first step the hidden weights start at the parameters' values and the scale at
+    ``α = mean |W|`` (fixed); that step's gradient was measured at these full-precision
+    weights. The parameters returned are ``α sign(W_h)`` (``sign(0) = +1``),
+    and every later step checks that the parameters it is given are still those (an edit
+    from outside is an error). The hidden weights are not clipped. They persist across
+    calls of :func:`physlearn.train`, so training task after task with one optimizer is
+    the paper's protocol; :meth:`reset` forgets them (and the binarisation).
+
+    References
+    ----------
+    .. [1] A. Laborieux, M. Ernoult, T. Hirtzlin, D. Querlioz, "Synaptic metaplasticity in
+       binarized neural networks", Nat. Commun. 12, 2549 (2021), arXiv:2003.03533.
+    """
+
+    _slots = ("m", "v", "hidden", "alpha")
+
+    def __init__(self, m: float = 1.0, lr: float = 5e-3, beta1: float = 0.9,
+                 beta2: float = 0.999, eps: float = 1e-8, binary="W*") -> None:
+        _check_real("m", m)
+        if not (math.isfinite(m) and m >= 0):
+            raise ValueError(f"m must be a finite number >= 0, got {m!r}")
+        self._set_binary(binary)
+        super().__init__(lr=lr, beta1=beta1, beta2=beta2, eps=eps)
+        self.m = m
+
+    def step(self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> dict:
+        _check_matching(params, grads)
+        names = self._binary_state(params)
+        alpha, hidden = self._state["alpha"], self._state["hidden"]
+        if not alpha:                                     # binarise: hidden weights start here
+            scales = {key: self._first_scale(key, np.asarray(params[key])) for key in names}
+            for key in names:
+                alpha[key] = np.array(scales[key])
+                hidden[key] = np.array(params[key], dtype=float)
+        else:
+            for key in names:
+                self._check_binary(key, np.asarray(params[key], dtype=float), float(alpha[key]))
+                self._check_signs(key, np.asarray(params[key]), hidden[key])
+        self.t += 1
+        new = {}
+        for key in params:
+            d = self._direction(key, np.asarray(grads[key]))     # the Adam step is −d
+            if key not in names:
+                new[key] = np.asarray(params[key], dtype=float) - d
+                continue
+            h = hidden[key]
+            shrinks = np.sign(h) * d > 0                         # −d points toward zero
+            h -= np.where(shrinks, 1.0 - np.tanh(self.m * np.abs(h)) ** 2, 1.0) * d
+            new[key] = float(alpha[key]) * np.where(h < 0, -1.0, 1.0)
+        return new
+
+    def _check_signs(self, key: str, p: np.ndarray, h: np.ndarray) -> None:
+        wrong = (p < 0) != (h < 0)
+        if wrong.any():
+            i = np.unravel_index(int(np.argmax(wrong)), p.shape)
             raise ValueError(
-                f"params[{key!r}] is not binary: entry {tuple(int(j) for j in i)} is "
-                f"{p[i]!r}, expected +-{alpha!r} (alpha of this BinaryFlip); the weights were "
-                "changed outside the optimizer (reset() to binarise afresh)")
+                f"params[{key!r}] is not the sign of its hidden weight: entry "
+                f"{tuple(int(j) for j in i)} is {p[i]!r} but the hidden weight is {h[i]!r}; "
+                "the weights were changed outside the optimizer (reset() to start afresh)")
 
 
 SCHEDULES = ("constant", "cosine")
@@ -471,7 +582,7 @@ def make_optimizer(name: str, **kwargs) -> Optimizer:
     ----------
     name : str
         A name registered in :data:`physlearn.registry.OPTIMIZERS` (case-insensitive):
-        ``"sgd"``, ``"momentum"``, ``"adam"``, ``"binary-flip"``.
+        ``"sgd"``, ``"momentum"``, ``"adam"``, ``"binary-flip"``, ``"metaplastic"``.
     **kwargs
         Hyperparameters passed to the optimizer's constructor.
 
