@@ -93,7 +93,7 @@ if __name__ == "__main__":
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for name in OPTIMIZERS:
         curves = np.array([r["curve"] for r in results if r["name"] == name])
-        mean, sd = curves.mean(axis=0), curves.std(axis=0)
+        mean, sd = curves.mean(axis=0), curves.std(axis=0, ddof=1 if len(curves) > 1 else 0)
         ax.plot(mean, marker="o", label=name)
         ax.fill_between(np.arange(len(mean)), mean - sd, mean + sd, alpha=0.2)
     ax.set(xlabel="epoch", ylabel="test accuracy (%)",

@@ -102,7 +102,8 @@ if __name__ == "__main__":
     for ax, tested in zip(axes, (0, 1)):
         for m, style in ((0.0, "o--"), (M, "s-")):
             acc = table[m][:, :, tested]
-            ax.errorbar([1, 2], acc.mean(axis=0), yerr=acc.std(axis=0), fmt=style, capsize=4,
+            sd = acc.std(axis=0, ddof=1 if len(acc) > 1 else 0)
+            ax.errorbar([1, 2], acc.mean(axis=0), yerr=sd, fmt=style, capsize=4,
                         label=f"m = {m:g}")
         ax.set(xticks=[1, 2], xlabel="tasks trained", title=f"test accuracy on task {tested + 1}")
         ax.legend()
