@@ -404,8 +404,8 @@ class HopfieldNetwork(VectorFieldNetwork):
 
     **Exact reference.** Implicit differentiation (:class:`~physlearn.EquilibriumSystem`):
     the adjoint solves with the Hessian, :meth:`mixed_vjp` gives ``λᵀ ∂²E/∂s∂θ``.
-    Capabilities ``"soft_nudge"``, ``"clamp"`` and ``"complex"`` (not ``"complex"`` for the
-    hard sigmoid or max pooling).
+    Capabilities ``"soft_nudge"``, ``"clamp"``, ``"step"`` (:meth:`step`, the one-step map of
+    continual EP) and ``"complex"`` (not ``"complex"`` for the hard sigmoid or max pooling).
 
     **Hard sigmoid.** With ``ρ(s) = clip(s, 0, 1)`` the energy has kinks at the faces of the
     box ``[0, 1]ⁿ``: a unit driven beyond them (``z_l > 1`` or ``< 0``) has no stationary
@@ -500,8 +500,8 @@ class HopfieldNetwork(VectorFieldNetwork):
     @property
     def capabilities(self):
         if self.activation == "hard-sigmoid" or not all(op.linear for op in self._ops):
-            return frozenset({"soft_nudge", "clamp"})        # not holomorphic
-        return frozenset({"soft_nudge", "clamp", "complex"})
+            return frozenset({"soft_nudge", "clamp", "step"})        # not holomorphic
+        return frozenset({"soft_nudge", "clamp", "complex", "step"})
 
     unavailable = ()
 
@@ -860,6 +860,42 @@ class HopfieldNetwork(VectorFieldNetwork):
             f"{type(self).__name__}: no minimum of E + beta*C found after {self.max_iter} "
             f"(projected) Newton steps: residual max|s - clip(s - dE/ds, 0, 1)| = "
             f"{worst:.3e} (tol={self.tol:g})")
+
+    def step(self, state):
+        """One step of the relaxation dynamics of ``E + βC`` (``βC`` from ``state.nudge``) at
+        the current parameters: the one-step map of continual EP (:class:`physlearn.ContinualEP`).
+
+        For the hard sigmoid, one sweep of the papers' fixed-point update (synchronous for
+        ``relaxation="sync"``, odd/even otherwise; see :meth:`_sweeps`); for smooth
+        activations, one step of the gradient flow ``s ← s − ∂(E + βC)/∂s / λ_max``, ``λ_max``
+        the largest Hessian eigenvalue in modulus (stable: it never overshoots along the
+        stiffest direction). Clamped outputs are held at their values. Every step lowers
+        ``E + βC`` or leaves it, except the synchronous sweep, which may oscillate (as the
+        papers note).
+
+        Parameters
+        ----------
+        state : State
+            From :meth:`equilibrium` (or a previous step); its ``nudge`` sets the dynamics.
+
+        Returns
+        -------
+        State
+            The state after the step, with the same ``x`` and ``nudge``.
+        """
+        if not isinstance(state, State) or np.shape(state.s) != (len(state.x), self.n_state):
+            raise ValueError(f"state must be a State of {type(self).__name__} with s of shape "
+                             f"(batch, {self.n_state}), got {type(state).__name__}")
+        self.check_nudge(state.nudge)
+        if isinstance(state.nudge, Clamp):              # held at the clamp, as in equilibrium
+            s = np.array(state.s)
+            s[:, self.output_index] = self.check_targets(state.nudge.values, len(s))
+            state = state.replace(s=s)
+        if self.activation == "hard-sigmoid":
+            s = next(self._sweeps(state, odd_even=self.relaxation != "sync"))[0]
+            return state.replace(s=s)
+        g = np.where(self._held(state), 0.0, EquilibriumSystem.residual(self, state))
+        return state.replace(s=self._descend(state, g, self.jacobian(state, state.nudge)))
 
     def _descend(self, state, g, J):
         """Where Newton fails, a step that surely lowers ``E + βC``: for the hard sigmoid

@@ -354,6 +354,37 @@ def test_deep_hard_sigmoid_network_relaxes_by_projected_newton():
     assert max(free.info["residual"], nudged.info["residual"]) < net.tol
 
 
+# -- the one-step map (continual EP) ------------------------------------------------------------
+@pytest.mark.parametrize("activation,relaxation", [("sigmoid", "newton"),
+                                                   ("hard-sigmoid", "newton"),
+                                                   ("hard-sigmoid", "sync")])
+@pytest.mark.parametrize("layers", [DENSE, CONV], ids=["dense", "conv"])
+def test_steps_from_the_free_state_reach_the_nudged_equilibrium(layers, activation, relaxation):
+    net = HopfieldNetwork(layers, activation=activation, relaxation=relaxation, seed=3)
+    x, y = _problem(net)
+    free = net.equilibrium(x)
+    assert np.max(np.abs(net.step(free).s - free.s)) < 10 * net.tol      # a fixed point
+    nudge = Nudge(pl.costs.SquaredError(), y, 0.5)
+    state, energies = free.replace(nudge=nudge), []
+    for _ in range(300):
+        state = net.step(state)
+        energies.append(net._merit(state))
+    np.testing.assert_allclose(state.s, net.equilibrium(x, nudge, free).s, atol=1e-8)
+    if relaxation != "sync":                       # the odd/even sweep and the flow descend
+        assert np.max(np.diff(np.array(energies), axis=0)) < 1e-12
+
+
+def test_step_holds_clamped_outputs_and_refuses_a_foreign_state():
+    net = _net(DENSE)
+    x, _ = _problem(net)
+    values = np.full((len(x), net.n_outputs), 0.7)
+    state = net.step(net.equilibrium(x).replace(nudge=pl.nudges.Clamp(values)))
+    np.testing.assert_array_equal(net.outputs(state), values)
+    with pytest.raises(ValueError, match=r"state must be a State of HopfieldNetwork with s of "
+                                         r"shape \(batch, 9\)"):
+        net.step(State(s=np.zeros((3, 4)), x=x))
+
+
 # -- clamped outputs: contrastive and coupled learning ------------------------------------------
 @pytest.mark.parametrize("activation,relaxation", [("sigmoid", "newton"), ("tanh", "newton"),
                                                    ("hard-sigmoid", "newton"),
