@@ -39,7 +39,8 @@ from physlearn.systems.vector_field import (
 
 __all__ = ["Conv", "HopfieldNetwork"]
 
-_ACTIVATIONS = ("sigmoid", "tanh", "hard-sigmoid")
+_ACTIVATIONS = ("sigmoid", "tanh", "hard-sigmoid", "sign")
+_BOXED = ("hard-sigmoid", "sign")           # states confined to [0, 1]
 _RELAXATIONS = ("newton", "sync", "async")
 
 
@@ -324,11 +325,13 @@ class HopfieldNetwork(VectorFieldNetwork):
         pooling, whose input must be an image (the input, or a previous convolutional
         layer's pooled maps). Dense layers after convolutional ones read the flattened maps.
         The last layer is the output.
-    activation : {"sigmoid", "tanh", "hard-sigmoid"}, default "sigmoid"
+    activation : {"sigmoid", "tanh", "hard-sigmoid", "sign"}, default "sigmoid"
         ``ρ``: Laborieux & Zenke's sigmoid ``ρ(s) = ½(1 + tanh(2s − 1))`` (output in (0, 1)),
         or ``tanh``: both smooth and holomorphic (capability ``"complex"``). Or the papers'
         hard sigmoid ``ρ(s) = clip(s, 0, 1)``, whose energy has kinks at 0 and 1 (see Notes;
-        real β only).
+        real β only). Or binary activations, ``"sign"``: each unit holds ``s ∈ [0, 1]`` and
+        communicates the step ``ρ(s) = H(s − ½) = (1 + sign(s − ½))/2 ∈ {0, 1}`` (Laydevant et
+        al. 2021; needs ``relaxation="sync"`` or ``"async"``; no exact reference, see Notes).
     gain : float, default 1.0
         Initial weights ``N(0, gain²/fan_in)`` (fan-in ``C k²`` for a convolution); biases 0.
     seed : int, default 0
@@ -429,6 +432,22 @@ class HopfieldNetwork(VectorFieldNetwork):
     across the kinks, so minima do not sit on them; ``tanh`` (negative activities) would
     make them convex, so it is refused with max pooling. Not holomorphic: no ``"complex"``.
 
+    **Binary activations** (``activation="sign"``, Laydevant et al. 2021). Each unit holds a
+    state ``s ∈ [0, 1]`` and communicates ``ρ(s) = H(s − ½) ∈ {0, 1}``: the drive of layer
+    ``l`` is ``z_l = A_l H(s_{l−1}) + b̂_l + A_{l+1}ᵀ H(s_{l+1})``. The papers' update is damped,
+    ``s ← clip((1 − γ) s + γ z, 0, 1)`` with ``γ = ½`` (on a nudged output, ``γ`` times the
+    step to the output's exact minimiser, as above), synchronous or odd/even. Its fixed points
+    ``s = clip(z(H(s)), 0, 1)`` are those of the hard sigmoid's box update with ``ρ′ = 1``
+    (the papers' straight-through derivative), and :meth:`residual` measures them the same
+    way; once no unit crosses ½ any more the states converge geometrically (rate ``1 − γ``),
+    while binary states that keep flipping (a cycle) end in
+    :class:`~physlearn.ConvergenceError`. ``E`` is not a Lyapunov function of this update.
+    EP's local gradients contrast the binary states, ``∂E/∂W_l = −H(s_l) H(s_{l−1})ᵀ``, so a
+    small ``β`` that flips no unit gives a zero estimate: the papers nudge with ``β ≈ 2``.
+    ``∂L/∂θ`` itself is zero almost everywhere (``H′ = 0``): there is no exact reference, and
+    :meth:`exact_gradient`, :meth:`adjoint` and :meth:`truncated_bptt` refuse. Pair with
+    :class:`physlearn.optim.BinaryFlip` for binary weights as well.
+
     **Not implemented.** Matrix-free (CG) Hessian
     solves for large convolutional nets (the Hessian is assembled densely per sample,
     ``O(n_state²)`` memory, ``O(n_state³)`` per Newton step).
@@ -444,6 +463,8 @@ class HopfieldNetwork(VectorFieldNetwork):
        estimator bias", Front. Neurosci. 15:633674 (2021).
     .. [3] B. Scellier, M. Ernoult, J. Kendall, S. Kumar, "Energy-based learning algorithms
        for analog computing: a comparative study", NeurIPS 2023, arXiv:2312.15103.
+    .. [4] J. Laydevant, M. Ernoult, D. Querlioz, J. Grollier, "Training dynamical binary
+       neural networks with equilibrium propagation", CVPR Workshops 2021, arXiv:2103.08953.
 
     Examples
     --------
@@ -475,13 +496,18 @@ class HopfieldNetwork(VectorFieldNetwork):
             raise ValueError(f"activation={activation!r} must be one of {_ACTIVATIONS}")
         if relaxation not in _RELAXATIONS:
             raise ValueError(f"relaxation={relaxation!r} must be one of {_RELAXATIONS}")
-        if relaxation != "newton" and activation != "hard-sigmoid":
+        if activation == "sign" and relaxation == "newton":
+            raise ValueError(
+                "activation='sign' needs relaxation='sync' or 'async' (got 'newton'): binary "
+                "activations H(s - 1/2) have no derivative for Newton's method to use; the "
+                "papers relax them by their damped fixed-point update")
+        if relaxation != "newton" and activation not in _BOXED:
             raise ValueError(
                 f"relaxation={relaxation!r} needs activation='hard-sigmoid' (got "
                 f"{activation!r}): the papers' update s <- clip(z, 0, 1) minimises the energy "
                 "of a layer exactly only where rho(s) = s; with a curved rho the fixed-point map "
                 "s <- rho'(s) z is not a contraction in general. Use relaxation='newton'")
-        hi = 1.0 if activation == "hard-sigmoid" else 0.0
+        hi = 1.0 if activation in _BOXED else 0.0
         if (isinstance(initial_state, bool) or not isinstance(initial_state, (int, float))
                 or not 0.0 <= initial_state <= hi):
             raise ValueError(
@@ -499,11 +525,16 @@ class HopfieldNetwork(VectorFieldNetwork):
 
     @property
     def capabilities(self):
-        if self.activation == "hard-sigmoid" or not all(op.linear for op in self._ops):
+        if self._boxed or not all(op.linear for op in self._ops):
             return frozenset({"soft_nudge", "clamp", "step"})        # not holomorphic
         return frozenset({"soft_nudge", "clamp", "complex", "step"})
 
     unavailable = ()
+
+    @property
+    def _boxed(self):
+        """States confined to the box ``[0, 1]`` (hard sigmoid, binary activations)."""
+        return self.activation in _BOXED
 
     @property
     def input_shape(self):
@@ -561,9 +592,10 @@ class HopfieldNetwork(VectorFieldNetwork):
     def _activation(self, s):
         """``ρ(s)``, ``ρ′(s)``, ``ρ″(s)`` elementwise (the hard sigmoid's ``ρ′`` is 1 on the
         closed box ``[0, 1]``: its one-sided derivative from inside)."""
-        if self.activation == "hard-sigmoid":
+        if self.activation in _BOXED:             # sign: the papers' straight-through ρ′
             inside = ((s >= 0) & (s <= 1)).astype(float)
-            return np.clip(s, 0.0, 1.0), inside, np.zeros(s.shape)
+            rho = np.clip(s, 0.0, 1.0) if self.activation == "hard-sigmoid" else _step(s)
+            return rho, inside, np.zeros(s.shape)
         if self.activation == "sigmoid":       # ½(1 + tanh(2s − 1)) = 1/(1 + e^{−4s+2})
             t = np.tanh(2.0 * s - 1.0)
             d1 = 1.0 - t * t
@@ -680,7 +712,7 @@ class HopfieldNetwork(VectorFieldNetwork):
             ``max_sweeps`` sweeps, or the sweeps diverge; the message gives the residual reached.
         """
         clamp = isinstance(nudge, Clamp)
-        if self.relaxation == "newton" and self.activation != "hard-sigmoid" and not clamp:
+        if self.relaxation == "newton" and not self._boxed and not clamp:
             state = super().equilibrium(x, nudge, start)
             return self._report(state, "newton", None)
         x = self.check_inputs(x)
@@ -708,7 +740,7 @@ class HopfieldNetwork(VectorFieldNetwork):
         """Bounds of each unit, arrays (n_state,): the hard sigmoid's box ``[0, 1]``, none
         for smooth activations and a linear output layer."""
         lo, hi = np.full(self.n_state, -np.inf), np.full(self.n_state, np.inf)
-        if self.activation == "hard-sigmoid":
+        if self._boxed:
             lo[:], hi[:] = 0.0, 1.0
             if self.linear_output:
                 lo[self.output_index], hi[self.output_index] = -np.inf, np.inf
@@ -770,8 +802,9 @@ class HopfieldNetwork(VectorFieldNetwork):
         bias = [op.bias(p[f"b{l}"]) for l, op in enumerate(self._ops, 1)]
         drive = self._ops[0].forward(p["W1"], state.x) + bias[0]
         s = [state.s[:, sl].copy() for sl in self._slices]         # s_l, l = 1..L
-        a = [_clip(v, b) for v, b in zip(s, bounds)]               # ρ(s_l) (clamps may lie
+        a = [self._emit(v, b) for v, b in zip(s, bounds)]          # ρ(s_l) (clamps may lie
                                                                    # outside the box)
+        rate = self._SIGN_RATE if self.activation == "sign" else 1.0
 
         def gradient(l):                                          # ∂(E + βC)/∂s_l
             z = drive if l == 1 else self._ops[l - 1].forward(p[f"W{l}"], a[l - 2]) + bias[l - 1]
@@ -787,11 +820,19 @@ class HopfieldNetwork(VectorFieldNetwork):
                 for l, g in steps.items():
                     if soft is not None and l == L:         # the exact minimiser, not a step
                         g = g / self._output_curvature(soft, s[l - 1])
-                    s[l - 1] = a[l - 1] = _clip(s[l - 1] - g, bounds[l - 1])
+                    s[l - 1] = _clip(s[l - 1] - rate * g, bounds[l - 1])
+                    a[l - 1] = self._emit(s[l - 1], bounds[l - 1])
             known = {l: gradient(l) for l in groups[0]}
             worst = max(_projected(s[l - 1], known[l] if l in known else gradient(l),
                                    bounds[l - 1]) for l in moving)
             yield np.concatenate(s, axis=1), worst
+
+    _SIGN_RATE = 0.5      # the papers' damping of binary units, s <- (1 - γ)s + γ clip(z)
+
+    def _emit(self, v, bound):
+        """What a layer communicates: ``ρ(s)`` on its box, ``H(s − ½)`` for binary units."""
+        v = _clip(v, bound)
+        return _step(v) if self.activation == "sign" and bound is not None else v
 
     def _layer_bounds(self):
         """Per layer, its box ``(lo, hi)``, or None (unbounded: a linear output)."""
@@ -817,7 +858,7 @@ class HopfieldNetwork(VectorFieldNetwork):
         """``∂(E + βC)/∂s``; for the hard sigmoid its projection on the box,
         ``s − clip(s − ∂(E + βC)/∂s, 0, 1)`` (zero at a box-constrained minimum)."""
         g = EquilibriumSystem.residual(self, state)
-        if self.activation != "hard-sigmoid":
+        if not self._boxed:
             return g
         r = state.s - np.clip(state.s - g, *self._box)
         if isinstance(state.nudge, Clamp):
@@ -891,7 +932,7 @@ class HopfieldNetwork(VectorFieldNetwork):
             s = np.array(state.s)
             s[:, self.output_index] = self.check_targets(state.nudge.values, len(s))
             state = state.replace(s=s)
-        if self.activation == "hard-sigmoid":
+        if self._boxed:
             s = next(self._sweeps(state, odd_even=self.relaxation != "sync"))[0]
             return state.replace(s=s)
         g = np.where(self._held(state), 0.0, EquilibriumSystem.residual(self, state))
@@ -914,9 +955,26 @@ class HopfieldNetwork(VectorFieldNetwork):
             E = E + nudge.beta * nudge.cost.value(self.outputs(state), nudge.target)
         return E
 
+    def exact_gradient(self, x, y, cost):
+        self._refuse_reference("exact_gradient")
+        return super().exact_gradient(x, y, cost)
+
+    exact_gradient.__doc__ = EquilibriumSystem.exact_gradient.__doc__
+
+    def _refuse_reference(self, what):
+        """Binary activations have no exact reference: say so rather than return zeros."""
+        if self.activation == "sign":
+            raise ValueError(
+                f"{what} of {type(self).__name__}(activation='sign'): the binary activations "
+                "H(s - 1/2) have zero derivative almost everywhere, so dL/dtheta is zero or "
+                "undefined and there is no exact reference; EP's contrast of the binary states "
+                "is the papers' straight-through estimate. Use activation='hard-sigmoid' for a "
+                "network with a reference")
+
     def adjoint(self, state, rhs):
         """Solve ``∂²E/∂s² λ = rhs``; for the hard sigmoid on the unsaturated units only
         (``λ = 0`` on units at 0 or 1: they stay saturated under small changes of θ)."""
+        self._refuse_reference("the adjoint")
         if self.activation != "hard-sigmoid":
             return super().adjoint(state, rhs)
         lo, hi = self._box
@@ -990,6 +1048,7 @@ class HopfieldNetwork(VectorFieldNetwork):
         .. [1] B. Scellier et al., "Energy-based learning algorithms for analog computing: a
            comparative study", NeurIPS 2023, arXiv:2312.15103 (TBP and RBP baselines).
         """
+        self._refuse_reference("truncated_bptt")
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
             raise ValueError(f"steps={steps!r} must be a positive integer")
         if not (np.isfinite(step) and step > 0):
@@ -1066,6 +1125,11 @@ def _build(layers):
         ops.append(op)
         current = op.out_shape
     return shape, ops
+
+
+def _step(v):
+    """``H(v − ½)`` as floats: 1 where ``v ≥ ½``, else 0 (binary activations)."""
+    return (v >= 0.5).astype(float)
 
 
 def _clip(v, bound):

@@ -516,3 +516,52 @@ def test_linear_output_layer_energy_and_gradients(layers, activation):
         sweeps = HopfieldNetwork(layers, activation=activation, seed=3, gain=1.5,
                                  linear_output=True, relaxation="async")
         np.testing.assert_allclose(sweeps.equilibrium(x).s, state.s, atol=1e-8)
+
+
+# -- binary activations (Laydevant et al. 2021) ---------------------------------------------------
+@pytest.mark.parametrize("relaxation", ["sync", "async"])
+@pytest.mark.parametrize("layers", [DENSE, CONV], ids=["dense", "conv"])
+def test_binary_units_rest_at_the_clipped_drive_of_the_binary_states(layers, relaxation):
+    net = HopfieldNetwork(layers, activation="sign", relaxation=relaxation, seed=3, gain=1.5)
+    x, y = _problem(net, batch=5)
+    for nudge in (None, Nudge(pl.costs.SquaredError(), y, 2.0)):
+        state = net.equilibrium(x, nudge)
+        assert state.info["residual"] < net.tol and state.info["iterations"] > 1
+        assert state.s.min() >= 0.0 and state.s.max() <= 1.0
+        s = [state.s[:, sl] for sl in net._slices]
+        a = [(v >= 0.5).astype(float) for v in s]               # what the units communicate
+        p = net.params
+        for l, op in enumerate(net._ops, 1):                    # s_l = clip(z_l(H(s)), 0, 1)
+            z = op.forward(p[f"W{l}"], x if l == 1 else a[l - 2]) + op.bias(p[f"b{l}"])
+            if l < net.n_layers:
+                z = z + net._ops[l].transpose(p[f"W{l + 1}"], a[l], a[l - 1])
+            if nudge is not None and l == net.n_layers:        # the output's own minimiser
+                z = (z + 2.0 * y) / 3.0
+            np.testing.assert_allclose(s[l - 1], np.clip(z, 0, 1), atol=10 * net.tol)
+
+
+def test_ep_contrasts_the_binary_states():
+    net = HopfieldNetwork(DENSE, activation="sign", relaxation="async", seed=3, gain=2.0)
+    x, _ = _problem(net, batch=6)
+    free = net.equilibrium(x)
+    y = 1.0 - (net.outputs(free) >= 0.5)           # targets that flip every output unit
+    beta = 2.0
+    grad = pl.EP(beta=beta, variant="positive").gradient(net, x, y)
+    nudged = net.equilibrium(x, Nudge(pl.costs.SquaredError(), y, beta), free)
+    h = [[(st.s[:, sl] >= 0.5).astype(float) for sl in net._slices] for st in (free, nudged)]
+    below = [[x] + layers[:-1] for layers in h]
+    for l in range(1, net.n_layers + 1):
+        hebb = [np.einsum("bi,bj->ij", h[k][l - 1], below[k][l - 1]) / len(x) for k in (0, 1)]
+        np.testing.assert_allclose(grad[f"W{l}"], -(hebb[1] - hebb[0]) / beta, atol=1e-12)
+        assert np.any(grad[f"W{l}"] != 0)             # the nudge flipped units in every layer
+    assert set(np.unique(net.param_gradient(free)["W2"])) <= {-1.0, 0.0}
+
+
+def test_binary_activations_have_no_reference_and_no_complex_nudge():
+    net = HopfieldNetwork(DENSE, activation="sign", relaxation="sync")
+    x, y = _problem(net)
+    assert "complex" not in net.capabilities and "step" in net.capabilities
+    for call in (lambda: net.exact_gradient(x, y, pl.costs.SquaredError()),
+                 lambda: net.truncated_bptt(x, y)):
+        with pytest.raises(ValueError, match=r"activation='sign'.*no exact reference"):
+            call()
