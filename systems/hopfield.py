@@ -357,6 +357,12 @@ class HopfieldNetwork(VectorFieldNetwork):
         this value in ``[0, 1]``; 0 is the papers' start, the network at rest. It matters only
         where the energy has several minima (see :meth:`curvature`). Smooth activations
         always start at 0 (then flow, then Newton).
+    replicas : int, default 1
+        Copies of each output unit in the output layer (dense): the outputs the costs, nudges
+        and predictions see are each output's mean over its replicas, so output ``c`` reads
+        units ``c·replicas … (c + 1)·replicas − 1``. A nudge ``β`` on the mean pulls each
+        replica with ``β/replicas``. The papers' remedy for coarse binary outputs
+        (``activation="sign"``): the mean of ``r`` binary units takes ``r + 1`` values.
 
     Notes
     -----
@@ -478,7 +484,7 @@ class HopfieldNetwork(VectorFieldNetwork):
 
     def __init__(self, layers, *, activation="sigmoid", gain=1.0, seed=0, tol=1e-10,
                  max_iter=100, relaxation="newton", max_sweeps=20_000, linear_output=False,
-                 initial_state=0.0):
+                 initial_state=0.0, replicas=1):
         self.layers = layers
         self.activation = activation
         self.gain = gain
@@ -489,6 +495,7 @@ class HopfieldNetwork(VectorFieldNetwork):
         self.max_sweeps = max_sweeps
         self.linear_output = linear_output
         self.initial_state = initial_state
+        self.replicas = replicas
         self.tied, self.alpha = True, 0.0
         check_relaxation_settings(gain, tol, max_iter)
         check_relaxation_settings(gain, tol, max_sweeps, "max_sweeps")
@@ -514,7 +521,16 @@ class HopfieldNetwork(VectorFieldNetwork):
                 f"initial_state={initial_state!r} must be a number in [0, 1] (the hard sigmoid's "
                 "box)" if hi else f"initial_state={initial_state!r}: smooth activations start "
                 "at s = 0 and relax by the gradient flow before Newton; only 0 is accepted")
+        if isinstance(replicas, bool) or not isinstance(replicas, (int, np.integer)) \
+                or replicas < 1:
+            raise ValueError(f"replicas={replicas!r} must be a positive integer (copies of each "
+                             "output unit)")
         self._input_shape, self._ops = _build(layers)
+        if replicas > 1:
+            if not isinstance(self._ops[-1], _Dense):
+                raise ValueError(f"replicas={replicas}: the output layer {layers[-1]!r} must be "
+                                 "dense (a number of units) to be replicated")
+            self._input_shape, self._ops = _build([*layers[:-1], layers[-1] * replicas])
         if activation == "tanh" and not all(op.linear for op in self._ops):
             raise ValueError("activation='tanh' with pool='max': a negative activity times a "
                              "window maximum makes the energy's kinks convex, so minima can sit "
@@ -535,6 +551,36 @@ class HopfieldNetwork(VectorFieldNetwork):
     def _boxed(self):
         """States confined to the box ``[0, 1]`` (hard sigmoid, binary activations)."""
         return self.activation in _BOXED
+
+    # -- replicated outputs: the output layer holds `replicas` copies of every output --------------
+    @property
+    def n_outputs(self):
+        return self._sizes[-1] // self.replicas
+
+    def _mean(self, units):
+        """Output-layer units (batch, n_outputs · replicas) → their replicas' mean."""
+        r = self.replicas
+        return units if r == 1 else units.reshape(len(units), -1, r).mean(axis=2)
+
+    def _spread(self, values):
+        """Per output (batch, n_outputs) → the same value on each of its replicas."""
+        return values if self.replicas == 1 else np.repeat(values, self.replicas, axis=1)
+
+    def outputs(self, state):
+        """The outputs: the output layer's states, averaged over replicas."""
+        return self._mean(state.s[:, self.output_index])
+
+    def output_vjp(self, state, g_out):
+        return super().output_vjp(state, self._spread(np.asarray(g_out)) / self.replicas)
+
+    def _add_stiffness(self, J, state, nudge):
+        if not isinstance(nudge, Nudge) or self.replicas == 1:
+            return super()._add_stiffness(J, state, nudge)
+        r, out = self.replicas, self.output_index
+        stiff = nudge.stiffness(self.outputs(state))
+        J = J.astype(np.result_type(J, nudge.beta))
+        J[:, out[:, None], out[None, :]] += np.repeat(np.repeat(stiff, r, 1), r, 2) / r ** 2
+        return J
 
     @property
     def input_shape(self):
@@ -729,7 +775,7 @@ class HopfieldNetwork(VectorFieldNetwork):
             s = np.array(start.s)
         s = np.clip(np.real(s), lo, hi)
         if clamp:
-            s[:, self.output_index] = nudge.values
+            s[:, self.output_index] = self._spread(nudge.values)
         state = State(s=s, x=x, nudge=nudge)
         if self.relaxation == "newton":
             return self._box_newton(state)
@@ -786,8 +832,9 @@ class HopfieldNetwork(VectorFieldNetwork):
         ones. Each layer moves to ``clip(s − g/(1 + β ∂²C/∂o²|_diag), 0, 1)``: on a hidden
         layer (and at β = 0) the papers' update ``s_l ← clip(z_l, 0, 1)``; on a nudged output
         layer its exact minimiser, where the papers' ``clip(z − β(o − y))`` diverges for
-        ``β ≥ 1``. Units of one parity do not interact, so an odd/even half-sweep minimises
-        ``E + βC`` exactly over them.
+        ``β ≥ 1`` (with replicated outputs, coupled through their mean, a projected gradient
+        step of the output layer's largest curvature instead). Units of one parity do not
+        interact, so an odd/even half-sweep minimises ``E + βC`` exactly over them.
 
         Works layer by layer: a half-sweep evaluates the gradient of the layers it moves
         only, the input drive ``A_1 x + b̂_1`` is computed once, and the gradient of the
@@ -811,7 +858,9 @@ class HopfieldNetwork(VectorFieldNetwork):
             if l < L:
                 z = z + self._ops[l].transpose(p[f"W{l + 1}"], a[l], a[l - 1])
             g = s[l - 1] - z
-            return g + soft.force(s[l - 1]) if soft is not None and l == L else g
+            if soft is None or l < L:
+                return g
+            return g + self._spread(soft.force(self._mean(s[l - 1]))) / self.replicas
 
         known = {}
         while True:
@@ -841,11 +890,19 @@ class HopfieldNetwork(VectorFieldNetwork):
                 for sl in self._slices]
 
     def _output_curvature(self, nudge, outputs):
-        """``1 + β ∂²C/∂o²`` on the diagonal: the output units' own curvature of ``E + βC``;
+        """``1 + β ∂²C/∂o²`` on the diagonal (``outputs``: the output layer's units): the
+        output units' own curvature of ``E + βC`` (with replicas, which interact through their
+        mean, the largest curvature of the output layer: a step that surely descends);
         where it is not positive the nudged energy has no minimum (an error)."""
-        stiff = nudge.stiffness(outputs)
-        curvature = 1.0 + np.real(np.diagonal(stiff, axis1=1, axis2=2))
-        if np.any(curvature <= 0):
+        stiff = np.real(nudge.stiffness(self._mean(outputs)))
+        if self.replicas == 1:
+            curvature = 1.0 + np.diagonal(stiff, axis1=1, axis2=2)
+            convex = curvature
+        else:   # replicas couple through their mean: a step of 1/(largest curvature) descends
+            eig = np.linalg.eigvalsh(stiff) / self.replicas      # the mean modes' curvatures
+            curvature = np.maximum(1.0, 1.0 + eig[:, -1:])
+            convex = 1.0 + eig[:, :1]
+        if np.any(convex <= 0):
             raise ConvergenceError(
                 f"{type(self).__name__}{_beta_text(nudge)}: the nudged output energy is not "
                 "convex (1 + beta * d2C/do2 <= 0), so E + beta*C has no minimum over the box "
@@ -930,7 +987,7 @@ class HopfieldNetwork(VectorFieldNetwork):
         self.check_nudge(state.nudge)
         if isinstance(state.nudge, Clamp):              # held at the clamp, as in equilibrium
             s = np.array(state.s)
-            s[:, self.output_index] = self.check_targets(state.nudge.values, len(s))
+            s[:, self.output_index] = self._spread(self.check_targets(state.nudge.values, len(s)))
             state = state.replace(s=s)
         if self._boxed:
             s = next(self._sweeps(state, odd_even=self.relaxation != "sync"))[0]

@@ -565,3 +565,35 @@ def test_binary_activations_have_no_reference_and_no_complex_nudge():
                  lambda: net.truncated_bptt(x, y)):
         with pytest.raises(ValueError, match=r"activation='sign'.*no exact reference"):
             call()
+
+
+# -- replicated outputs ---------------------------------------------------------------------------
+@pytest.mark.parametrize("activation", ["sigmoid", "hard-sigmoid"])
+def test_replicated_outputs_are_means_and_keep_the_reference_exact(activation):
+    net = HopfieldNetwork([3, 4, 2], activation=activation, replicas=3, seed=3, gain=1.5)
+    x, y = _problem(net)
+    assert net.n_outputs == 2 and net.param_shapes["W2"] == (6, 4)
+    free = net.equilibrium(x)
+    np.testing.assert_allclose(net.outputs(free),
+                               free.s[:, net.output_index].reshape(3, 2, 3).mean(axis=2))
+    exact = pl.exact_gradient(net, x, y)
+    assert relative_error(finite_difference_gradient(net, x, y), exact) < 1e-6
+    assert relative_error(pl.EP(beta=1e-3, variant="centered").gradient(net, x, y), exact) < 1e-5
+
+
+def test_replicated_outputs_relax_alike_by_sweeps_and_newton_and_clamp_every_replica():
+    kw = dict(activation="hard-sigmoid", replicas=4, seed=2)
+    newton = HopfieldNetwork([5, 6, 3], **kw)
+    sweeps = HopfieldNetwork([5, 6, 3], relaxation="async", **kw)
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(size=(4, 5)), np.eye(3)[rng.integers(0, 3, 4)]
+    for nudge in (Nudge(pl.costs.SquaredError(), y, 2.0), Nudge(pl.costs.CrossEntropy(), y, 1.0),
+                  Nudge(pl.costs.SquaredError(), y, 20.0),
+                  Nudge(pl.costs.SquaredError(), y, -2.0), pl.nudges.Clamp(0.8 * y)):
+        a, b = newton.equilibrium(x, nudge), sweeps.equilibrium(x, nudge)
+        np.testing.assert_allclose(b.s, a.s, atol=1e-8)
+    np.testing.assert_array_equal(a.s[:, newton.output_index], np.repeat(0.8 * y, 4, axis=1))
+    with pytest.raises(ValueError, match=r"replicas=0 must be a positive integer"):
+        HopfieldNetwork([5, 6, 3], replicas=0)
+    with pytest.raises(ValueError, match=r"replicas=2: the output layer .* must be dense"):
+        HopfieldNetwork([[1, 6, 6], Conv(2, 3)], replicas=2)
