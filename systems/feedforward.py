@@ -17,8 +17,8 @@ __all__ = ["FeedforwardNetwork", "ACTIVATIONS"]
 
 #: name → (f(u), f'(u)) for the hidden layers (and the feedback maps)
 ACTIVATIONS = {
-    "elu": (lambda u: np.where(u > 0, u, np.expm1(np.minimum(u, 0.0))),
-            lambda u: np.where(u > 0, 1.0, np.exp(np.minimum(u, 0.0)))),
+    "elu": (lambda u: np.maximum(u, 0.0) + np.expm1(np.minimum(u, 0.0)),
+            lambda u: np.exp(np.minimum(u, 0.0))),
     "tanh": (np.tanh, lambda u: 1.0 - np.tanh(u) ** 2),
     "linear": (lambda u: u, np.ones_like),
 }

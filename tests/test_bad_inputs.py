@@ -447,6 +447,8 @@ CONSTRUCTORS = [
      r"feedback_lr\[1\]=0.0 must be a finite number > 0"),
     ("feedforward", "dtp-noise", lambda: pl.DTP(feedback_noise=float("nan")),
      r"feedback_noise=nan must be a finite number > 0"),
+    ("feedforward", "dtp-samples", lambda: pl.DTP(feedback_samples=0),
+     r"feedback_samples=0 must be an integer >= 1"),
     ("feedforward", "dtp-per-layer-count",
      lambda: pl.DTP(feedback_iterations=[1, 2, 3]).gradient(system("feedforward"),
                                                            *example("feedforward")),

@@ -80,6 +80,11 @@ class DTP(Rule):
         Learning rate of the feedback maps' plain SGD steps (their own, not the optimizer's).
     feedback_noise : float or sequence of float, default 0.1
         Standard deviation ``σ`` of the L-DRL perturbations (in units of the activities).
+    feedback_samples : int, default 1
+        Independent perturbations per sample in each L-DRL step (the paper's
+        ``feedback_samples_per_iteration``): the step's loss is their mean, which lowers the
+        noise of the feedback gradient (a ``B``-sample batch estimates an ``n_{i−1} × n_i``
+        Jacobian mismatch from ``B × feedback_samples`` perturbations).
     seed : int, default 0
         Seed of the perturbations (see Notes: no random state is kept).
 
@@ -157,11 +162,12 @@ class DTP(Rule):
     bias_order = None
 
     def __init__(self, beta=0.7, feedback_iterations=20, feedback_lr=0.05, feedback_noise=0.1,
-                 seed=0):
+                 feedback_samples=1, seed=0):
         self.beta = beta
         self.feedback_iterations = feedback_iterations
         self.feedback_lr = feedback_lr
         self.feedback_noise = feedback_noise
+        self.feedback_samples = feedback_samples
         self.seed = seed
         check_strength("beta", beta)
         for name, check in (("feedback_iterations", _count), ("feedback_lr", _positive),
@@ -169,6 +175,9 @@ class DTP(Rule):
             value = getattr(self, name)
             _per_layer(name, value, len(value) if isinstance(value, (list, tuple)) else 1,
                        check)
+        if _count("feedback_samples", feedback_samples) < 1:
+            raise ValueError(f"feedback_samples={feedback_samples!r} must be an integer >= 1 "
+                             "(perturbations per sample and L-DRL step)")
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
             raise ValueError(f"seed={seed!r} must be a non-negative integer")
 
@@ -250,7 +259,7 @@ class DTP(Rule):
         ``x`` are checked inputs. The maps are written back by ``system.update_params``.
         """
         rng = self.noise_generator(system, x)
-        hs, _ = system.forward(x)
+        hs, _ = system.forward(np.tile(x, (int(self.feedback_samples), 1)))
         params = system.params.copy()
         losses = {}
         for i, iterations, lr, sigma in self._schedule(system):
