@@ -172,9 +172,9 @@ class DTP(Rule):
         check_strength("beta", beta)
         for name, check in (("feedback_iterations", _count), ("feedback_lr", _positive),
                             ("feedback_noise", _positive)):
-            value = getattr(self, name)
-            _per_layer(name, value, len(value) if isinstance(value, (list, tuple)) else 1,
-                       check)
+            value = getattr(self, name)      # entries checked now, their count per network
+            n = len(value) if isinstance(value, (list, tuple, np.ndarray)) else 1
+            _per_layer(name, value, n, check)
         if _count("feedback_samples", feedback_samples) < 1:
             raise ValueError(f"feedback_samples={feedback_samples!r} must be an integer >= 1 "
                              "(perturbations per sample and L-DRL step)")
