@@ -21,9 +21,11 @@ from .nudges import Clamp, Nudge
 from .reference import exact_gradient, finite_difference_gradient, loss
 from .rules import (
     BPTT,
+    DTP,
     EP,
     HEB,
     RHEL,
+    Backprop,
     ContrastiveLearning,
     CoupledLearning,
     GeneralizedEP,
@@ -49,7 +51,7 @@ del _name, _module
 
 __all__ = [
     "EP", "HolomorphicEP", "ContrastiveLearning", "CoupledLearning", "RHEL", "BPTT", "HEB",
-    "GeneralizedEP", "homeostasis", "error_alignment",
+    "GeneralizedEP", "homeostasis", "error_alignment", "DTP", "Backprop",
     "Rule", "glep",
     "SquaredError", "CrossEntropy", "Nudge", "Clamp",
     "exact_gradient", "finite_difference_gradient", "loss", "gradient_check", "bias_order",

@@ -345,6 +345,10 @@ def _builtin_systems(add: Callable):
                     {"kind": "linear", "n_in": 3, "n_out": 2}]},
         summary="feedforward-tied energy-based model: linear -> Hopfield block -> linear "
                 "(Nest & Ernoult), EP inside energy blocks, backprop between them")
+    add("feedforward", _S + "feedforward:FeedforwardNetwork",
+        {"layers": [3, 5, 4, 2], "activation": "elu"},
+        summary="layered feedforward network h = f(W h + b) with learned feedback maps "
+                "(the digital baseline: backprop, DTP)")
     chain = {"example": _S + "spin_chain:contract_problem"}
     add("spin-chain-tfim", _S + "spin_chain:SpinChain.transverse_field_ising",
         {"n_spins": 4, "J": [0.8, 0.9, 0.6], "h": [1.3, 1.1, 1.4, 1.2], "g": 0.1,
@@ -413,6 +417,12 @@ def _builtin_rules(add: Callable):
         summary="recurrent Hamiltonian echo learning, one echo")
     add("bptt", r + "BPTT", betas=(),
         summary="backpropagation through time (the exact reference, as a rule)")
+    add("backprop", r + "Backprop", betas=(),
+        summary="backpropagation through a feedforward network (the exact reference, as a "
+                "rule)")
+    add("dtp", r + "DTP", betas=(),
+        summary="difference target propagation, feedback maps trained by L-DRL (biased: no "
+                "beta-limit claim)")
     add("heb-averaged", r + "HEB", {"eta": 1e-4}, betas=(1e-3, 3e-4, 1e-4), param="eta",
         tolerance=1e-6, summary="Hamiltonian echo backpropagation, averaged over ±eta")
 

@@ -3,6 +3,7 @@
 from .diode import NonlinearResistorNetwork
 from .drn import DeepResistiveNetwork, DRNState
 from .elastic import ElasticNetwork, ElasticState
+from .feedforward import FeedforwardNetwork
 from .ffebm import FFEBM, Linear
 from .hamiltonian import Hamiltonian
 from .hopfield import Conv, HopfieldNetwork
@@ -36,7 +37,7 @@ __all__ = [
     "SelfLearningMachine", "NonlinearResistorNetwork", "ElasticNetwork", "ElasticState",
     "IsingModel", "IsingState", "MeanFieldIsing", "PhaseOscillatorNetwork", "PhaseState",
     "VectorFieldNetwork", "HopfieldNetwork", "Conv", "SpiceNetwork", "DeepResistiveNetwork",
-    "DRNState", "FFEBM", "Linear",
+    "DRNState", "FFEBM", "Linear", "FeedforwardNetwork",
     "SpinChain", "Coupling", "SpinState", "QuantumHarmonicNetwork", "OscillatorState",
     "SymbolicSystem",
 ]

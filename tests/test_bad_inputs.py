@@ -25,6 +25,7 @@ from physlearn.registry import SYSTEMS, make_system, system_entry
 from physlearn.systems.diode import NonlinearResistorNetwork
 from physlearn.systems.drn import DeepResistiveNetwork
 from physlearn.systems.elastic import ElasticNetwork
+from physlearn.systems.feedforward import FeedforwardNetwork
 from physlearn.systems.ffebm import FFEBM, Linear
 from physlearn.systems.hamiltonian import Hamiltonian
 from physlearn.systems.hopfield import Conv, HopfieldNetwork
@@ -436,6 +437,32 @@ CONSTRUCTORS = [
      r"blocks\[0\]: VectorFieldNetwork cannot be an energy block"),
     ("ff-ebm", "wrong-feature-count", lambda: system("ff-ebm").predict(np.ones((3, 5))),
      r"x has shape \(3, 5\), expected \(batch, 3\) for FFEBM"),
+    ("feedforward", "one-layer", lambda: FeedforwardNetwork([3]),
+     r"layers=\[3\] must be a list of at least two layer sizes"),
+    ("feedforward", "layer-size-0", lambda: FeedforwardNetwork([3, 0, 2]), r"layers\[1\]=0"),
+    ("feedforward", "activation", lambda: FeedforwardNetwork([3, 4, 2], activation="relu"),
+     r"activation='relu' must be one of \['elu', 'tanh', 'linear'\]"),
+    ("feedforward", "gain", lambda: FeedforwardNetwork([3, 4, 2], gain=0.0), r"gain=0"),
+    ("feedforward", "wrong-feature-count",
+     lambda: system("feedforward").predict(np.ones((3, 5))),
+     r"x has shape \(3, 5\), expected \(batch, 3\) for FeedforwardNetwork"),
+    ("feedforward", "dtp-beta", lambda: pl.DTP(beta=-0.5), r"beta=-0.5 must be a finite positive"),
+    ("feedforward", "dtp-iterations", lambda: pl.DTP(feedback_iterations=2.5),
+     r"feedback_iterations=2.5 must be an integer >= 0"),
+    ("feedforward", "dtp-lr", lambda: pl.DTP(feedback_lr=[0.1, 0.0]),
+     r"feedback_lr\[1\]=0.0 must be a finite number > 0"),
+    ("feedforward", "dtp-noise", lambda: pl.DTP(feedback_noise=float("nan")),
+     r"feedback_noise=nan must be a finite number > 0"),
+    ("feedforward", "dtp-samples", lambda: pl.DTP(feedback_samples=0),
+     r"feedback_samples=0 must be an integer >= 1"),
+    ("feedforward", "dtp-per-layer-count",
+     lambda: pl.DTP(feedback_iterations=[1, 2, 3]).gradient(system("feedforward"),
+                                                           *example("feedforward")),
+     r"feedback_iterations=\[1, 2, 3\] has 3 entries but the network has 2 feedback maps"),
+    ("feedforward", "dtp-without-feedback-maps",
+     lambda: pl.DTP().gradient(FeedforwardNetwork([3, 4, 2], feedback=False),
+                               np.ones((2, 3)), np.ones((2, 2))),
+     r"DTP needs \['feedback'\], which FeedforwardNetwork does not offer"),
     # a cost
     (None, "cross-entropy-temperature=0", lambda: CrossEntropy(temperature=0.0),
      r"temperature=0"),

@@ -1,12 +1,14 @@
 """Learning rules: one class per rule, all on the same seam.
 
 Equilibrium rules (EP, holomorphic EP, contrastive and coupled learning, generalized EP with
-Jacobian homeostasis), trajectory rules (RHEL, BPTT, HEB) and Lagrangian EP (:mod:`.glep`).
+Jacobian homeostasis), trajectory rules (RHEL, BPTT, HEB), Lagrangian EP (:mod:`.glep`), and the
+digital baselines for feedforward networks (difference target propagation, backprop).
 """
 
 from . import glep, homeostasis
 from .base import Rule
 from .contrastive import ContrastiveLearning, CoupledLearning
+from .dtp import DTP, Backprop
 from .echo import BPTT, RHEL
 from .ep import EP
 from .generalized import GeneralizedEP
@@ -14,4 +16,4 @@ from .heb import HEB
 from .holomorphic import HolomorphicEP
 
 __all__ = ["Rule", "EP", "HolomorphicEP", "ContrastiveLearning", "CoupledLearning", "RHEL", "BPTT",
-           "GeneralizedEP", "HEB", "glep", "homeostasis"]
+           "GeneralizedEP", "HEB", "DTP", "Backprop", "glep", "homeostasis"]
