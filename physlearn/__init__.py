@@ -24,6 +24,7 @@ from .rules import (
     EP,
     HEB,
     RHEL,
+    ContinualEP,
     ContrastiveLearning,
     CoupledLearning,
     GeneralizedEP,
@@ -48,8 +49,8 @@ for _name, _module in {"glep": glep, "homeostasis": homeostasis, "datasets": dat
 del _name, _module
 
 __all__ = [
-    "EP", "HolomorphicEP", "ContrastiveLearning", "CoupledLearning", "RHEL", "BPTT", "HEB",
-    "GeneralizedEP", "homeostasis", "error_alignment",
+    "EP", "ContinualEP", "HolomorphicEP", "ContrastiveLearning", "CoupledLearning", "RHEL", "BPTT",
+    "HEB", "GeneralizedEP", "homeostasis", "error_alignment",
     "Rule", "glep",
     "SquaredError", "CrossEntropy", "Nudge", "Clamp",
     "exact_gradient", "finite_difference_gradient", "loss", "gradient_check", "bias_order",

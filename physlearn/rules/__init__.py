@@ -1,11 +1,13 @@
 """Learning rules: one class per rule, all on the same seam.
 
-Equilibrium rules (EP, holomorphic EP, contrastive and coupled learning, generalized EP with
-Jacobian homeostasis), trajectory rules (RHEL, BPTT, HEB) and Lagrangian EP (:mod:`.glep`).
+Equilibrium rules (EP, continual EP, holomorphic EP, contrastive and coupled learning,
+generalized EP with Jacobian homeostasis), trajectory rules (RHEL, BPTT, HEB) and Lagrangian EP
+(:mod:`.glep`).
 """
 
 from . import glep, homeostasis
 from .base import Rule
+from .continual import ContinualEP
 from .contrastive import ContrastiveLearning, CoupledLearning
 from .echo import BPTT, RHEL
 from .ep import EP
@@ -13,5 +15,5 @@ from .generalized import GeneralizedEP
 from .heb import HEB
 from .holomorphic import HolomorphicEP
 
-__all__ = ["Rule", "EP", "HolomorphicEP", "ContrastiveLearning", "CoupledLearning", "RHEL", "BPTT",
-           "GeneralizedEP", "HEB", "glep", "homeostasis"]
+__all__ = ["Rule", "EP", "ContinualEP", "HolomorphicEP", "ContrastiveLearning", "CoupledLearning",
+           "RHEL", "BPTT", "GeneralizedEP", "HEB", "glep", "homeostasis"]
