@@ -88,7 +88,10 @@ class ContinualEP(Rule):
     ``ĝ = (∂E/∂θ(s_β) − ∂E/∂θ(s_0))/β``, the positive-EP estimate (O(β) from ``dL/dθ``).
     At η > 0 the parameters drift by O(η) during the phase, which moves the states the
     contrasts read by O(η): ``ĝ − ĝ_EP = O(η/β)`` (Ernoult et al.'s pitfall: the learning
-    rate must be about ten times smaller than EP's).
+    rate must be about ten times smaller than EP's). The drift feeds back on itself (with
+    ``∂E/∂W = −ρ(s_l) a_{l−1}ᵀ``, a weight that grows correlates its units more, which grows
+    it further), with a gain of order ``η ⟨a·a′⟩/β`` for a layer whose inputs ``a`` overlap by
+    ``⟨a·a′⟩`` across the batch; as that gain approaches one the estimate leaves EP's.
 
     **Theorem 1** (Ernoult et al. 2020). With the free phase at its steady state and dynamics
     that derive from the energy, as η → 0 and then β → 0 each update follows the gradient
