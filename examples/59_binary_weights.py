@@ -37,7 +37,7 @@ import numpy as np
 import physlearn as pl
 from physlearn.experiment.datasets import Dataset
 from physlearn.experiment.parallel import run_jobs
-from physlearn.experiment.plots import figure_dir
+from physlearn.experiment.plots import figure_dir, seed_band
 from physlearn.experiment.train import train
 from physlearn.systems.blas import serial_blas
 from physlearn.systems.hopfield import HopfieldNetwork
@@ -115,10 +115,7 @@ if __name__ == "__main__":
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for name in SETTINGS:
-        curves = np.array([r["curve"] for r in results if r["name"] == name])
-        mean, sd = curves.mean(axis=0), curves.std(axis=0, ddof=1 if len(curves) > 1 else 0)
-        ax.plot(mean, marker="o", label=name)
-        ax.fill_between(np.arange(len(mean)), mean - sd, mean + sd, alpha=0.2)
+        seed_band(ax, [r["curve"] for r in results if r["name"] == name], label=name)
     ax.set(xlabel="epoch", ylabel="test accuracy (%)",
            title=f"digits, 64-{HIDDEN}-10, EP ({len(SEEDS)} seed(s))")
     ax.legend()

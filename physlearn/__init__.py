@@ -26,6 +26,7 @@ from .rules import (
     HEB,
     RHEL,
     Backprop,
+    ContinualEP,
     ContrastiveLearning,
     CoupledLearning,
     GeneralizedEP,
@@ -50,8 +51,8 @@ for _name, _module in {"glep": glep, "homeostasis": homeostasis, "datasets": dat
 del _name, _module
 
 __all__ = [
-    "EP", "HolomorphicEP", "ContrastiveLearning", "CoupledLearning", "RHEL", "BPTT", "HEB",
-    "GeneralizedEP", "homeostasis", "error_alignment", "DTP", "Backprop",
+    "EP", "ContinualEP", "HolomorphicEP", "ContrastiveLearning", "CoupledLearning", "RHEL", "BPTT",
+    "HEB", "GeneralizedEP", "homeostasis", "error_alignment", "DTP", "Backprop",
     "Rule", "glep",
     "SquaredError", "CrossEntropy", "Nudge", "Clamp",
     "exact_gradient", "finite_difference_gradient", "loss", "gradient_check", "bias_order",

@@ -394,6 +394,9 @@ def _builtin_rules(add: Callable):
     for variant, tol in (("positive", 5e-3), ("negative", 5e-3), ("centered", 1e-5)):
         add(f"ep-{variant}", r + "EP", {"beta": 1e-3, "variant": variant}, tolerance=tol,
             summary=f"equilibrium propagation, {variant} nudges")
+    add("continual-ep", r + "ContinualEP", {"beta": 1e-3, "lr": 1e-10}, tolerance=5e-3,
+        summary="continual EP: the parameters move at every nudged step (deviation from "
+                "positive EP O(lr/beta))")
     add("holomorphic-ep", r + "HolomorphicEP", {"beta": 0.02, "points": 3},
         betas=(0.08, 0.04, 0.02), tolerance=5e-4,
         summary="N-point Cauchy estimate on a circle of complex nudges")

@@ -142,7 +142,9 @@ class System(HyperParams):
 
     ``capabilities`` lists what the physics allows a rule to do: ``"soft_nudge"`` (finite β),
     ``"complex"`` (complex β: the energy is holomorphic), ``"clamp"`` (outputs can be held),
-    and for trajectory systems e.g. ``"echo"`` (time reversal).
+    ``"step"`` (``step(state)``: one step of the relaxation dynamics of ``E + βC`` at the
+    current parameters, with ``residual`` and a tolerance ``tol``; continual EP), and for
+    trajectory systems e.g. ``"echo"`` (time reversal).
     Subclasses define ``param_shapes`` (name → shape), ``n_outputs`` and ``n_features``.
     """
 

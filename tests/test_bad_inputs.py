@@ -206,6 +206,11 @@ def _points():
     return np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
 
 
+def _continual(sys_name, **kwargs):
+    """``ContinualEP(**kwargs).gradient`` on the registered system's example."""
+    return lambda: pl.ContinualEP(**kwargs).gradient(system(sys_name), *example(sys_name))
+
+
 CONSTRUCTORS = [
     # resistor and diode networks: networkx graphs
     ("resistor", "directed-graph", lambda: ResistorNetwork(_graph(nx.DiGraph), ["a"], ["b"], "g"),
@@ -418,6 +423,21 @@ CONSTRUCTORS = [
     ("hopfield-conv", "bad-conv-dict",
      lambda: HopfieldNetwork([[1, 6, 6], {"channels": 2, "size": 3}, 2]),
      r"layers\[1\]=.* is not a convolutional layer spec"),
+    # continual EP on a Hopfield network: bad hyperparameters, a system without "step"
+    *[("hopfield", f"continual-ep-{label}", _continual("hopfield", **kwargs), match)
+      for label, kwargs, match in [
+          ("lr=0", {"lr": 0}, r"lr=0\.0 must be a finite positive number"),
+          ("lr<0", {"lr": -1e-3}, r"lr=-0.001 must be a finite positive number"),
+          ("lr=nan", {"lr": float("nan")}, r"lr=nan must be a finite positive number"),
+          ("beta=0", {"beta": 0.0}, r"beta=0.0 must be a finite positive number"),
+          ("beta-complex", {"beta": 0.1j}, r"beta=0.1j must be real"),
+          ("max_steps=0", {"max_steps": 0}, r"max_steps=0 must be a positive integer"),
+          ("max_steps-float", {"max_steps": 2.5}, r"max_steps=2.5 must be a positive integer"),
+          ("variant", {"variant": "centered"},
+           r"variant='centered' is not one of \['positive', 'negative'\]"),
+          ("tol<0", {"tol": -1.0}, r"tol=-1.0 must be a finite number > 0")]],
+    ("resistor", "continual-ep-without-step", _continual("resistor"),
+     r"ContinualEP needs \['step'\], which ResistorNetwork does not offer"),
     # feedforward-tied energy-based models: chains of blocks
     ("ff-ebm", "block-sizes", lambda: FFEBM([Linear(3, 4), HopfieldNetwork([5, 6, 2])]),
      r"blocks\[1\] \(HopfieldNetwork\) takes 5 inputs, but blocks\[0\] \(linear\) gives 4 "

@@ -304,3 +304,17 @@ def test_physlearn_plot_refuses_a_folder_that_is_neither(tmp_path, capsys):
         plots.plot_directory(tmp_path)
     assert main(["plot", str(tmp_path)]) == 2
     assert "results.csv" in capsys.readouterr().err
+
+
+def test_seed_band_draws_the_mean_and_the_sample_sd():
+    fig = Figure()
+    ax = fig.subplots()
+    curves = np.array([[1.0, 2.0, 4.0], [3.0, 2.0, 8.0]])
+    mean, sd = plots.seed_band(ax, curves, label="two seeds")
+    np.testing.assert_array_equal(mean, [2.0, 2.0, 6.0])
+    np.testing.assert_allclose(sd, [np.sqrt(2.0), 0.0, np.sqrt(8.0)])      # ddof=1
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), mean)
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    assert np.isclose(band.min(), mean[0] - sd[0]) and np.isclose(band.max(), mean[2] + sd[2])
+    _, single = plots.seed_band(ax, curves[:1])
+    np.testing.assert_array_equal(single, 0.0)

@@ -14,6 +14,7 @@ straight lines.
 * :func:`network` — a network drawn with its edges (or nodes) coloured by a parameter;
 * :func:`plot_directory` — the standard figures of a run or sweep directory
   (``physlearn plot DIR``);
+* :func:`seed_band` — the mean of per-seed curves with a band of ± their sample sd;
 * :func:`figure_dir` — where examples put their figures.
 
 Matplotlib is imported on first use, so ``import physlearn`` stays light.
@@ -33,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["figure_dir", "learning_curve", "gradient_error", "sweep_metric", "network",
-           "plot_directory", "read_results", "save_figure"]
+           "plot_directory", "read_results", "save_figure", "seed_band"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,35 @@ def _new_axes(figsize, *, layout="constrained"):
     fig = Figure(figsize=figsize, layout=layout)
     FigureCanvasAgg(fig)
     return fig.add_subplot()
+
+
+def seed_band(ax, curves, *, label=None, alpha=0.2, **line):
+    """Draw the mean of per-seed curves with a band of ± their sample sd (``ddof=1``).
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        Where to draw.
+    curves : array_like, shape (n_seeds, n_points)
+        One curve per seed (e.g. test accuracy per epoch); with one seed the band is empty.
+    label : str, optional
+        Legend label of the mean line.
+    alpha : float, default 0.2
+        Opacity of the band.
+    **line
+        Further keyword arguments of the mean line (default ``marker="o"``).
+
+    Returns
+    -------
+    tuple of ndarray
+        The mean and the sample sd drawn, each of shape (n_points,).
+    """
+    curves = np.atleast_2d(np.asarray(curves, dtype=float))
+    mean = curves.mean(axis=0)
+    sd = curves.std(axis=0, ddof=1) if len(curves) > 1 else np.zeros(mean.shape)
+    ax.plot(mean, label=label, **{"marker": "o", **line})
+    ax.fill_between(np.arange(len(mean)), mean - sd, mean + sd, alpha=alpha)
+    return mean, sd
 
 
 def save_figure(fig, path: PathLike, *, dpi: int = 150) -> Path:

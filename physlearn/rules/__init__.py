@@ -1,12 +1,14 @@
 """Learning rules: one class per rule, all on the same seam.
 
-Equilibrium rules (EP, holomorphic EP, contrastive and coupled learning, generalized EP with
-Jacobian homeostasis), trajectory rules (RHEL, BPTT, HEB), Lagrangian EP (:mod:`.glep`), and the
-digital baselines for feedforward networks (difference target propagation, backprop).
+Equilibrium rules (EP, continual EP, holomorphic EP, contrastive and coupled learning,
+generalized EP with Jacobian homeostasis), trajectory rules (RHEL, BPTT, HEB), Lagrangian EP
+(:mod:`.glep`), and the digital baselines for feedforward networks (difference target
+propagation, backprop).
 """
 
 from . import glep, homeostasis
 from .base import Rule
+from .continual import ContinualEP
 from .contrastive import ContrastiveLearning, CoupledLearning
 from .dtp import DTP, Backprop
 from .echo import BPTT, RHEL
@@ -15,5 +17,5 @@ from .generalized import GeneralizedEP
 from .heb import HEB
 from .holomorphic import HolomorphicEP
 
-__all__ = ["Rule", "EP", "HolomorphicEP", "ContrastiveLearning", "CoupledLearning", "RHEL", "BPTT",
-           "GeneralizedEP", "HEB", "DTP", "Backprop", "glep", "homeostasis"]
+__all__ = ["Rule", "EP", "ContinualEP", "HolomorphicEP", "ContrastiveLearning", "CoupledLearning",
+           "RHEL", "BPTT", "GeneralizedEP", "HEB", "DTP", "Backprop", "glep", "homeostasis"]
