@@ -152,7 +152,13 @@ class NoisySystem(HyperParams):
 
     @property
     def capabilities(self):
-        return self.system.capabilities
+        """The wrapped system's, without ``"step"`` where the noise acts on the relaxation or
+        the outputs: the one-step map (continual EP) runs on the wrapped physics and would
+        skip that noise, so a rule that needs it refuses instead."""
+        caps = frozenset(self.system.capabilities)
+        if {"equilibrium", "outputs"} & set(self._noisy_methods):
+            caps -= {"step"}
+        return caps
 
     @property
     def params(self):

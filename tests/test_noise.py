@@ -9,7 +9,7 @@ below allows 5 such standard deviations (a false failure rate < 1e-6 per check) 
 import numpy as np
 import pytest
 
-from physlearn import EP, RHEL, GeneralizedEP, noise, testing
+from physlearn import EP, RHEL, ContinualEP, GeneralizedEP, noise, testing
 from physlearn.registry import SYSTEMS, make_system, system_entry
 
 WRAPPERS = {
@@ -94,6 +94,22 @@ def test_rebuild_from_get_params():
     w = noise.DeviceVariability(net, level=0.2, seed=4)
     np.testing.assert_array_equal(type(w)(**w.get_params(deep=False)).factor["conductance"],
                                   w.factor["conductance"])
+
+
+def test_continual_ep_refuses_noise_its_steps_would_skip():
+    # the one-step map runs on the wrapped physics: noise in the relaxation or the read-out
+    # would be skipped by continual EP's nudged steps, so the wrapper does not offer "step"
+    net = make_system("hopfield")
+    x, y = system_entry("hopfield").problem(net, seed=1)
+    rule = ContinualEP(beta=0.1, lr=1e-6)
+    for wrapped in (noise.RelaxationNoise(net, temperature=0.01),
+                    noise.ReadoutNoise(net, std=0.01)):
+        assert "step" not in wrapped.capabilities
+        with pytest.raises(ValueError, match=r"ContinualEP needs \['step'\]"):
+            rule.gradient(wrapped, x, y)
+    measured = noise.MeasurementNoise(net, std=0.0)
+    assert "step" in measured.capabilities
+    np.testing.assert_allclose(rule.gradient(measured, x, y)["W1"], rule.gradient(net, x, y)["W1"])
 
 
 def test_noise_on_a_system_without_the_method_is_refused():
