@@ -25,7 +25,8 @@
 #
 # The default run is reduced (one seed, 400 training images, three epochs; seconds).
 # `BINARY_FULL=1`: three seeds, the full training set (1437 images), ten epochs (a few
-# minutes; `BINARY_WORKERS=2` trains in two processes). Dimensionless units.
+# minutes; `BINARY_WORKERS=2` trains in two processes); `BINARY_HIDDEN=1024` (or more) widens
+# the hidden layer of every row. Dimensionless units.
 
 # %%
 import os
@@ -46,7 +47,8 @@ FIGURES = figure_dir(globals().get("__file__"))
 FULL = os.environ.get("BINARY_FULL") == "1"
 WORKERS = int(os.environ.get("BINARY_WORKERS", 1))
 SEEDS, EPOCHS, N_TRAIN = ((0, 1, 2), 10, None) if FULL else ((0,), 3, 400)
-HIDDEN, BETA, LR = 256, 0.25, 0.05
+HIDDEN = int(os.environ.get("BINARY_HIDDEN", 256))     # hidden units (binary nets want width)
+BETA, LR = 0.25, 0.05
 SIGN_BETA, SIGN_LR, REPLICAS = 20.0, 0.5, 10          # binary activations
 TOLERANCE = {"binary weights": 2.0, "binary weights + activations": 3.0}   # points below full
 
