@@ -119,17 +119,10 @@ class FeedforwardNetwork(System):
         self._sizes = sizes
         self._f, self._df = ACTIVATIONS[activation]
         rng = np.random.default_rng(seed)
-        params = {}
-        for i in range(1, len(sizes)):
-            params[f"W{i}"] = rng.normal(0.0, gain / np.sqrt(sizes[i - 1]),
-                                         (sizes[i], sizes[i - 1]))
-            params[f"b{i}"] = np.zeros(sizes[i])
-        if feedback:
-            for i in self.feedback_layers:
-                params[f"V{i}"] = rng.normal(0.0, feedback_gain / np.sqrt(sizes[i]),
-                                             (sizes[i - 1], sizes[i]))
-                params[f"c{i}"] = np.zeros(sizes[i - 1])
-        self.params = params
+        scales = {"W": gain, "V": feedback_gain}       # N(0, scale²/fan-in); biases 0
+        self.params = {name: rng.normal(0.0, scales[name[0]] / np.sqrt(shape[1]), shape)
+                       if name[0] in scales else np.zeros(shape)
+                       for name, shape in self.param_shapes.items()}
 
     # -- sizes and names --------------------------------------------------------------------------
     @property
