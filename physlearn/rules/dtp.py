@@ -14,6 +14,7 @@ import numbers
 import numpy as np
 
 from ..costs import make_cost
+from ..system import check_positive
 from .base import Rule, check_strength
 from .homeostasis import probe_seed
 
@@ -50,12 +51,6 @@ def _per_layer(name, value, n, check):
         raise ValueError(f"{name}={value!r} has {len(values)} entries but the network has {n} "
                          f"feedback maps (layers 2..{n + 1}): give one number or {n}")
     return [check(f"{name}[{k}]" if len(values) > 1 else name, v) for k, v in enumerate(values)]
-
-
-def _positive(name, v):
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (np.isfinite(v) and v > 0):
-        raise ValueError(f"{name}={v!r} must be a finite number > 0")
-    return float(v)
 
 
 def _count(name, v):
@@ -170,8 +165,8 @@ class DTP(Rule):
         self.feedback_samples = feedback_samples
         self.seed = seed
         check_strength("beta", beta)
-        for name, check in (("feedback_iterations", _count), ("feedback_lr", _positive),
-                            ("feedback_noise", _positive)):
+        for name, check in (("feedback_iterations", _count), ("feedback_lr", check_positive),
+                            ("feedback_noise", check_positive)):
             value = getattr(self, name)      # entries checked now, their count per network
             n = len(value) if isinstance(value, (list, tuple, np.ndarray)) else 1
             _per_layer(name, value, n, check)
@@ -228,8 +223,8 @@ class DTP(Rule):
         n = len(system.feedback_layers)
         return zip(system.feedback_layers,
                    _per_layer("feedback_iterations", self.feedback_iterations, n, _count),
-                   _per_layer("feedback_lr", self.feedback_lr, n, _positive),
-                   _per_layer("feedback_noise", self.feedback_noise, n, _positive))
+                   _per_layer("feedback_lr", self.feedback_lr, n, check_positive),
+                   _per_layer("feedback_noise", self.feedback_noise, n, check_positive))
 
     def noise_generator(self, system, x):
         """The generator of this call's perturbations: seeded by ``seed``, the batch ``x`` and
