@@ -31,7 +31,8 @@ class ContinualRun:
     residual : float
         ``max |residual|`` of the last state at the last parameters (below the tolerance).
     updates : list of dict
-        The per-step contrasts ``c_t`` (``θ_{t+1} − θ_t = −lr c_t``), in order.
+        The per-step contrasts ``c_t`` (``θ_{t+1} − θ_t = −lr c_t``), in order (empty unless
+        recorded).
     """
 
     gradient: dict
@@ -151,10 +152,12 @@ class ContinualEP(Rule):
 
     def gradient(self, system, x, y, cost=None):
         """The accumulated C-EP update divided by ``−lr`` (see Notes), batch mean."""
-        return self.run(system, x, y, cost).gradient
+        return self.run(system, x, y, cost, record=False).gradient
 
-    def run(self, system, x, y, cost=None):
+    def run(self, system, x, y, cost=None, record=True):
         """One free phase and one continual nudged phase; the parameters are restored after.
+
+        ``record=False`` keeps no per-step contrasts (``updates`` empty), as in training.
 
         Returns
         -------
@@ -178,12 +181,14 @@ class ContinualEP(Rule):
             state = system.equilibrium(x).replace(nudge=Nudge(cost, y, beta))
             measured = batch_mean(system.param_gradient(state))
             total = {k: np.zeros(np.shape(v)) for k, v in original.items()}
-            updates = []
+            updates, steps = [], 0
             for _ in range(max_steps):
                 state = system.step(state)
                 new = batch_mean(system.param_gradient(state))
                 update = contrast(new, measured, beta)
-                updates.append(update)
+                steps += 1
+                if record:
+                    updates.append(update)
                 total = {k: total[k] + update[k] for k in total}
                 system.update_params({k: original[k] - lr * total[k] for k in total})
                 measured = new
@@ -199,4 +204,4 @@ class ContinualEP(Rule):
             reached = {k: np.array(v, copy=True) for k, v in system._params.items()}
         finally:
             system._params = original
-        return ContinualRun(total, reached, len(updates), residual, updates)
+        return ContinualRun(total, reached, steps, residual, updates)
