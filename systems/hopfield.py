@@ -963,13 +963,14 @@ class HopfieldNetwork(VectorFieldNetwork):
         """One step of the relaxation dynamics of ``E + βC`` (``βC`` from ``state.nudge``) at
         the current parameters: the one-step map of continual EP (:class:`physlearn.ContinualEP`).
 
-        For the hard sigmoid, one sweep of the papers' fixed-point update (synchronous for
-        ``relaxation="sync"``, odd/even otherwise; see :meth:`_sweeps`); for smooth
-        activations, one step of the gradient flow ``s ← s − ∂(E + βC)/∂s / λ_max``, ``λ_max``
-        the largest Hessian eigenvalue in modulus (stable: it never overshoots along the
-        stiffest direction). Clamped outputs are held at their values. Every step lowers
-        ``E + βC`` or leaves it, except the synchronous sweep, which may oscillate (as the
-        papers note).
+        For the hard sigmoid and binary activations, one sweep of the papers' fixed-point
+        update (synchronous for ``relaxation="sync"``, odd/even otherwise; see
+        :meth:`_sweeps`); for smooth activations, one step of the gradient flow
+        ``s ← s − ∂(E + βC)/∂s / λ_max``, ``λ_max`` the largest Hessian eigenvalue in modulus
+        (stable: it never overshoots along the stiffest direction). Clamped outputs are held
+        at their values. Every step lowers ``E + βC`` or leaves it, except the synchronous
+        sweep (which may oscillate, as the papers note) and the binary units' update (whose
+        ``E`` is no Lyapunov function).
 
         Parameters
         ----------
