@@ -29,9 +29,11 @@ from .rules import (
     ContinualEP,
     ContrastiveLearning,
     CoupledLearning,
+    EqSpike,
     GeneralizedEP,
     HolomorphicEP,
     Rule,
+    SurrogateBPTT,
     glep,
     homeostasis,
 )
@@ -53,7 +55,7 @@ del _name, _module
 __all__ = [
     "EP", "ContinualEP", "HolomorphicEP", "ContrastiveLearning", "CoupledLearning", "RHEL", "BPTT",
     "HEB", "GeneralizedEP", "homeostasis", "error_alignment", "DTP", "Backprop",
-    "Rule", "glep",
+    "EqSpike", "SurrogateBPTT", "Rule", "glep",
     "SquaredError", "CrossEntropy", "Nudge", "Clamp",
     "exact_gradient", "finite_difference_gradient", "loss", "gradient_check", "bias_order",
     "System", "EquilibriumSystem", "State", "ConvergenceError",

@@ -34,23 +34,43 @@ class Cost(HyperParams):
 
 
 class SquaredError(Cost):
-    """Squared error ``C = ½ Σ_k (o_k − y_k)²``.
+    """Squared error ``C = ½ Σ_k (o_k − t_k)²`` to the targets ``t = low + (high − low) y``.
+
+    Parameters
+    ----------
+    low, high : float, default 0.0 and 1.0
+        Where the target values 0 and 1 land (``y`` itself by default). Bounded outputs (firing
+        fractions in ``[0, 1]``, hard sigmoids) want targets inside their range, e.g. 0.1 and
+        0.9: an output pushed to the edge 0 by one-hot zeros rests where its unit no longer
+        responds, and neither a nudge nor a gradient reaches it again.
 
     Notes
     -----
-    The nudging force −β(o − y) pulls each output toward its target; in a resistor network it is
-    a current β(y − V) injected at the output node (Kendall et al. 2020).
+    The nudging force −β(o − t) pulls each output toward its target; in a resistor network it is
+    a current β(t − V) injected at the output node (Kendall et al. 2020).
     """
 
-    def __init__(self):
-        pass
+    def __init__(self, low=0.0, high=1.0):
+        self.low = low
+        self.high = high
+        for name in ("low", "high"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not np.isfinite(value):
+                raise ValueError(f"{name}={value!r} must be a finite number")
+        if not high > low:
+            raise ValueError(f"high={high!r} must be above low={low!r} (the targets of y = 1 "
+                             "and y = 0)")
+
+    def _targets(self, y):
+        return y if (self.low, self.high) == (0.0, 1.0) else self.low + (self.high - self.low) * y
 
     def value(self, outputs, y):
-        d = outputs - y
+        d = outputs - self._targets(y)
         return 0.5 * np.sum(d * d, axis=-1)
 
     def gradient(self, outputs, y):
-        return outputs - y
+        return outputs - self._targets(y)
 
     def hessian(self, outputs, y):
         n = outputs.shape[-1]

@@ -349,6 +349,15 @@ def _builtin_systems(add: Callable):
         {"layers": [3, 5, 4, 2], "activation": "elu"},
         summary="layered feedforward network h = f(W h + b) with learned feedback maps "
                 "(the digital baseline: backprop, DTP)")
+    spiking = {"example": _S + "spiking:contract_problem"}
+    add("spiking", _S + "spiking:SpikingNetwork",
+        {"layers": [3, 5, 2], "window": 400, "initial_bias": 0.3}, **spiking,
+        summary="integrate-and-fire network whose firing rates settle to a hard-sigmoid Hopfield "
+                "fixed point (EqSpike)")
+    add("spiking-conv", _S + "spiking:SpikingNetwork",
+        {"layers": [[1, 6, 6], {"channels": 2, "kernel": 3, "pool": "avg", "pool_size": 2}, 2],
+         "window": 400}, **spiking,
+        summary="convolutional spiking convergent network, average pooling (Lin et al.)")
     chain = {"example": _S + "spin_chain:contract_problem"}
     add("spin-chain-tfim", _S + "spin_chain:SpinChain.transverse_field_ising",
         {"n_spins": 4, "J": [0.8, 0.9, 0.6], "h": [1.3, 1.1, 1.4, 1.2], "g": 0.1,
@@ -426,6 +435,12 @@ def _builtin_rules(add: Callable):
     add("dtp", r + "DTP", betas=(),
         summary="difference target propagation, feedback maps trained by L-DRL (biased: no "
                 "beta-limit claim)")
+    add("eqspike", r + "EqSpike", {"beta": 0.05}, betas=(),
+        summary="EqSpike: EP whose synapses contrast spike pairs (a symmetric STDP window) "
+                "between the nudged and free phases")
+    add("surrogate-bptt", r + "SurrogateBPTT", betas=(),
+        summary="BPTT through the spikes with a surrogate derivative (the spiking baseline; "
+                "memory O(N T))")
     add("heb-averaged", r + "HEB", {"eta": 1e-4}, betas=(1e-3, 3e-4, 1e-4), param="eta",
         tolerance=1e-6, summary="Hamiltonian echo backpropagation, averaged over ±eta")
 

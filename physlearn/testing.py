@@ -25,7 +25,11 @@ What is checked for a pair follows from what the rule declares (its *claim*):
 * ``"biased"`` — ``bias_order = None`` (contrastive and coupled learning, generalized EP with
   homeostasis): biased by design; a small step along the estimate lowers the cost;
 * ``"stochastic"`` — the system's runs are random (Monte Carlo): only keys, shapes, dtype and
-  finiteness are checked.
+  finiteness are checked;
+* ``"approximate"`` — the system's runs approximate its reference model (a spiking network's
+  firing fractions over a finite window, whose counting error does not vanish with β): the
+  system sets ``approximate_strength``, the rule is run at that strength and its estimate
+  must point along the exact reference (cosine ≥ :data:`APPROXIMATE_COSINE`).
 
 Examples
 --------
@@ -46,7 +50,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .check import BiasOrder, GradientCheck, compare, fit_slope, relative_error
+from .check import BiasOrder, GradientCheck, compare, cosine, fit_slope, relative_error
 from .costs import CrossEntropy, SquaredError, make_cost
 from .nudges import Clamp, Nudge
 from .reference import exact_gradient, finite_difference_gradient, loss
@@ -54,13 +58,15 @@ from .reference import exact_gradient, finite_difference_gradient, loss
 __all__ = ["check_system", "check_rule", "check_pair", "check_all", "pairs", "claim_of",
            "describe_reference", "default_problem", "PairCheck", "CheckAllReport",
            "missing_requirements", "INSTALL_HINTS",
-           "SYSTEM_CHECKS", "EXACT_TOLERANCE", "FD_TOLERANCE", "SLOPE_TOLERANCE"]
+           "SYSTEM_CHECKS", "EXACT_TOLERANCE", "FD_TOLERANCE", "SLOPE_TOLERANCE",
+           "APPROXIMATE_COSINE"]
 
 EXACT_TOLERANCE = 1e-8     # "exact at every strength": error at round-off
 FD_TOLERANCE = 1e-6        # exact references against central differences (h = 1e-6)
 SLOPE_TOLERANCE = 0.15     # measured against declared bias order
 STEP = 1e-3                # length of the "a small step lowers the cost" step
 UNREGISTERED_TOLERANCE = 1e-2
+APPROXIMATE_COSINE = 0.9   # direction agreement on systems whose runs approximate the reference
 
 
 class _Skip(Exception):
@@ -355,13 +361,15 @@ def claim_of(system, rule, cost=None, *, stochastic=False):
     Returns
     -------
     str
-        ``"not applicable"``, ``"stochastic"``, ``"reference"``, ``"exact"``, ``"biased"`` or
-        ``"estimator"``.
+        ``"not applicable"``, ``"stochastic"``, ``"approximate"``, ``"reference"``,
+        ``"exact"``, ``"biased"`` or ``"estimator"``.
     """
     if not rule.applies_to(system):
         return "not applicable"
     if stochastic:
         return "stochastic"
+    if getattr(system, "approximate_strength", None) is not None:
+        return "approximate"
     if getattr(rule, "is_reference", False):
         return "reference"
     if rule.exact_on(system, cost):
@@ -381,6 +389,8 @@ def _claim_text(claim, rule, betas, param, tolerance):
         "reference": "the exact reference (checked against finite differences of the loss)",
         "biased": "biased by design (not an estimator of dL/dθ): a small step lowers the cost",
         "stochastic": "stochastic system: keys, shapes, dtype and finiteness only",
+        "approximate": f"approximate system: at its own strength, the estimate points along "
+                       f"the exact reference (cosine >= {APPROXIMATE_COSINE:g})",
         "not applicable": "not applicable",
     }[claim]
 
@@ -619,9 +629,21 @@ def _run_claim(result, system, rule, x, y, cost, betas, param, tolerance, ref):
                            f"(±{SLOPE_TOLERANCE})"))
         return
 
+    if claim == "approximate":
+        strength = system.approximate_strength
+        if param in rule.get_params():
+            rule = copy.copy(rule).set_params(**{param: strength})
     g = rule.gradient(system, x, y, cost)
     ok, detail = _shape_check(system, g)
     checks.append(("gradient_shapes", ok, detail))
+    if claim == "approximate":
+        result.reference = f"exact_gradient ({describe_reference(system)})"
+        result.table = compare(g, ref(), repr(rule), _label(system))
+        agree = cosine(g, ref())
+        checks.append(("direction_vs_reference", agree >= APPROXIMATE_COSINE,
+                       f"cosine {agree:.4f} with the reference at {param}={strength:g} "
+                       f"(>= {APPROXIMATE_COSINE:g})"))
+        return
     if claim == "stochastic":
         result.reference = "none (stochastic system: no deterministic comparison)"
         return

@@ -16,6 +16,7 @@ from .phase_oscillators import PhaseOscillatorNetwork, PhaseState
 from .resistor import ResistorNetwork, ResistorState
 from .self_learning import SelfLearningMachine
 from .spice_network import SpiceNetwork
+from .spiking import SpikingNetwork
 from .vector_field import VectorFieldNetwork
 
 _LAZY = {"SpinChain": "spin_chain", "Coupling": "spin_chain", "SpinState": "spin_chain",
@@ -37,7 +38,7 @@ __all__ = [
     "SelfLearningMachine", "NonlinearResistorNetwork", "ElasticNetwork", "ElasticState",
     "IsingModel", "IsingState", "MeanFieldIsing", "PhaseOscillatorNetwork", "PhaseState",
     "VectorFieldNetwork", "HopfieldNetwork", "Conv", "SpiceNetwork", "DeepResistiveNetwork",
-    "DRNState", "FFEBM", "Linear", "FeedforwardNetwork",
+    "DRNState", "FFEBM", "Linear", "FeedforwardNetwork", "SpikingNetwork",
     "SpinChain", "Coupling", "SpinState", "QuantumHarmonicNetwork", "OscillatorState",
     "SymbolicSystem",
 ]

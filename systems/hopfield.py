@@ -30,6 +30,7 @@ from physlearn.system import (
     State,
     as_float_array,
     batch_mean,
+    check_batch,
 )
 from physlearn.systems.vector_field import (
     VectorFieldNetwork,
@@ -620,6 +621,7 @@ class HopfieldNetwork(VectorFieldNetwork):
                 raise ValueError(
                     f"x has image shape {tuple(arr.shape[1:])} (C, H, W) per sample, expected "
                     f"input_shape {self._input_shape} for {type(self).__name__}")
+            check_batch(arr, "x")
             arr = arr.reshape(len(arr), -1)
         return super().check_inputs(arr)
 

@@ -38,6 +38,7 @@ from physlearn.systems.quantum_oscillators import QuantumHarmonicNetwork
 from physlearn.systems.resistor import ResistorNetwork
 from physlearn.systems.self_learning import SelfLearningMachine
 from physlearn.systems.spice_network import SpiceNetwork
+from physlearn.systems.spiking import SpikingNetwork
 from physlearn.systems.spin_chain import SpinChain
 from physlearn.systems.symbolic import SymbolicSystem, symbolic_resistor
 from physlearn.systems.vector_field import VectorFieldNetwork
@@ -483,7 +484,37 @@ CONSTRUCTORS = [
      lambda: pl.DTP().gradient(FeedforwardNetwork([3, 4, 2], feedback=False),
                                np.ones((2, 3)), np.ones((2, 2))),
      r"DTP needs \['feedback'\], which FeedforwardNetwork does not offer"),
+    # spiking networks
+    ("spiking", "negative-threshold", lambda: SpikingNetwork([3, 5, 2], threshold=-1.0),
+     r"threshold=-1.0 must be a finite number > 0"),
+    ("spiking", "negative-tau", lambda: SpikingNetwork([3, 5, 2], neuron="lif", tau=-20.0),
+     r"tau=-20.0 must be a finite number > 0"),
+    ("spiking", "zero-dt", lambda: SpikingNetwork([3, 5, 2], dt=0.0),
+     r"dt=0.0 must be a finite number > 0"),
+    ("spiking", "negative-trace", lambda: SpikingNetwork([3, 5, 2], tau_trace=-1.0),
+     r"tau_trace=-1.0 must be a finite number > 0"),
+    ("spiking", "window-0", lambda: SpikingNetwork([3, 5, 2], window=0),
+     r"window=0 must be an integer >= 1 \(time steps\)"),
+    ("spiking", "neuron-kind", lambda: SpikingNetwork([3, 5, 2], neuron="hh"),
+     r"neuron='hh' must be one of \('if', 'lif'\)"),
+    ("spiking", "rate-above-1/dt",
+     lambda: SpikingNetwork([3, 5, 2], dt=0.5).predict(np.array([[0.1, 2.5, 0.0]])),
+     r"x\[0, 1\]=2.5 is an input firing rate outside \[0, 1/dt\] = \[0, 2\]"),
+    ("spiking", "negative-rate", lambda: system("spiking").predict(np.array([[0.1, -0.2, 0.0]])),
+     r"x\[0, 1\]=-0.2 is an input firing rate outside \[0, 1/dt\]"),
+    ("spiking-conv", "negative-rate-image",
+     lambda: system("spiking-conv").predict(-np.ones((1, 1, 6, 6))),
+     r"x\[0, 0\]=-1.0 is an input firing rate outside \[0, 1/dt\]"),
+    ("spiking-conv", "negative-threshold",
+     lambda: SpikingNetwork([[1, 6, 6], Conv(2, 3), 2], threshold=0.0),
+     r"threshold=0.0 must be a finite number > 0"),
+    ("spiking", "surrogate-width", lambda: pl.SurrogateBPTT(width=-1.0).gradient(
+        system("spiking"), *example("spiking")), r"width=-1.0 must be a finite number > 0"),
+    ("spiking", "eqspike-beta", lambda: pl.EqSpike(beta=0.0).gradient(
+        system("spiking"), *example("spiking")), r"beta=0.0 must be a finite positive"),
     # a cost
+    (None, "squared-error-range", lambda: pl.SquaredError(low=0.9, high=0.1),
+     r"high=0.1 must be above low=0.9"),
     (None, "cross-entropy-temperature=0", lambda: CrossEntropy(temperature=0.0),
      r"temperature=0"),
     (None, "cross-entropy-temperature<0", lambda: CrossEntropy(temperature=-1.0),

@@ -48,9 +48,7 @@ class EP(Rule):
 
     def nudges(self):
         """The two nudge strengths ``(β₁, β₂)``."""
-        beta = check_strength("beta", self.beta)
-        lo, hi = _NUDGES[check_choice("variant", self.variant, _NUDGES)]
-        return lo * beta, hi * beta
+        return nudge_pair(self.beta, self.variant)
 
     def per_sample_gradient(self, system, x, y, cost):
         b1, b2 = self.nudges()
@@ -65,3 +63,10 @@ class EP(Rule):
             return system.param_gradient(system.equilibrium(x, Nudge(cost, y, beta), start=free))
 
         return contrast(measure(b2), measure(b1), b2 - b1)
+
+
+def nudge_pair(beta, variant):
+    """``(β₁, β₂)`` of a variant: ``(0, β)``, ``(−β, 0)`` or ``(−β, β)``, after checking both."""
+    beta = check_strength("beta", beta)
+    lo, hi = _NUDGES[check_choice("variant", variant, _NUDGES)]
+    return lo * beta, hi * beta
