@@ -270,3 +270,18 @@ def test_bad_inputs_and_nudges():
     with pytest.raises(ValueError, match="needs"):
         pl.EqSpike().gradient(pl.systems.HopfieldNetwork([3, 5, 2]), [[0.1, 0.2, 0.3]],
                               [[0.5, 0.5]])
+
+
+@pytest.mark.slow
+def test_spiking_networks_learn_digits(tmp_path):
+    """Acceptance (example 64, 3 seeds): layered EqSpike >= 93 %, convolutional spiking EP
+    with average pooling >= 95 % and within 2 points of surrogate BPTT on the same network."""
+    from example_runs import run_example
+
+    lines = run_example("64_spiking_digits", tmp_path, SPIKING_FULL="1", SPIKING_WORKERS="2")
+    rows = [line for line in lines if "test accuracy" in line]
+    assert len(rows) == 3 and all("failed batches 0" in line for line in rows), lines
+    verdicts = [line for line in lines if line.endswith(": True") or ": True (" in line
+                or ": False" in line]
+    assert len(verdicts) == 3, lines[-8:]
+    assert all(": True" in line for line in verdicts), verdicts
