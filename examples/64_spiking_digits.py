@@ -90,8 +90,8 @@ if __name__ == "__main__":
         acc = [r["curve"][-1] for r in results if r["name"] == name]
         final[name] = acc
         sd = np.std(acc, ddof=1 if len(acc) > 1 else 0)
-        print(f"  {name:22s} (window {SETTINGS[name][1]}) test accuracy {np.mean(acc):.1f} ± {sd:.1f} % (seeds: "
-              f"{', '.join(f'{a:.1f}' for a in acc)}); failed batches "
+        print(f"  {name:22s} (window {SETTINGS[name][1]}) test accuracy {np.mean(acc):.1f} ± "
+              f"{sd:.1f} % (seeds: {', '.join(f'{a:.1f}' for a in acc)}); failed batches "
               f"{sum(r['failed'] for r in results if r['name'] == name)}")
     for name, bound in ACCURACY.items():
         print(f"{name} >= {bound:g} %: {np.mean(final[name]) >= bound}")
