@@ -36,12 +36,13 @@ def surrogate_gradient(net, x, y, cost, width):
     rates = run.count / window
     g_rate = cost.gradient(rates[:, net.output_index], y) / window
     theta, lam, ops, sl = net.threshold, net.leak, net._ops, net._slices
-    gz_next_from_currents = np.zeros_like(rates)
+    g_read = np.zeros_like(rates)        # ∂L/∂z(t) through the currents of step t + 1
     gu = np.zeros_like(rates)
     gc_all = [None] * steps
     for t in range(steps - 1, -1, -1):
-        gz = gz_next_from_currents.copy()
+        gz = g_read
         if t >= net.n_settle:
+            gz = gz.copy()
             gz[:, net.output_index] += g_rate
         v = v_all[t]
         surrogate = np.maximum(0.0, 1.0 - np.abs(v - 1.0) / width) / width
@@ -57,7 +58,7 @@ def surrogate_gradient(net, x, y, cost, width):
                 back[:, sl[l - 1]] += op.transpose(run.W[l], g_l, z_prev[:, sl[l - 1]])
             if l + 1 < len(ops):
                 back[:, sl[l + 1]] += ops[l + 1].forward(run.W[l + 1], g_l, z_prev[:, sl[l]])
-        gz_next_from_currents = back
+        g_read = back
     gc = np.stack(gc_all) / theta                              # (T, batch, n_state)
     z_prev = np.stack(z_all[:-1])                              # spikes read at each step
     z0_prev = np.stack(z0_all[:-1])
