@@ -48,25 +48,28 @@ class EP(Rule):
 
     def nudges(self):
         """The two nudge strengths ``(β₁, β₂)``."""
-        return nudge_pair(self.beta, self.variant)
+        beta = check_strength("beta", self.beta)
+        lo, hi = _NUDGES[check_choice("variant", self.variant, _NUDGES)]
+        return lo * beta, hi * beta
 
     def per_sample_gradient(self, system, x, y, cost):
         b1, b2 = self.nudges()
         chained = getattr(system, "chained_gradient", None)
         if chained is not None:     # a chain of blocks (FFEBM): EP inside each energy block
             return chained((b1, b2), x, y, cost)
-        free = system.equilibrium(x)
+        free = self._relax(system, x)
 
         def measure(beta):
-            if beta == 0:
-                return system.param_gradient(free)
-            return system.param_gradient(system.equilibrium(x, Nudge(cost, y, beta), start=free))
+            state = free if beta == 0 else self._relax(system, x, Nudge(cost, y, beta), free)
+            return self._measure(system, state)
 
         return contrast(measure(b2), measure(b1), b2 - b1)
 
+    def _relax(self, system, x, nudge=None, start=None):
+        """One run of the system (a subclass may ask it to record more)."""
+        return system.equilibrium(x, nudge, start=start)
 
-def nudge_pair(beta, variant):
-    """``(β₁, β₂)`` of a variant: ``(0, β)``, ``(−β, 0)`` or ``(−β, β)``, after checking both."""
-    beta = check_strength("beta", beta)
-    lo, hi = _NUDGES[check_choice("variant", variant, _NUDGES)]
-    return lo * beta, hi * beta
+    def _measure(self, system, state):
+        """The local measurement contrasted between the runs: ``∂E/∂θ`` at the state."""
+        return system.param_gradient(state)
+

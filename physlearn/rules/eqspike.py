@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from ..nudges import Nudge
-from .base import Rule, contrast
-from .ep import nudge_pair
+from .ep import EP
 
 
-class EqSpike(Rule):
+class EqSpike(EP):
     """EqSpike: EP on a spiking network with a spike-timing-dependent local update.
 
     Parameters
@@ -19,7 +17,8 @@ class EqSpike(Rule):
 
     Notes
     -----
-    Each synapse ``W_ij`` accumulates, over the counted window of a phase, every pair of a
+    EP's free and nudged runs (:class:`physlearn.EP`), with another measurement. Each synapse
+    ``W_ij`` accumulates, over the counted window of a phase, every pair of a
     spike of one neuron with the trace of the other just before it,
     ``P_ij = (1/T) Σ_t ½ (z_i(t) x_j(t−1) + x_i(t−1) z_j(t))``: a symmetric spike-timing
     window ``e^{−|Δt|/τ_x}`` (:func:`physlearn.systems.spiking.stdp_window`), local in space and
@@ -49,21 +48,10 @@ class EqSpike(Rule):
     bias_order = None            # the spike pairs' covariance does not vanish with beta
 
     def __init__(self, beta=0.2, variant="centered"):
-        self.beta = beta
-        self.variant = variant
+        super().__init__(beta=beta, variant=variant)
 
-    def nudges(self):
-        """The two nudge strengths ``(β₁, β₂)``."""
-        return nudge_pair(self.beta, self.variant)
+    def _relax(self, system, x, nudge=None, start=None):
+        return system.equilibrium(x, nudge, start=start, record="pairs")
 
-    def per_sample_gradient(self, system, x, y, cost):
-        b1, b2 = self.nudges()
-        free = system.equilibrium(x, record="pairs")
-
-        def measure(beta):
-            if beta == 0:
-                return free.info["pairs"]
-            nudge = Nudge(cost, y, beta)
-            return system.equilibrium(x, nudge, start=free, record="pairs").info["pairs"]
-
-        return contrast(measure(b2), measure(b1), b2 - b1)
+    def _measure(self, system, state):
+        return state.info["pairs"]
