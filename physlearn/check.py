@@ -20,7 +20,7 @@ def relative_error(estimate, reference):
 def cosine(a, b):
     """Cosine similarity between two flattened arrays, or two gradient dicts (all parameters
     together, over the keys of ``b``)."""
-    if isinstance(b, dict) or hasattr(b, "keys"):
+    if hasattr(b, "keys"):
         a = np.concatenate([np.ravel(a[k]) for k in b])
         b = np.concatenate([np.ravel(b[k]) for k in b])
     a, b = np.ravel(a), np.ravel(b)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .params import HyperParams
+from .params import HyperParams, check_finite
 
 
 class Cost(HyperParams):
@@ -53,17 +53,14 @@ class SquaredError(Cost):
     def __init__(self, low=0.0, high=1.0):
         self.low = low
         self.high = high
-        for name in ("low", "high"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                    or not np.isfinite(value):
-                raise ValueError(f"{name}={value!r} must be a finite number")
+        check_finite("low", low)
+        check_finite("high", high)
         if not high > low:
             raise ValueError(f"high={high!r} must be above low={low!r} (the targets of y = 1 "
                              "and y = 0)")
 
     def _targets(self, y):
-        return y if (self.low, self.high) == (0.0, 1.0) else self.low + (self.high - self.low) * y
+        return self.low + (self.high - self.low) * y
 
     def value(self, outputs, y):
         d = outputs - self._targets(y)

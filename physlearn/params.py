@@ -11,6 +11,15 @@ import inspect
 import numpy as np
 
 
+def check_finite(name, value):
+    """``value`` as a float, or a ``ValueError`` naming ``name`` unless it is a finite real
+    number (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(value):
+        raise ValueError(f"{name}={value!r} must be a finite number")
+    return float(value)
+
+
 class HyperParams:
     """Mixin giving ``get_params`` / ``set_params`` from the ``__init__`` signature.
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from physlearn.nudges import Clamp, Nudge
+from physlearn.params import check_finite
 from physlearn.system import EquilibriumSystem, State, check_positive
 from physlearn.systems.hopfield import HopfieldNetwork, _Dense
 
@@ -157,9 +158,7 @@ class SpikingNetwork(EquilibriumSystem):
         self._rate = HopfieldNetwork(layers, activation="hard-sigmoid", gain=gain, seed=seed)
         self._ops, self._slices = self._rate._ops, self._rate._slices
         self.n_state, self.output_index = self._rate.n_state, self._rate.output_index
-        if isinstance(initial_bias, bool) or not isinstance(initial_bias, (int, float)) \
-                or not np.isfinite(initial_bias):
-            raise ValueError(f"initial_bias={initial_bias!r} must be a finite number")
+        check_finite("initial_bias", initial_bias)
         self.params = {k: v + (initial_bias if k.startswith("b") else 0.0)
                        for k, v in self._rate.params.items()}
 
@@ -214,8 +213,7 @@ class SpikingNetwork(EquilibriumSystem):
         leak's ``(1 − λ)/2`` for LIF neurons); it reads inputs ``x·dt``. A new copy: editing it
         does not change this network.
         """
-        rate = HopfieldNetwork(self.layers, activation="hard-sigmoid", gain=self.gain,
-                               seed=self.seed)
+        rate = HopfieldNetwork(**self._rate.get_params(deep=False))
         rate.params = self._rate_params()
         return rate
 
