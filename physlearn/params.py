@@ -20,6 +20,19 @@ def check_finite(name, value):
     return float(value)
 
 
+def per_layer(name, value, n_layers, check=check_finite):
+    """One float per layer of couplings: a number serves every layer, a sequence gives them in
+    order and must have ``n_layers`` entries. Each entry passes ``check(name, v)``, which
+    returns it as a float or raises naming it (``gain[1]`` for a sequence's second entry)."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        if len(value) != n_layers:
+            raise ValueError(f"{name}={list(value)!r} has {len(value)} entries; expected one "
+                             f"number for every layer or one per layer of couplings "
+                             f"({n_layers})")
+        return tuple(check(f"{name}[{i}]", v) for i, v in enumerate(value))
+    return (check(name, value),) * n_layers
+
+
 class HyperParams:
     """Mixin giving ``get_params`` / ``set_params`` from the ``__init__`` signature.
 

@@ -24,6 +24,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from physlearn.costs import make_cost
 from physlearn.nudges import Clamp, Nudge
+from physlearn.params import per_layer
 from physlearn.system import (
     ConvergenceError,
     EquilibriumSystem,
@@ -31,6 +32,7 @@ from physlearn.system import (
     as_float_array,
     batch_mean,
     check_batch,
+    check_positive,
 )
 from physlearn.systems.vector_field import (
     VectorFieldNetwork,
@@ -333,8 +335,11 @@ class HopfieldNetwork(VectorFieldNetwork):
         real β only). Or binary activations, ``"sign"``: each unit holds ``s ∈ [0, 1]`` and
         communicates the step ``ρ(s) = H(s − ½) = (1 + sign(s − ½))/2 ∈ {0, 1}`` (Laydevant et
         al. 2021; needs ``relaxation="sync"`` or ``"async"``; no exact reference, see Notes).
-    gain : float, default 1.0
+    gain : float or sequence of float, default 1.0
         Initial weights ``N(0, gain²/fan_in)`` (fan-in ``C k²`` for a convolution); biases 0.
+        A sequence gives one gain per layer of couplings, input side first (a convolution
+        whose units should start in the hard sigmoid's kinks, not in its linear range, needs
+        a larger one than the read-out).
     seed : int, default 0
         Seeds the initial weights.
     tol : float, default 1e-10
@@ -498,8 +503,8 @@ class HopfieldNetwork(VectorFieldNetwork):
         self.initial_state = initial_state
         self.replicas = replicas
         self.tied, self.alpha = True, 0.0
-        check_relaxation_settings(gain, tol, max_iter)
-        check_relaxation_settings(gain, tol, max_sweeps, "max_sweeps")
+        check_relaxation_settings(None, tol, max_iter)
+        check_relaxation_settings(None, tol, max_sweeps, "max_sweeps")
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation={activation!r} must be one of {_ACTIVATIONS}")
         if relaxation not in _RELAXATIONS:
@@ -537,6 +542,7 @@ class HopfieldNetwork(VectorFieldNetwork):
                              "window maximum makes the energy's kinks convex, so minima can sit "
                              "on them (no equilibrium ∂E/∂s = 0); use activation='sigmoid' or "
                              "'hard-sigmoid' (activities >= 0) with max pooling")
+        self._gains = per_layer("gain", gain, len(self._ops), check_positive)
         self._set_layout([self._ops[0].n_in] + [op.n_out for op in self._ops])
         self.params = self._initial_params()
 
@@ -600,8 +606,8 @@ class HopfieldNetwork(VectorFieldNetwork):
     def _initial_params(self):
         rng = np.random.default_rng(self.seed)
         p = {}
-        for l, op in enumerate(self._ops, 1):
-            p[f"W{l}"] = rng.normal(0.0, self.gain / np.sqrt(op.fan_in), op.w_shape)
+        for l, (op, gain) in enumerate(zip(self._ops, self._gains), 1):
+            p[f"W{l}"] = rng.normal(0.0, gain / np.sqrt(op.fan_in), op.w_shape)
         for l, op in enumerate(self._ops, 1):
             p[f"b{l}"] = np.zeros(op.b_shape)
         return p

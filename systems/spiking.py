@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from physlearn.nudges import Clamp, Nudge
-from physlearn.params import check_finite
+from physlearn.params import per_layer
 from physlearn.system import EquilibriumSystem, State, check_positive
 from physlearn.systems.hopfield import HopfieldNetwork, _Dense
 
@@ -61,12 +61,14 @@ class SpikingNetwork(EquilibriumSystem):
         Time constant ``τ_x > 0`` (time units) of each neuron's spike trace
         ``x ← x + (z − x)/(τ_x/dt)``: the running rate estimate that the output nudge reads and
         that EqSpike's synapses correlate with the other neuron's spikes.
-    gain : float, default 1.0
-        Initial weights ``N(0, gain²/fan_in)``.
-    initial_bias : float, default 0.0
-        Initial bias current of every neuron (threshold units): a positive value starts the
-        neurons firing, inside the range where their rate responds to a nudge (a neuron
-        silent for every input gets no gradient and, below ``−β``, no nudge either).
+    gain : float or sequence of float, default 1.0
+        Initial weights ``N(0, gain²/fan_in)``; a sequence gives one gain per layer of
+        couplings, input side first.
+    initial_bias : float or sequence of float, default 0.0
+        Initial bias current of every neuron (threshold units), or one per layer: a positive
+        value starts the neurons firing, inside the range where their rate responds to a
+        nudge (a neuron silent for every input gets no gradient and, below ``−β``, no nudge
+        either).
     seed : int, default 0
         Seeds the initial weights.
 
@@ -158,8 +160,8 @@ class SpikingNetwork(EquilibriumSystem):
         self._rate = HopfieldNetwork(layers, activation="hard-sigmoid", gain=gain, seed=seed)
         self._ops, self._slices = self._rate._ops, self._rate._slices
         self.n_state, self.output_index = self._rate.n_state, self._rate.output_index
-        check_finite("initial_bias", initial_bias)
-        self.params = {k: v + (initial_bias if k.startswith("b") else 0.0)
+        biases = per_layer("initial_bias", initial_bias, len(self._ops))
+        self.params = {k: v + (biases[int(k[1:]) - 1] if k.startswith("b") else 0.0)
                        for k, v in self._rate.params.items()}
 
     capabilities = frozenset({"soft_nudge", "spikes"})

@@ -625,9 +625,9 @@ class VectorFieldNetwork(EquilibriumSystem):
 
 
 def check_relaxation_settings(gain, tol, max_iter, name="max_iter"):
-    """Refuse a weight scale, Newton tolerance or step budget (called ``name``) that cannot
-    work."""
-    if not (np.isfinite(gain) and gain > 0):
+    """Refuse a weight scale (None: checked by the caller), Newton tolerance or step budget
+    (called ``name``) that cannot work."""
+    if gain is not None and not (np.isfinite(gain) and gain > 0):
         raise ValueError(f"gain={gain!r} must be a finite number > 0")
     if not (np.isfinite(tol) and tol > 0):
         raise ValueError(f"tol={tol!r} must be a finite number > 0")

@@ -508,6 +508,13 @@ CONSTRUCTORS = [
     ("spiking-conv", "negative-threshold",
      lambda: SpikingNetwork([[1, 6, 6], Conv(2, 3), 2], threshold=0.0),
      r"threshold=0.0 must be a finite number > 0"),
+    ("spiking", "gain-per-layer-count", lambda: SpikingNetwork([3, 5, 2], gain=[1.0, 0.5, 0.5]),
+     r"gain=\[1.0, 0.5, 0.5\] has 3 entries; expected one number for every layer or one per "
+     r"layer of couplings \(2\)"),
+    ("spiking", "initial-bias-entry", lambda: SpikingNetwork([3, 5, 2], initial_bias=[0.0, None]),
+     r"initial_bias\[1\]=None must be a finite number"),
+    ("hopfield", "gain-entry", lambda: HopfieldNetwork([3, 5, 2], gain=[1.0, -0.5]),
+     r"gain\[1\]=-0.5 must be a finite number > 0"),
     ("spiking", "surrogate-width", lambda: pl.SurrogateBPTT(width=-1.0).gradient(
         system("spiking"), *example("spiking")), r"width=-1.0 must be a finite number > 0"),
     ("spiking", "eqspike-beta", lambda: pl.EqSpike(beta=0.0).gradient(

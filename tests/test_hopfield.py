@@ -597,3 +597,13 @@ def test_replicated_outputs_relax_alike_by_sweeps_and_newton_and_clamp_every_rep
         HopfieldNetwork([5, 6, 3], replicas=0)
     with pytest.raises(ValueError, match=r"replicas=2: the output layer .* must be dense"):
         HopfieldNetwork([[1, 6, 6], Conv(2, 3)], replicas=2)
+
+
+def test_per_layer_gain_scales_each_layer_of_couplings():
+    """``gain=[g1, g2, ...]``: the same draws as ``gain=1``, layer l scaled by ``g_l``."""
+    layers = [[1, 6, 6], Conv(2, 3, padding=1, pool="avg"), 4, 2]
+    one = HopfieldNetwork(layers, gain=1.0, seed=3)
+    per = HopfieldNetwork(layers, gain=[1.5, 0.5, 2.0], seed=3)
+    for l, g in enumerate([1.5, 0.5, 2.0], 1):
+        np.testing.assert_allclose(per.params[f"W{l}"], g * one.params[f"W{l}"], rtol=1e-15)
+    assert per.get_params()["gain"] == [1.5, 0.5, 2.0]
