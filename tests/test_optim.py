@@ -167,6 +167,27 @@ def test_make_optimizer_unknown_name_lists_valid():
     assert isinstance(make_optimizer("Adam"), Adam)
 
 
+@pytest.mark.parametrize("name", sorted(SETTINGS))
+def test_weight_decay_is_the_step_on_the_l2_penalised_loss(name):
+    """``weight_decay=λ`` steps on ``g + λθ`` (the gradient of ``L + ½λ‖θ‖²``), and the
+    penalised quadratic's minimum moves to ``hθ*/(h + λ)``."""
+    lam = 0.4
+    decayed = make_optimizer(name, **SETTINGS[name], weight_decay=lam)
+    plain = make_optimizer(name, **SETTINGS[name])
+    p, q = start(), start()
+    for _ in range(3):
+        g = quadratic_grad(p)
+        p = decayed.step(p, g)
+        q = plain.step(q, {k: g[k] + lam * q[k] for k in g})
+        for k in p:
+            np.testing.assert_array_equal(p[k], q[k])
+    for _ in range(3000):
+        p = decayed.step(p, quadratic_grad(p))
+    for k in p:
+        np.testing.assert_allclose(p[k], CURVATURE[k] * OPTIMUM[k] / (CURVATURE[k] + lam),
+                                   atol=1e-6)
+
+
 @pytest.mark.parametrize(
     "cls, kwargs, match",
     [
@@ -175,6 +196,8 @@ def test_make_optimizer_unknown_name_lists_valid():
         (Momentum, {"momentum": 1.0}, "momentum"),
         (Adam, {"beta2": -0.1}, "beta2"),
         (Adam, {"eps": 0}, "eps"),
+        (Adam, {"weight_decay": -1e-3}, "weight_decay"),
+        (SGD, {"weight_decay": float("inf")}, "weight_decay"),
     ],
 )
 def test_invalid_hyperparameters(cls, kwargs, match):

@@ -41,6 +41,12 @@ def _check_positive(name: str, value: float) -> None:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
 
 
+def _check_nonnegative(name: str, value: float) -> None:
+    _check_real(name, value)
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
 def _check_unit_interval(name: str, value: float) -> None:
     _check_real(name, value)
     if not 0.0 <= value < 1.0:
@@ -81,9 +87,13 @@ class Optimizer(HyperParams):
     lr_scale : float
         Factor on the learning rate, 1 unless a schedule sets it (``physlearn.train``'s
         ``schedule``, see :func:`lr_factor`); not a hyperparameter.
+    weight_decay : float
+        ``λ`` of an L2 penalty ``½λ‖θ‖²`` added to the loss: the step sees ``g + λθ``
+        (0 unless the subclass takes it as a hyperparameter).
     """
 
     _slots: tuple[str, ...] = ()
+    weight_decay: float = 0.0
 
     def __init__(self) -> None:
         self.lr_scale = 1.0
@@ -170,10 +180,12 @@ class Optimizer(HyperParams):
         _check_matching(params, grads)
         self._check_state_keys(params)
         self.t += 1
-        return {
-            key: np.asarray(params[key]) - self._direction(key, np.asarray(grads[key]))
-            for key in params
-        }
+        new = {}
+        for key in params:
+            p, g = np.asarray(params[key]), np.asarray(grads[key])
+            new[key] = p - self._direction(key, g + self.weight_decay * p if self.weight_decay
+                                           else g)
+        return new
 
     def _check_state_keys(self, params: Mapping) -> None:
         for slot, arrays in self._state.items():
@@ -202,11 +214,17 @@ class SGD(Optimizer):
     ----------
     lr : float, default 0.01
         Learning rate (step size), > 0.
+    weight_decay : float, default 0.0
+        ``λ >= 0`` of the L2 penalty ``½λ‖θ‖²`` on every parameter: the step sees
+        ``g + λθ``. On an energy-based network it keeps the couplings, and with them the
+        energy's negative curvature, small.
     """
 
-    def __init__(self, lr: float = 0.01) -> None:
+    def __init__(self, lr: float = 0.01, weight_decay: float = 0.0) -> None:
         _check_positive("lr", lr)
+        _check_nonnegative("weight_decay", weight_decay)
         self.lr = lr
+        self.weight_decay = weight_decay
         super().__init__()
 
     def _direction(self, key: str, grad: np.ndarray) -> np.ndarray:
@@ -224,15 +242,22 @@ class Momentum(Optimizer):
         Learning rate, > 0.
     momentum : float, default 0.9
         Decay ``μ`` of the velocity, in [0, 1). ``momentum=0`` is :class:`SGD`.
+    weight_decay : float, default 0.0
+        ``λ >= 0`` of the L2 penalty ``½λ‖θ‖²`` on every parameter: the step sees
+        ``g + λθ``. On an energy-based network it keeps the couplings, and with them the
+        energy's negative curvature, small.
     """
 
     _slots = ("velocity",)
 
-    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9,
+                 weight_decay: float = 0.0) -> None:
         _check_positive("lr", lr)
         _check_unit_interval("momentum", momentum)
+        _check_nonnegative("weight_decay", weight_decay)
         self.lr = lr
         self.momentum = momentum
+        self.weight_decay = weight_decay
         super().__init__()
 
     def _direction(self, key: str, grad: np.ndarray) -> np.ndarray:
@@ -260,21 +285,28 @@ class Adam(Optimizer):
         Decay of the second-moment estimate, in [0, 1).
     eps : float, default 1e-8
         Regulariser of the denominator, > 0.
+    weight_decay : float, default 0.0
+        ``λ >= 0`` of the L2 penalty ``½λ‖θ‖²`` on every parameter: the step sees
+        ``g + λθ`` (before the moments: L2 Adam, not AdamW). On an energy-based network
+        it keeps the couplings, and with them the energy's negative curvature, small.
     """
 
     _slots = ("m", "v")
 
     def __init__(
-        self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8
+        self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+        weight_decay: float = 0.0,
     ) -> None:
         _check_positive("lr", lr)
         _check_unit_interval("beta1", beta1)
         _check_unit_interval("beta2", beta2)
         _check_positive("eps", eps)
+        _check_nonnegative("weight_decay", weight_decay)
         self.lr = lr
         self.beta1 = beta1
         self.beta2 = beta2
         self.eps = eps
+        self.weight_decay = weight_decay
         super().__init__()
 
     def _direction(self, key: str, grad: np.ndarray) -> np.ndarray:
