@@ -99,15 +99,6 @@ def subset(data, n, name=None):
                    task=data.task, n_classes=data.n_classes, name=name or data.name)
 
 
-def validation_split(data, seed=0):
-    """A stratified 20 % of the training set as the 'test' set, the rest for training."""
-    labels = np.argmax(data.y_train, axis=1)
-    x_fit, x_val, y_fit, y_val = train_test_split(data.x_train, data.y_train, test_size=0.2,
-                                                  random_state=seed, stratify=labels)
-    return Dataset(x_fit, y_fit, x_val, y_val, task=data.task, n_classes=data.n_classes,
-                   name=data.name + "/validation")
-
-
 def run(data, hidden, alpha_deg, lam, seed, rule=None, epochs=EPOCHS):
     """Train one network; return test accuracy, hidden-layer cosines and failed batches."""
     layers = [data.x_train.shape[1], *hidden, data.n_classes]
@@ -217,7 +208,7 @@ if harder is not None:
     tasks[harder] = candidates[harder]
 tasks = {k: subset(data, n, k) for k, (data, n) in tasks.items()}
 combos = [(name, hidden) for name in tasks for hidden in HIDDEN]
-validation = iter(run_many([dict(data=validation_split(tasks[name]), hidden=hidden,
+validation = iter(run_many([dict(data=tasks[name].validation(), hidden=hidden,
                                  alpha_deg=90, lam=lam, seed=0)
                             for name, hidden in combos for lam in LAMBDAS]))
 chosen = {}

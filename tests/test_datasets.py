@@ -154,3 +154,18 @@ def test_dataset_is_frozen():
     with pytest.raises(ValueError):
         data.x_train[0, 0] = 5.0
     assert "xor" in repr(data)
+
+
+def test_validation_split_is_carved_from_the_training_set_by_class():
+    data = datasets.digits()
+    val = data.validation(fraction=0.2, seed=3)
+    assert val.n_train + val.n_test == data.n_train and val.name == "digits/validation"
+    # every held-out and kept sample is a training sample, none twice, no test sample
+    rows = {r.tobytes() for r in data.x_train}
+    assert all(r.tobytes() in rows for r in np.vstack([val.x_train, val.x_test]))
+    assert not {r.tobytes() for r in val.x_test} & {r.tobytes() for r in val.x_train}
+    share = np.bincount(val.labels_test, minlength=10) / np.bincount(data.labels_train)
+    assert np.allclose(share, 0.2, atol=0.02)            # stratified
+    np.testing.assert_array_equal(data.validation(seed=3).x_test, val.x_test)
+    with pytest.raises(ValueError, match=r"fraction must be a fraction in \(0, 1\), got 1.5"):
+        data.validation(fraction=1.5)

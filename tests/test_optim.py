@@ -188,6 +188,17 @@ def test_weight_decay_is_the_step_on_the_l2_penalised_loss(name):
                                    atol=1e-6)
 
 
+def test_weight_decay_acts_only_on_the_decayed_names():
+    p = {"a": np.ones(2), "b": np.ones((2, 2))}
+    zero = {k: np.zeros_like(v) for k, v in p.items()}
+    new = SGD(lr=0.1, weight_decay=0.5, decayed="a").step(p, zero)
+    np.testing.assert_allclose(new["a"], 0.95)
+    np.testing.assert_array_equal(new["b"], p["b"])
+    with pytest.raises(ValueError, match=r"decayed='W\*' matches no parameter of \['a', 'b'\]"):
+        Adam(weight_decay=0.1, decayed="W*").step(p, zero)
+    Adam(decayed="W*").step(p, zero)          # no decay, no pattern to match
+
+
 @pytest.mark.parametrize(
     "cls, kwargs, match",
     [

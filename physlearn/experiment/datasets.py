@@ -156,6 +156,34 @@ class Dataset:
         """Integer class labels of the test set, shape (n_test,)."""
         return self._labels(self.y_test)
 
+    def validation(self, fraction: float = 0.2, seed: int = 0) -> Dataset:
+        """A validation split carved from the training set, for choosing hyperparameters
+        without looking at the test set.
+
+        Parameters
+        ----------
+        fraction : float, default 0.2
+            Share of the training samples held out, in (0, 1); stratified by class for a
+            classification task.
+        seed : int, default 0
+            Seeds the shuffle.
+
+        Returns
+        -------
+        Dataset
+            The other training samples as its training set, the held-out ones as its test
+            set; named ``"<name>/validation"``.
+        """
+        from sklearn.model_selection import train_test_split
+
+        _check_test_size(fraction, "fraction")
+        stratify = self.labels_train if self.task == "classification" else None
+        x_fit, x_val, y_fit, y_val = train_test_split(
+            self.x_train, self.y_train, test_size=fraction, random_state=_check_seed(seed),
+            stratify=stratify)
+        return Dataset(x_fit, y_fit, x_val, y_val, task=self.task, n_classes=self.n_classes,
+                       name=self.name + "/validation")
+
     def __repr__(self) -> str:
         classes = f", n_classes={self.n_classes}" if self.n_classes is not None else ""
         return (
@@ -207,9 +235,10 @@ def _check_input_scale(input_scale) -> float:
     return float(input_scale)
 
 
-def _check_test_size(test_size) -> float:
-    if not 0.0 < test_size < 1.0:
-        raise ValueError(f"test_size must be a fraction in (0, 1), got {test_size!r}")
+def _check_test_size(test_size, name="test_size") -> float:
+    if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.floating)) \
+            or not 0.0 < test_size < 1.0:
+        raise ValueError(f"{name} must be a fraction in (0, 1), got {test_size!r}")
     return float(test_size)
 
 

@@ -88,12 +88,20 @@ class Optimizer(HyperParams):
         Factor on the learning rate, 1 unless a schedule sets it (``physlearn.train``'s
         ``schedule``, see :func:`lr_factor`); not a hyperparameter.
     weight_decay : float
-        ``λ`` of an L2 penalty ``½λ‖θ‖²`` added to the loss: the step sees ``g + λθ``
-        (0 unless the subclass takes it as a hyperparameter).
+        ``λ`` of an L2 penalty ``½λ‖θ‖²`` added to the loss: the step sees ``g + λθ`` on the
+        parameters whose names match the pattern ``decayed`` (0 unless the subclass takes
+        it as a hyperparameter).
     """
 
     _slots: tuple[str, ...] = ()
     weight_decay: float = 0.0
+    decayed: str = "*"
+
+    def _set_decay(self, weight_decay: float, decayed: str) -> None:
+        _check_nonnegative("weight_decay", weight_decay)
+        if not isinstance(decayed, str):
+            raise ValueError(f"decayed must be a name pattern (fnmatch), got {decayed!r}")
+        self.weight_decay, self.decayed = weight_decay, decayed
 
     def __init__(self) -> None:
         self.lr_scale = 1.0
@@ -180,10 +188,15 @@ class Optimizer(HyperParams):
         _check_matching(params, grads)
         self._check_state_keys(params)
         self.t += 1
+        decayed = set(fnmatch.filter(params, self.decayed)) if self.weight_decay else set()
+        if self.weight_decay and not decayed:
+            raise ValueError(f"decayed={self.decayed!r} matches no parameter of "
+                             f"{sorted(params)}; weight_decay={self.weight_decay!r} would "
+                             "act on nothing")
         new = {}
         for key in params:
             p, g = np.asarray(params[key]), np.asarray(grads[key])
-            new[key] = p - self._direction(key, g + self.weight_decay * p if self.weight_decay
+            new[key] = p - self._direction(key, g + self.weight_decay * p if key in decayed
                                            else g)
         return new
 
@@ -215,16 +228,18 @@ class SGD(Optimizer):
     lr : float, default 0.01
         Learning rate (step size), > 0.
     weight_decay : float, default 0.0
-        ``λ >= 0`` of the L2 penalty ``½λ‖θ‖²`` on every parameter: the step sees
+        ``λ >= 0`` of the L2 penalty ``½λ‖θ‖²`` on the parameters ``decayed``: the step sees
         ``g + λθ``. On an energy-based network it keeps the couplings, and with them the
         energy's negative curvature, small.
+    decayed : str, default "*"
+        Names (a shell pattern, :mod:`fnmatch`) of the decayed parameters: every one by
+        default; ``"*W*"`` the couplings of a Hopfield network or an ff-EBM, not the biases.
     """
 
-    def __init__(self, lr: float = 0.01, weight_decay: float = 0.0) -> None:
+    def __init__(self, lr: float = 0.01, weight_decay: float = 0.0, decayed: str = "*") -> None:
         _check_positive("lr", lr)
-        _check_nonnegative("weight_decay", weight_decay)
         self.lr = lr
-        self.weight_decay = weight_decay
+        self._set_decay(weight_decay, decayed)
         super().__init__()
 
     def _direction(self, key: str, grad: np.ndarray) -> np.ndarray:
@@ -243,21 +258,23 @@ class Momentum(Optimizer):
     momentum : float, default 0.9
         Decay ``μ`` of the velocity, in [0, 1). ``momentum=0`` is :class:`SGD`.
     weight_decay : float, default 0.0
-        ``λ >= 0`` of the L2 penalty ``½λ‖θ‖²`` on every parameter: the step sees
+        ``λ >= 0`` of the L2 penalty ``½λ‖θ‖²`` on the parameters ``decayed``: the step sees
         ``g + λθ``. On an energy-based network it keeps the couplings, and with them the
         energy's negative curvature, small.
+    decayed : str, default "*"
+        Names (a shell pattern, :mod:`fnmatch`) of the decayed parameters: every one by
+        default; ``"*W*"`` the couplings of a Hopfield network or an ff-EBM, not the biases.
     """
 
     _slots = ("velocity",)
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.9,
-                 weight_decay: float = 0.0) -> None:
+                 weight_decay: float = 0.0, decayed: str = "*") -> None:
         _check_positive("lr", lr)
         _check_unit_interval("momentum", momentum)
-        _check_nonnegative("weight_decay", weight_decay)
         self.lr = lr
         self.momentum = momentum
-        self.weight_decay = weight_decay
+        self._set_decay(weight_decay, decayed)
         super().__init__()
 
     def _direction(self, key: str, grad: np.ndarray) -> np.ndarray:
@@ -286,27 +303,29 @@ class Adam(Optimizer):
     eps : float, default 1e-8
         Regulariser of the denominator, > 0.
     weight_decay : float, default 0.0
-        ``λ >= 0`` of the L2 penalty ``½λ‖θ‖²`` on every parameter: the step sees
+        ``λ >= 0`` of the L2 penalty ``½λ‖θ‖²`` on the parameters ``decayed``: the step sees
         ``g + λθ`` (before the moments: L2 Adam, not AdamW). On an energy-based network
         it keeps the couplings, and with them the energy's negative curvature, small.
+    decayed : str, default "*"
+        Names (a shell pattern, :mod:`fnmatch`) of the decayed parameters: every one by
+        default; ``"*W*"`` the couplings of a Hopfield network or an ff-EBM, not the biases.
     """
 
     _slots = ("m", "v")
 
     def __init__(
         self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
-        weight_decay: float = 0.0,
+        weight_decay: float = 0.0, decayed: str = "*",
     ) -> None:
         _check_positive("lr", lr)
         _check_unit_interval("beta1", beta1)
         _check_unit_interval("beta2", beta2)
         _check_positive("eps", eps)
-        _check_nonnegative("weight_decay", weight_decay)
         self.lr = lr
         self.beta1 = beta1
         self.beta2 = beta2
         self.eps = eps
-        self.weight_decay = weight_decay
+        self._set_decay(weight_decay, decayed)
         super().__init__()
 
     def _direction(self, key: str, grad: np.ndarray) -> np.ndarray:
