@@ -88,9 +88,15 @@ class Optimizer(HyperParams):
         Factor on the learning rate, 1 unless a schedule sets it (``physlearn.train``'s
         ``schedule``, see :func:`lr_factor`); not a hyperparameter.
     weight_decay : float
-        ``λ`` of an L2 penalty ``½λ‖θ‖²`` added to the loss: the step sees ``g + λθ`` on the
-        parameters whose names match the pattern ``decayed`` (0 unless the subclass takes
-        it as a hyperparameter).
+        ``λ >= 0`` of an L2 penalty ``½λ‖θ‖²`` added to the loss: the step sees ``g + λθ``
+        (before any moment estimate: L2 Adam, not AdamW) on the parameters whose names match
+        the shell pattern (:mod:`fnmatch`) ``decayed``; a pattern that matches none is an
+        error. 0 unless the subclass takes it as a hyperparameter. On an energy-based
+        network it keeps the couplings, and with them the energy's negative curvature,
+        small; ``decayed="*W*"`` decays the couplings of a Hopfield network or an ff-EBM,
+        not its biases.
+    decayed : str
+        ``"*"`` (every parameter) unless the subclass takes it as a hyperparameter.
     """
 
     _slots: tuple[str, ...] = ()
@@ -228,12 +234,9 @@ class SGD(Optimizer):
     lr : float, default 0.01
         Learning rate (step size), > 0.
     weight_decay : float, default 0.0
-        ``λ >= 0`` of the L2 penalty ``½λ‖θ‖²`` on the parameters ``decayed``: the step sees
-        ``g + λθ``. On an energy-based network it keeps the couplings, and with them the
-        energy's negative curvature, small.
+        L2 penalty ``λ >= 0`` on the parameters ``decayed`` (see :class:`Optimizer`).
     decayed : str, default "*"
-        Names (a shell pattern, :mod:`fnmatch`) of the decayed parameters: every one by
-        default; ``"*W*"`` the couplings of a Hopfield network or an ff-EBM, not the biases.
+        Names (a shell pattern) of the decayed parameters; every one by default.
     """
 
     def __init__(self, lr: float = 0.01, weight_decay: float = 0.0, decayed: str = "*") -> None:
@@ -258,12 +261,9 @@ class Momentum(Optimizer):
     momentum : float, default 0.9
         Decay ``μ`` of the velocity, in [0, 1). ``momentum=0`` is :class:`SGD`.
     weight_decay : float, default 0.0
-        ``λ >= 0`` of the L2 penalty ``½λ‖θ‖²`` on the parameters ``decayed``: the step sees
-        ``g + λθ``. On an energy-based network it keeps the couplings, and with them the
-        energy's negative curvature, small.
+        L2 penalty ``λ >= 0`` on the parameters ``decayed`` (see :class:`Optimizer`).
     decayed : str, default "*"
-        Names (a shell pattern, :mod:`fnmatch`) of the decayed parameters: every one by
-        default; ``"*W*"`` the couplings of a Hopfield network or an ff-EBM, not the biases.
+        Names (a shell pattern) of the decayed parameters; every one by default.
     """
 
     _slots = ("velocity",)
@@ -303,12 +303,9 @@ class Adam(Optimizer):
     eps : float, default 1e-8
         Regulariser of the denominator, > 0.
     weight_decay : float, default 0.0
-        ``λ >= 0`` of the L2 penalty ``½λ‖θ‖²`` on the parameters ``decayed``: the step sees
-        ``g + λθ`` (before the moments: L2 Adam, not AdamW). On an energy-based network
-        it keeps the couplings, and with them the energy's negative curvature, small.
+        L2 penalty ``λ >= 0`` on the parameters ``decayed`` (see :class:`Optimizer`).
     decayed : str, default "*"
-        Names (a shell pattern, :mod:`fnmatch`) of the decayed parameters: every one by
-        default; ``"*W*"`` the couplings of a Hopfield network or an ff-EBM, not the biases.
+        Names (a shell pattern) of the decayed parameters; every one by default.
     """
 
     _slots = ("m", "v")
@@ -454,9 +451,7 @@ class BinaryFlip(_BinaryWeights, Optimizer):
                              f"{threshold!r}")
         _check_unit_interval("momentum", momentum)
         _check_positive("lr", lr)
-        _check_real("scale_lr", scale_lr)
-        if not (math.isfinite(scale_lr) and scale_lr >= 0):
-            raise ValueError(f"scale_lr must be a finite number >= 0, got {scale_lr!r}")
+        _check_nonnegative("scale_lr", scale_lr)
         self.threshold = threshold
         self.momentum = momentum
         self.lr = lr
@@ -544,9 +539,7 @@ class Metaplastic(_BinaryWeights, Adam):
 
     def __init__(self, m: float = 1.0, lr: float = 5e-3, beta1: float = 0.9,
                  beta2: float = 0.999, eps: float = 1e-8, binary="W*") -> None:
-        _check_real("m", m)
-        if not (math.isfinite(m) and m >= 0):
-            raise ValueError(f"m must be a finite number >= 0, got {m!r}")
+        _check_nonnegative("m", m)
         self._set_binary(binary)
         super().__init__(lr=lr, beta1=beta1, beta2=beta2, eps=eps)
         self.m = m
