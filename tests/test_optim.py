@@ -273,8 +273,37 @@ def test_binary_flip_refuses_weights_changed_outside_it():
         opt.step(params, {"W1": np.zeros((4, 3)), "b1": np.zeros(4)})
 
 
+def test_binary_flip_per_layer_thresholds_act_on_their_own_layer():
+    """``threshold={"W1": τ1, "W2": τ2}``: each matrix flips against its own threshold, the
+    same flips as two optimizers with one threshold each."""
+    rng = np.random.default_rng(4)
+    start = {"W1": rng.normal(size=(4, 3)), "W2": rng.normal(size=(2, 4))}
+    grads = [{k: rng.normal(size=v.shape) for k, v in start.items()} for _ in range(6)]
+
+    def run(threshold, keys):
+        opt, params = BinaryFlip(threshold=threshold, momentum=0.5), {k: start[k] for k in keys}
+        for g in grads:
+            params = opt.step(params, {k: g[k] for k in keys})
+        return params
+
+    both = run({"W1": 0.05, "W*": 0.5}, ("W1", "W2"))      # first matching pattern wins
+    np.testing.assert_array_equal(both["W1"], run(0.05, ("W1",))["W1"])
+    np.testing.assert_array_equal(both["W2"], run(0.5, ("W2",))["W2"])
+    assert not np.array_equal(both["W1"], run(0.5, ("W1",))["W1"])   # the thresholds matter
+
+
+@pytest.mark.parametrize("threshold, match", [
+    ({"W2": 0.1}, r"threshold pattern 'W2' matches no binary parameter"),
+    ({"W1": 0.1}, r"gives no threshold for the binary parameters \['W3'\]")])
+def test_binary_flip_per_layer_thresholds_must_cover_the_binary_parameters(threshold, match):
+    params = {"W1": np.ones(2), "W3": np.ones(2)}
+    with pytest.raises(ValueError, match=match):
+        BinaryFlip(threshold=threshold).step(params, params)
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"threshold": -1.0}, "threshold"), ({"threshold": float("nan")}, "threshold"),
+    ({"threshold": {"W1": -1.0}}, "threshold"),
     ({"momentum": 1.0}, "momentum"), ({"lr": 0.0}, "lr"), ({"binary": ()}, "binary"),
     ({"binary": 3}, "binary")])
 def test_binary_flip_invalid_hyperparameters(kwargs, match):

@@ -400,8 +400,13 @@ class BinaryFlip(_BinaryWeights, Optimizer):
 
     Parameters
     ----------
-    threshold : float, default 1e-5
-        Flip threshold ``τ >= 0`` on the filtered gradient; ``inf`` freezes the signs.
+    threshold : float or dict, default 1e-5
+        Flip threshold ``τ >= 0`` on the filtered gradient; ``inf`` freezes the signs. A
+        dict maps names (shell patterns) to thresholds, one per layer, e.g. ``{"W1": 1e-7,
+        "W2": 1e-6}``: each binary parameter takes the value of the first pattern that
+        matches it (the paper's per-layer thresholds: the gradient of a layer whose
+        activities are binary is sparse, and its filter grows slowly). Every binary
+        parameter must be matched, and every pattern must match one.
     momentum : float, default 0.9999
         Decay ``μ`` of the filter, in [0, 1) (the paper's rate ``γ = 1 − μ``): a long memory,
         about ``1/(1 − μ)`` steps, so that a weight flips on the trend of many batches, not
@@ -443,12 +448,13 @@ class BinaryFlip(_BinaryWeights, Optimizer):
 
     _slots = ("filter", "alpha")
 
-    def __init__(self, threshold: float = 1e-5, momentum: float = 0.9999, lr: float = 0.01,
-                 scale_lr: float = 0.0, binary="W*") -> None:
-        _check_real("threshold", threshold)
-        if not threshold >= 0:
-            raise ValueError(f"threshold must be >= 0 (inf freezes the weights), got "
-                             f"{threshold!r}")
+    def __init__(self, threshold: float | Mapping[str, float] = 1e-5, momentum: float = 0.9999,
+                 lr: float = 0.01, scale_lr: float = 0.0, binary="W*") -> None:
+        for value in (threshold.values() if isinstance(threshold, Mapping) else (threshold,)):
+            _check_real("threshold", value)
+            if not value >= 0:
+                raise ValueError(f"threshold must be >= 0 (inf freezes the weights), got "
+                                 f"{threshold!r}")
         _check_unit_interval("momentum", momentum)
         _check_positive("lr", lr)
         _check_nonnegative("scale_lr", scale_lr)
@@ -462,6 +468,7 @@ class BinaryFlip(_BinaryWeights, Optimizer):
     def step(self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> dict:
         _check_matching(params, grads)
         names = self._binary_state(params)
+        thresholds = self._thresholds(names)
         alpha, filt = self._state["alpha"], self._state["filter"]
         first = not alpha
         new, scales, filters = {}, {}, {}
@@ -484,12 +491,28 @@ class BinaryFlip(_BinaryWeights, Optimizer):
                                  f"{scales[key]!r} <= 0 (from {float(alpha[key])!r}); use a "
                                  "smaller scale_lr")
             filters[key] = self.momentum * filt[key] + (1.0 - self.momentum) * g
-            new[key] = scales[key] * np.where(sign * filters[key] > self.threshold, -sign, sign)
+            new[key] = scales[key] * np.where(sign * filters[key] > thresholds[key], -sign,
+                                                sign)
         for key in scales:                      # commit the state only once every check passed
             alpha[key], filt[key] = np.array(scales[key]), filters[key]
         self.t += 1
         return new
 
+    def _thresholds(self, names: list[str]) -> dict:
+        """Each binary parameter's threshold (``threshold`` a number, or per name)."""
+        if not isinstance(self.threshold, Mapping):
+            return dict.fromkeys(names, self.threshold)
+        for pattern in self.threshold:
+            if not fnmatch.filter(names, pattern):
+                raise ValueError(f"threshold pattern {pattern!r} matches no binary parameter "
+                                 f"of {names}")
+        found = {k: next((t for p, t in self.threshold.items() if fnmatch.fnmatchcase(k, p)),
+                         None) for k in names}
+        missing = [k for k, t in found.items() if t is None]
+        if missing:
+            raise ValueError(f"threshold={self.threshold!r} gives no threshold for the binary "
+                             f"parameters {missing}")
+        return found
 
 
 class Metaplastic(_BinaryWeights, Adam):
