@@ -787,14 +787,18 @@ class SpinChain(System):
                           observable="X0 X4", **kwargs):
         """Wanjura & Marquardt's unsupervised chain (open): the couplings are θ = (θ_X, θ_ZZ) in
 
-            H = −(θ_X Σ X_j + θ_ZZ Σ Z_j Z_{j+1} + g_zxz Σ Z_j X_{j+1} Z_{j+2}),
+            H = −(θ_X Σ_{j=0}^{N−1} X_j + θ_ZZ Σ_{j=0}^{N−2} Z_j Z_{j+1}
+                  + g_zxz Σ_{j=1}^{N−3} Z_j X_{j+1} Z_{j+2}),
 
         no inputs, and the output is ``⟨X₀X₄⟩``; train with
-        :class:`~physlearn.systems.quantum.NegativeMagnitude` to maximise ``|⟨X₀X₄⟩|``.
+        :class:`~physlearn.systems.quantum.NegativeMagnitude` to maximise ``|⟨X₀X₄⟩|``. Spins
+        count from 0, and the cluster sum starts at ``j = 1``: ``N − 3`` terms, spin 0 in
+        none of them, term for term the Hamiltonian of the paper's exploration example (its
+        ``Σ_{j=1}^{N−3}`` over spins counted from 0).
         """
         xs = [(-1.0, f"X{i}") for i in range(n_spins)]
         zz = [(-1.0, f"Z{i} Z{j}") for i, j in _bonds(n_spins, False)]
-        zxz = [(-1.0, f"Z{i} X{j} Z{k}") for i, j, k in _triples(n_spins, False)]
+        zxz = [(-1.0, f"Z{i} X{j} Z{k}") for i, j, k in _triples(n_spins, False)[1:]]
         couplings = [Coupling("theta", (xs, zz), "trainable", tuple(theta)),
                      Coupling("g_zxz", (zxz,), "fixed", g_zxz)]
         return cls(n_spins, couplings, [observable], **kwargs)

@@ -64,6 +64,21 @@ def test_builders_shapes_and_time_reversal():
     assert cluster.param_shapes == {"g_x": (1,)} and cluster.n_features == 2
 
 
+def test_exploration_chain_is_the_papers_term_for_term():
+    """Wanjura & Marquardt's exploration example: X on every spin, ZZ on every open bond, and
+    the cluster terms Z_j X_{j+1} Z_{j+2} for j = 1 … N − 3 (spin 0 in none); from
+    θ = (−0.1, 0.4) its ground state has |⟨X₀X₄⟩| = 0.0087, the example's first record."""
+    chain = SpinChain.phase_exploration(10)
+    (xs, zz), (zxz,) = (c.operators for c in chain.couplings)
+    assert [label for _, label in xs] == [f"X{j}" for j in range(10)]
+    assert [label for _, label in zz] == [f"Z{j} Z{j + 1}" for j in range(9)]
+    assert [label for _, label in zxz] == [f"Z{j} X{j + 1} Z{j + 2}" for j in range(1, 8)]
+    assert {c for c, _ in xs + zz + zxz} == {-1.0}        # H = −(θ_X ΣX + θ_ZZ ΣZZ + g ΣZXZ)
+    assert [c.value for c in chain.couplings] == [(-0.1, 0.4), 0.5]
+    start = abs(chain.predict(np.zeros((1, 0)))[0, 0])
+    assert abs(start - 0.0087) <= 1e-4, start
+
+
 def test_cluster_ising_phase_labels():
     x, labels, y = cluster_ising_phases(500, seed=1)
     np.testing.assert_allclose(x.sum(axis=1), 4.0)
