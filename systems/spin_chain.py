@@ -761,6 +761,17 @@ class SpinChain(System):
         ``sensor_sensor`` (9). Outputs are the projectors onto the sensor outcomes (↑↑), (↑↓),
         (↓↓) — one per phase. Trainable couplings start uniform in ``[−scale, scale]``.
 
+        **Parameter order against the paper's code.** The authors' θ is one vector: the 36
+        system–sensor couplings, then the 6 sensor fields, then the 9 sensor–sensor
+        couplings, which is the order of ``params`` here too. Within the last two blocks the
+        orders agree (``X_{s1}, Y_{s1}, Z_{s1}, X_{s2}, …`` and ``a_{s1} b_{s2}`` with ``b``
+        fastest). Within ``system_sensor`` they differ: here entry
+        ``((a·2 + i)·3 + b)·2 + s`` couples system Pauli ``a`` on site ``i`` to sensor Pauli
+        ``b`` on sensor ``s`` (sensor fastest), there entry ``((i·3 + a)·2 + s)·3 + b``
+        (site slowest, sensor Pauli fastest); ``a, b`` count X, Y, Z from 0, ``i, s`` from
+        0. The authors start from standard normal couplings, this builder from
+        ``U(−scale, scale)``.
+
         References
         ----------
         .. [1] C. C. Wanjura, F. Marquardt, Nat. Commun. 16, 6595 (2025), Fig. 3.

@@ -79,6 +79,19 @@ def test_exploration_chain_is_the_papers_term_for_term():
     assert abs(start - 0.0087) <= 1e-4, start
 
 
+def test_phase_sensor_parameter_order_is_the_documented_one():
+    """The index formulas of :meth:`SpinChain.phase_sensor`'s docstring, entry by entry."""
+    sensor = SpinChain.phase_sensor(6)
+    terms = {c.name: list(c.operators) for c in sensor.couplings if c.role == "trainable"}
+    assert list(terms) == ["system_sensor", "sensor_field", "sensor_sensor"]
+    pauli = "XYZ"
+    for a, i, b, s in np.ndindex(3, 2, 3, 2):
+        label = f"{pauli[a]}{i} {pauli[b]}{6 + s}"
+        assert terms["system_sensor"][((a * 2 + i) * 3 + b) * 2 + s] == label
+    assert terms["sensor_field"] == ["X6", "Y6", "Z6", "X7", "Y7", "Z7"]
+    assert terms["sensor_sensor"] == [f"{a}6 {b}7" for a in pauli for b in pauli]
+
+
 def test_cluster_ising_phase_labels():
     x, labels, y = cluster_ising_phases(500, seed=1)
     np.testing.assert_allclose(x.sum(axis=1), 4.0)
