@@ -273,6 +273,24 @@ def test_binary_flip_refuses_weights_changed_outside_it():
         opt.step(params, {"W1": np.zeros((4, 3)), "b1": np.zeros(4)})
 
 
+def test_binary_flip_schedule_scales_the_filter_intake():
+    """A schedule ``s`` scales what enters the filter, so the flips at threshold ``τ`` under
+    ``s = ½`` are those at ``2τ`` under ``s = 1``; ``s → 0`` freezes the signs."""
+    rng = np.random.default_rng(5)
+    grads = [{"W1": rng.normal(size=(4, 3)), "b1": np.zeros(4)} for _ in range(8)]
+
+    def run(threshold, scale):
+        opt, params = BinaryFlip(threshold=threshold, momentum=0.5), _binary_start()
+        opt.lr_scale = scale
+        for g in grads:
+            params = opt.step(params, g)
+        return params["W1"]
+
+    np.testing.assert_array_equal(run(0.1, 0.5), run(0.2, 1.0))
+    assert not np.array_equal(run(0.1, 0.5), run(0.1, 1.0))
+    np.testing.assert_array_equal(np.sign(run(0.0, 0.0)), np.sign(_binary_start()["W1"]))
+
+
 def test_binary_flip_per_layer_thresholds_act_on_their_own_layer():
     """``threshold={"W1": τ1, "W2": τ2}``: each matrix flips against its own threshold, the
     same flips as two optimizers with one threshold each."""

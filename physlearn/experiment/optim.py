@@ -412,8 +412,10 @@ class BinaryFlip(_BinaryWeights, Optimizer):
         about ``1/(1 − μ)`` steps, so that a weight flips on the trend of many batches, not
         on one batch's noise; ``0``: the last gradient alone decides.
     lr : float, default 0.01
-        Learning rate of the full-precision parameters, > 0 (a training ``schedule`` scales
-        it; it does not change the threshold).
+        Learning rate of the full-precision parameters, > 0. A training ``schedule`` scales
+        it, and scales the filter's intake alike, ``m ← μ m + (1 − μ) s(t) g``: as the
+        schedule ``s(t)`` decays, the filter stops moving and the flips die out (annealing;
+        with a constant schedule nothing changes).
     scale_lr : float, default 0.0
         Learning rate of the scales ``α`` (one per binary parameter), ``>= 0``: ``0`` keeps
         them fixed; otherwise ``α ← α − scale_lr · Σ sign(W) ⊙ g`` (gradient descent on
@@ -469,6 +471,7 @@ class BinaryFlip(_BinaryWeights, Optimizer):
         _check_matching(params, grads)
         names = self._binary_state(params)
         thresholds = self._thresholds(names)
+        intake = (1.0 - self.momentum) * self.lr_scale     # a schedule anneals the flips
         alpha, filt = self._state["alpha"], self._state["filter"]
         first = not alpha
         new, scales, filters = {}, {}, {}
@@ -479,7 +482,7 @@ class BinaryFlip(_BinaryWeights, Optimizer):
                 continue
             if first:
                 scales[key] = self._first_scale(key, p)
-                filters[key] = (1.0 - self.momentum) * g
+                filters[key] = intake * g
                 new[key] = scales[key] * np.where(p < 0, -1.0, 1.0)
                 continue
             self._check_binary(key, p, float(alpha[key]))
@@ -490,7 +493,7 @@ class BinaryFlip(_BinaryWeights, Optimizer):
                 raise ValueError(f"the scale alpha of params[{key!r}] would become "
                                  f"{scales[key]!r} <= 0 (from {float(alpha[key])!r}); use a "
                                  "smaller scale_lr")
-            filters[key] = self.momentum * filt[key] + (1.0 - self.momentum) * g
+            filters[key] = self.momentum * filt[key] + intake * g
             new[key] = scales[key] * np.where(sign * filters[key] > thresholds[key], -sign,
                                                 sign)
         for key in scales:                      # commit the state only once every check passed
