@@ -93,10 +93,10 @@ def network(name, seed):
 
 def switched_on(net, x):
     """Fraction of binary hidden units that the pixels alone switch on at the start:
-    ``A₁ x + b₁ > ½`` (the weights binarised as the optimizer will, ``α₁ sign(W₁)``)."""
-    w = net.params["W1"]
-    w = np.mean(np.abs(w)) * np.where(w < 0, -1.0, 1.0)
-    return float(np.mean(x @ w.T + net.params["b1"] > 0.5))
+    ``A₁ x + b₁ > ½``, with ``W₁`` binarised by the optimizer's first step, ``α₁ sign(W₁)``."""
+    zero = {k: np.zeros_like(v) for k, v in net.params.items()}
+    binary = pl.optim.BinaryFlip().step(net.params, zero)
+    return float(np.mean(x @ binary["W1"].T + binary["b1"] > 0.5))
 
 
 def run(job):

@@ -338,6 +338,13 @@ class Adam(Optimizer):
         return self._rate * m_hat / (np.sqrt(v_hat) + self.eps)
 
 
+def _require_matches(what: str, patterns, names: list[str], kind: str) -> None:
+    """Every shell pattern of ``what`` must match one of ``names`` (a typo is an error)."""
+    for pattern in patterns:
+        if not fnmatch.filter(names, pattern):
+            raise ValueError(f"{what} pattern {pattern!r} matches no {kind} of {sorted(names)}")
+
+
 class _BinaryWeights:
     """What the binary optimizers share: which parameters are binary (``binary``, shell
     patterns of names), their first scale ``α = mean |W|``, and the check that every entry is
@@ -353,10 +360,7 @@ class _BinaryWeights:
     def binary_names(self, params: Mapping) -> list[str]:
         """The names in ``params`` that are binary; raises if a pattern matches none."""
         patterns = (self.binary,) if isinstance(self.binary, str) else tuple(self.binary)
-        for pattern in patterns:
-            if not fnmatch.filter(params, pattern):
-                raise ValueError(f"binary pattern {pattern!r} matches no parameter of "
-                                 f"{sorted(params)}")
+        _require_matches("binary", patterns, list(params), "parameter")
         return [k for k in params if any(fnmatch.fnmatchcase(k, p) for p in patterns)]
 
     def _binary_state(self, params: Mapping) -> list[str]:
@@ -505,10 +509,7 @@ class BinaryFlip(_BinaryWeights, Optimizer):
         """Each binary parameter's threshold (``threshold`` a number, or per name)."""
         if not isinstance(self.threshold, Mapping):
             return dict.fromkeys(names, self.threshold)
-        for pattern in self.threshold:
-            if not fnmatch.filter(names, pattern):
-                raise ValueError(f"threshold pattern {pattern!r} matches no binary parameter "
-                                 f"of {names}")
+        _require_matches("threshold", self.threshold, names, "binary parameter")
         found = {k: next((t for p, t in self.threshold.items() if fnmatch.fnmatchcase(k, p)),
                          None) for k in names}
         missing = [k for k, t in found.items() if t is None]
