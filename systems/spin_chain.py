@@ -34,6 +34,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from physlearn.system import ConvergenceError, State, System, batch_mean
+from physlearn.systems.lanczos import first_excitation, lanczos_ground_state
 from physlearn.systems.quantum import (
     NudgeNearGapWarning,
     ObservableCost,
@@ -92,7 +93,7 @@ class SpinState(State):
 
     psi: np.ndarray = None          # (batch, dim) ground states; None at T > 0
     ensembles: list = None          # T > 0: per sample (weights, eigenvectors) of kept levels
-    energies: np.ndarray = None     # (batch, 2) lowest two levels of the Hamiltonian used
+    energies: np.ndarray = None     # (batch, 2) lowest two levels (E₁ nan for nudged states)
     nu: np.ndarray = None           # (batch, n_outputs) output nudges ν_k that were applied
     expect: np.ndarray = None       # (batch, n_ops) exact ⟨O⟩ of every operator of the basis
     measured: np.ndarray = None     # same, as measured (with shot noise if shots are set)
@@ -108,9 +109,11 @@ class SpinState(State):
 class _OperatorBasis:
     """Operators on a common sparsity pattern: H = Σ c_i O_i is one matrix–vector product.
 
-    Every operator's nonzeros are stored aligned to the union pattern (rows, cols), so that a
-    linear combination is ``c @ D`` and all expectation values in a pure state are
-    ``D @ (ψ*_rows ψ_cols)`` — one pass over the pattern for any number of operators.
+    Every operator's nonzeros are stored aligned to the union pattern (rows, cols), as the
+    rows of one sparse table D (operator × pattern entry), so that a linear combination is
+    ``Dᵀ c`` and all expectation values in a pure state are ``D (ψ*_rows ψ_cols)`` — one pass
+    over each operator's own nonzeros, whatever the number of operators (a Pauli string has
+    ``dim`` nonzeros, the union pattern many more).
     """
 
     def __init__(self, mats):
@@ -125,31 +128,52 @@ class _OperatorBasis:
         self.rows, self.cols = coo.row.astype(np.int64), coo.col.astype(np.int64)
         self.indptr, self.indices = pattern.indptr, pattern.indices
         keys = self.rows * self.dim + self.cols
-        self.data = np.zeros((len(mats), len(keys)), dtype=self.dtype)
+        entries, positions, values = [], [], []
         for i, m in enumerate(mats):
             c = m.tocoo()
-            pos = np.searchsorted(keys, c.row.astype(np.int64) * self.dim + c.col)
-            np.add.at(self.data[i], pos, c.data.real if self.dtype == np.float64 else c.data)
+            positions.append(np.searchsorted(keys, c.row.astype(np.int64) * self.dim + c.col))
+            entries.append(np.full(c.nnz, i))
+            values.append(c.data.real if self.dtype == np.float64 else c.data)
+        self.data = sp.csr_matrix((np.concatenate(values).astype(self.dtype),
+                                   (np.concatenate(entries), np.concatenate(positions))),
+                                  shape=(len(mats), len(keys)))       # duplicates are summed
+        self._data_t = self.data.T.tocsr()
+        self._tables = {}
         self.mats = [(m.real if self.dtype == np.float64 else m).astype(self.dtype).tocsr()
                      for m in mats]
 
     def combine(self, coefs):
         """Σ_i c_i O_i as a CSR matrix."""
-        return sp.csr_matrix((coefs @ self.data, self.indices, self.indptr),
-                             shape=(self.dim, self.dim))
+        return self.matrix(self._data_t @ np.asarray(coefs))
+
+    def pattern_values(self, coefs, rows=slice(None)):
+        """The values of ``Σ_i c_i O_i`` on the pattern, for a batch ``coefs`` (batch, n_rows)
+        of coefficients of the selected operators: shape (batch, nnz)."""
+        return np.asarray((self._table(rows).T @ np.asarray(coefs).T).T)
+
+    def matrix(self, values):
+        """The CSR matrix with ``values`` on the pattern."""
+        return sp.csr_matrix((values, self.indices, self.indptr), shape=(self.dim, self.dim))
 
     def expect_pure(self, psi, rows=slice(None)):
         """⟨ψ|O_i|ψ⟩/⟨ψ|ψ⟩ for the selected operators."""
         w = np.conj(psi[self.rows]) * psi[self.cols]
-        return np.real(self.data[rows] @ w) / np.real(np.vdot(psi, psi))
+        return np.real(self._table(rows) @ w) / np.real(np.vdot(psi, psi))
 
     def cross(self, bra, ket, rows=slice(None)):
         """⟨bra|O_i|ket⟩ for the selected operators (complex)."""
-        return self.data[rows] @ (np.conj(bra[self.rows]) * ket[self.cols])
+        return self._table(rows) @ (np.conj(bra[self.rows]) * ket[self.cols])
 
     def trace(self, rho_t, rows=slice(None)):
         """Tr(O_i M) given ``rho_t = M`` (dense): Σ_rc O_rc M_cr."""
-        return self.data[rows] @ rho_t[self.cols, self.rows]
+        return self._table(rows) @ rho_t[self.cols, self.rows]
+
+    def _table(self, rows):
+        """The rows of D for a slice of operators (sliced once: slicing copies)."""
+        key = rows.indices(self.data.shape[0])
+        if key not in self._tables:
+            self._tables[key] = self.data if key == (0, self.data.shape[0], 1) else self.data[rows]
+        return self._tables[key]
 
 
 def _is_real(m):
@@ -175,8 +199,11 @@ class SpinChain(System):
         every ⟨A_j⟩ and ⟨B_k⟩ is reported with Gaussian shot noise of variance Var/shots
         (:func:`physlearn.systems.quantum.shot_noise`).
     solver : {"auto", "dense", "sparse"}, default "auto"
-        Dense LAPACK diagonalisation, or sparse Lanczos (``eigsh``) warm-started from the
-        ``start`` state; "auto" is dense up to 8 qubits. Gibbs states are always dense.
+        Dense LAPACK diagonalisation, or Lanczos (:mod:`physlearn.systems.lanczos`): the free
+        state from a fixed random start with a loose second run for its gap, a nudged state
+        warm-started from ``start`` (the free state) with no gap of its own. "auto" is dense
+        up to ``DENSE_MAX_DIM`` (the measured crossover, ``benchmarks/bench_quantum.py``).
+        Gibbs states are always dense.
     gap_guard : {"raise", "warn", "off"}, default "raise"
         What to do with a degenerate ground state (gap below ``min_gap``); with "raise" or
         "warn", a nudge with ``Σ_k |ν_k| ‖B_k‖ > nudge_gap_ratio · Δ`` also warns.
@@ -186,7 +213,9 @@ class SpinChain(System):
         Nudge strength, in units of the free gap Δ (max(Δ, T) for Gibbs states), beyond which
         the finite-nudge estimate is flagged as unreliable (:class:`NudgeNearGapWarning`).
     tol : float, default 1e-13
-        Lanczos tolerance (relative residual).
+        Lanczos tolerance: a ground state is converged when ``‖Hψ − Eψ‖ ≤ tol · max(1, |E|)``;
+        its expectation values are then accurate to about ``2 ‖A‖ tol |E| / Δ``, and a
+        finite-nudge gradient to that divided by β.
     seed : int, optional
         Seeds the initial trainable couplings and the shot noise.
 
@@ -438,25 +467,50 @@ class SpinChain(System):
 
     def _solve_batch(self, x, nu, nudge, start):
         T = check_temperature(self.temperature)
-        hamiltonians = [self.basis.combine(c) for c in self._coefficients(x, nu)]
-        state = SpinState(s=None, x=x, nudge=nudge, nu=nu, temperature=T)
+        coefs = self._coefficients(x, np.zeros_like(nu))
+        if start is not None and np.array_equal(start.extra.get("couplings"), coefs):
+            values = start.extra["hamiltonian"]          # the same H: assembled once
+        else:
+            values = self.basis.pattern_values(coefs)
+        extra = {"couplings": coefs, "hamiltonian": values}
+        if np.any(nu):
+            values = values + self.basis.pattern_values(nu, self._slices["<outputs>"])
+        hamiltonians = [self.basis.matrix(v) for v in values]
+        state = SpinState(s=None, x=x, nudge=nudge, nu=nu, temperature=T, extra=extra)
         if T > 0:
             return self._gibbs_states(state, hamiltonians)
         return self._ground_states(state, hamiltonians, start)
 
     def _ground_states(self, state, hamiltonians, start):
-        what = "nudged ground state" if state.nudge is not None else "ground state"
+        nudged = state.nudge is not None
         psi, energies = [], []
         for b, H in enumerate(hamiltonians):
             guess = None if start is None or start.psi is None else start.psi[b]
-            e, v = lowest_states(H, 2, solver=self._solver(), start=guess, tol=self.tol)
-            check_gap(e, min_gap=self.min_gap, policy=self.gap_guard, what=f"{what} of sample {b}")
-            psi.append(v[:, 0])
+            e, v = self._ground_state(H, guess, with_gap=not nudged and self.gap_guard != "off")
+            if not np.isnan(e[1]):
+                check_gap(e, min_gap=self.min_gap, policy=self.gap_guard,
+                          what=f"ground state of sample {b}")
+            psi.append(v)
             energies.append(e)
         psi = np.array(psi)
         expect = np.array([self.basis.expect_pure(v) for v in psi])
         return state.replace(s=np.hstack([psi.real, psi.imag]), psi=psi,
                              energies=np.array(energies), expect=expect, measured=expect)
+
+    def _ground_state(self, H, guess, with_gap):
+        """``([E₀, E₁], ψ₀)``; ``E₁`` is nan unless ``with_gap`` (a nudged state needs no
+        gap of its own: the free gap and the nudge guard bound it, by Weyl's inequality)."""
+        if self._solver() == "dense" or self.dim <= 16:
+            e, v = lowest_states(H, 2 if with_gap else 1, solver="dense")
+            return (e if with_gap else np.r_[e, np.nan]), v[:, 0]
+        if guess is None:
+            guess = np.random.default_rng(self.dim).normal(size=self.dim)
+        ground = lanczos_ground_state(H, guess, tol=self.tol)
+        e1 = np.nan
+        if with_gap:
+            floor = self.min_gap * max(1.0, abs(ground.energy))
+            e1 = first_excitation(H, ground, floor=floor).energy
+        return np.array([ground.energy, e1]), ground.vector
 
     def _gibbs_states(self, state, hamiltonians):
         T = state.temperature

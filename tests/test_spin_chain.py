@@ -303,6 +303,40 @@ def test_degenerate_ground_state_is_refused():
     assert np.isfinite(chain.predict([[0.0]])).all()
 
 
+def test_degenerate_ground_state_is_refused_by_the_lanczos_solver():
+    """Lanczos sees one copy of a degenerate level; the gap run on the complement sees both."""
+    chain = SpinChain.transverse_field_ising(10, h=0.0, g=0.0, inputs=("-X0",),
+                                             solver="sparse")
+    with pytest.raises(DegenerateGroundStateError, match="degenerate: gap"):
+        chain.predict([[0.0]])
+
+
+def test_phase_sensor_gradient_equals_arpack_ground_states():
+    """The centered quantum-EP gradient of Wanjura & Marquardt's phase sensor (8 + 2 qubits,
+    51 couplings, beta = 0.4) from the Lanczos ground states equals the one from ARPACK's
+    (eigsh, k = 2, tol 1e-13: the earlier implementation) to 1e-9."""
+    import scipy.sparse.linalg as spla
+
+    from physlearn.systems.spin_chain import phase_sensor_problem
+
+    chain = SpinChain.phase_sensor(8)
+    x, y = phase_sensor_problem(chain, np.random.default_rng(0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NudgeNearGapWarning)      # beta = 0.4 is the paper's
+        g = pl.EP(beta=0.4, variant="centered").gradient(chain, x, y)
+    free = chain.equilibrium(x)
+    eps = pl.SquaredError().gradient(chain.outputs(free), y)
+    contrast = 0
+    for sign in (1, -1):
+        states = []
+        for c in chain._coefficients(x, sign * 0.4 * eps):
+            e, v = spla.eigsh(chain.basis.combine(c), k=2, which="SA", tol=1e-13)
+            states.append(v[:, np.argmin(e)])
+        contrast = contrast + sign * np.array([chain.basis.expect_pure(v) for v in states])
+    reference = {name: contrast[:, chain._slices[name]].mean(axis=0) / 0.8 for name in g}
+    assert relative_error(g, reference) < 1e-9
+
+
 def test_nudge_near_the_gap_warns_and_breaks_the_estimate():
     chain = ordered_chain()
     x, y = np.array([[0.1]]), np.array([[-0.5]])
