@@ -55,7 +55,7 @@ __all__ = ["Coupling", "SpinChain", "SpinState", "cluster_ising_phases"]
 ROLES = ("trainable", "input", "fixed")
 SOLVERS = ("auto", "dense", "sparse")
 GAP_GUARDS = ("raise", "warn", "off")
-DENSE_MAX_DIM = 256          # "auto": dense LAPACK up to 8 qubits, Lanczos above
+DENSE_MAX_DIM = 128          # "auto": dense LAPACK up to 7 qubits, Lanczos above (measured)
 
 
 @dataclass(frozen=True)
