@@ -36,7 +36,7 @@ from functools import partial
 import networkx as nx
 import numpy as np
 import scipy.linalg
-from harness import Ratio, best_time
+from harness import Ratio, best_time, blas_settings
 
 import physlearn as pl
 from physlearn.check import relative_error
@@ -143,16 +143,6 @@ def check_baseline(n=8, batch=4, seed=0, beta=BETA):
     return relative_error(dense_centered_ep(net, x, y, beta), ours)
 
 
-def _blas_limits():
-    """BLAS thread settings to try for the dense baseline: the default, and one thread."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return {"default": contextlib.nullcontext}
-    return {"default": contextlib.nullcontext,
-            "1": lambda: threadpool_limits(limits=1, user_api="blas")}
-
-
 def time_dense(net, x, y, beta=BETA, n_probe=4):
     """Wall time of :func:`dense_centered_ep` on the whole batch, at its fastest BLAS setting.
 
@@ -160,7 +150,7 @@ def time_dense(net, x, y, beta=BETA, n_probe=4):
     machine; the baseline gets whichever of the two is faster on ``n_probe`` samples, so the
     ratio is not inflated by a badly threaded baseline. Returns (seconds, setting).
     """
-    limits = _blas_limits()
+    limits = blas_settings()
     probe = {name: best_time(partial(_with, limit, dense_centered_ep, net, x[:n_probe],
                                      y[:n_probe], beta), 1)
              for name, limit in limits.items()}
@@ -220,7 +210,7 @@ def run(quick=False):
 
     # physlearn's runs are timed with one BLAS thread: sparse LU's dense kernels gain nothing
     # from threads at this size, and threaded BLAS on a loaded machine makes timings erratic
-    single = _blas_limits().get("1", contextlib.nullcontext)
+    single = blas_settings().get("1", contextlib.nullcontext)
     with single():
         t_ep, t_exact, t_per = interleaved_best_times([ep, exact, per_sample], repeat)
     t_dense, threads = time_dense(net, x, y, BETA)                         # seconds long

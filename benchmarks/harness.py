@@ -8,6 +8,7 @@ thresholds: only ratios between two measurements taken back to back are compared
 
 from __future__ import annotations
 
+import contextlib
 import time
 import tracemalloc
 from dataclasses import dataclass
@@ -52,3 +53,14 @@ def peak_memory(fn):
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+
+
+def blas_settings():
+    """BLAS thread settings a baseline may run under: the default, and one thread (on a small
+    or busy machine threaded BLAS can be many times slower; a baseline gets the faster)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return {"default": contextlib.nullcontext}
+    return {"default": contextlib.nullcontext,
+            "1": lambda: threadpool_limits(limits=1, user_api="blas")}

@@ -13,16 +13,19 @@ from physlearn.check import relative_error
 BENCH_DIR = pathlib.Path(__file__).resolve().parent.parent / "benchmarks"
 
 
-@pytest.fixture(scope="module")
-def bench_resistor():
-    """``benchmarks/bench_resistor.py`` imported by path (it imports ``harness`` beside it)."""
+def load(name):
+    """``benchmarks/<name>.py`` imported by path (it imports ``harness`` beside it)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.syspath_prepend(str(BENCH_DIR))
-        spec = importlib.util.spec_from_file_location(
-            "bench_resistor", BENCH_DIR / "bench_resistor.py")
+        spec = importlib.util.spec_from_file_location(name, BENCH_DIR / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def bench_resistor():
+    return load("bench_resistor")
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -53,13 +56,7 @@ def test_grid_network_layout(bench_resistor):
 
 @pytest.fixture(scope="module")
 def bench_throughput():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.syspath_prepend(str(BENCH_DIR))
-        spec = importlib.util.spec_from_file_location(
-            "bench_diode_throughput", BENCH_DIR / "bench_diode_throughput.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return module
+    return load("bench_diode_throughput")
 
 
 def test_throughput_network_is_the_one_described(bench_throughput):
@@ -68,3 +65,41 @@ def test_throughput_network_is_the_one_described(bench_throughput):
     assert len(net.nodes) == 939 and len(net.diode_pairs) == 800
     assert net.n_features == 128 and net.n_outputs == 10 and len(net.edges) == 53523
     assert net.diode_law == "shockley"
+
+
+def test_relaxation_baselines_are_the_systems_energies():
+    """The L-BFGS-B objectives of bench_relaxation equal the networks' own energies and
+    gradients, and minimise to physlearn's equilibria."""
+    bench = load("bench_relaxation")
+    rng = np.random.default_rng(0)
+    for net, energy, x in (
+            (bench.diode_network(8), bench.DiodeEnergy, rng.standard_normal((2, 4))),
+            (bench.elastic_network(150), bench.ElasticEnergy, None)):
+        x = 0.05 * rng.standard_normal((2, net.n_features)) if x is None else x
+        baseline = energy(net)
+        state = net.equilibrium(x)
+        assert bench.check_energy(baseline, net, x, state) < bench.ENERGY_TOL
+        rel2, _ = bench.agreement(baseline, net, state, bench.lbfgs(baseline, x))
+        assert rel2 < bench.AGREE_TOL
+
+
+def test_ising_loop_is_physlearns_markov_chain():
+    """bench_ising's per-spin loop reproduces physlearn's trajectories given the same random
+    numbers (heat-bath and Metropolis)."""
+    bench = load("bench_ising")
+    model = bench.five_spin_model(solver="monte-carlo", sweeps=20, burn_in=5, chains=3)
+    x = bench.pixels(2, model.n_features, seed=2)
+    for update in ("heat-bath", "metropolis"):
+        assert bench.same_chain_error(model.set_params(update=update), x) <= bench.SAME_CHAIN_TOL
+
+
+def test_oscillator_gradient_flow_ends_in_physlearns_minimum():
+    """bench_oscillators' solve_ivp gradient flow, from physlearn's start, ends where
+    physlearn's Newton relaxation does for the shipped network (most samples)."""
+    bench = load("bench_oscillators")
+    net, x = bench.make_problem(bench.SHIPPED, 6)
+    free = net.equilibrium(x)
+    phases, fired, _ = bench.flow_relax(bench.Flow(net, x), net.tol, "LSODA", 1e-6,
+                                        stacked=False)
+    assert fired
+    assert np.sum(bench.distance(phases, free.s) < bench.AGREE_TOL) >= 4
