@@ -36,6 +36,8 @@ from functools import partial
 import networkx as nx
 import numpy as np
 import scipy.linalg
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
 from harness import Ratio, best_time, blas_settings
 
 import physlearn as pl
@@ -176,6 +178,42 @@ def interleaved_best_times(fns, repeat):
     return best
 
 
+# -- the floor: one factorisation and its solves ---------------------------------------------------
+def floor_work(net, x):
+    """What any exact linear-network gradient must at least do, written with scipy alone: build
+    and factorise the free-node block ``K`` of the weighted Laplacian (``splu``), solve for the
+    free states of the batch, and for the response to a current at every output (the nudged
+    states and the adjoint are combinations of these columns)."""
+    g = net.params["conductance"]
+    G = sp.diags(g)
+    K = (net._d_free.T @ G @ net._d_free).tocsc()
+    B = net._d_free.T @ G @ net._d_src
+    lu = spla.splu(K)
+    free = lu.solve(np.asarray(B @ net.source_voltages(x).T))
+    columns = np.zeros((K.shape[0], net.n_outputs))
+    columns[net.output_index, np.arange(net.n_outputs)] = 1.0
+    return free, lu.solve(columns)
+
+
+def floor_ratio(n, batch, repeat):
+    """Centered EP on an ``n × n`` grid against :func:`floor_work` (one BLAS thread)."""
+    net = grid_network(n, seed=0)
+    x, y = make_batch(net, batch, seed=1)
+    rule = pl.EP(beta=BETA, variant="centered")
+
+    def ep():
+        net.clear_cache()
+        return rule.gradient(net, x, y)
+
+    single = blas_settings().get("1", contextlib.nullcontext)
+    with single():
+        t_ep, t_floor = interleaved_best_times([ep, lambda: floor_work(net, x)], repeat)
+    return Ratio(f"resistor {n}x{n}: centered-EP gradient / one factorisation + solves",
+                 t_ep / t_floor, 2.0, "max",
+                 f"EP {t_ep * 1e3:.0f} ms, splu + {batch} free + {net.n_outputs} response "
+                 f"solves {t_floor * 1e3:.0f} ms; {len(net.nodes)} nodes, batch {batch}")
+
+
 # -- the benchmark -------------------------------------------------------------------------------
 def run(quick=False):
     # quick: a smoke run, still large enough for the dense baseline to pay its O(N³) per solve
@@ -226,4 +264,5 @@ def run(quick=False):
         Ratio("resistor: EP one sample at a time / batched", t_per / t_ep, 1.5, "min",
               f"per-sample {t_per * ms:.2f} ms ({batch} calls, one factorisation), "
               f"batched {t_ep * ms:.2f} ms"),
+        floor_ratio(64 if quick else 256, batch, 3),
     ]

@@ -20,7 +20,7 @@ acts on the ``n_out`` output nodes. The nudged outputs solve an ``n_out``-dimens
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import networkx as nx
 import numpy as np
@@ -36,10 +36,12 @@ SPICE_RAW_FILE = "op.raw"   # where a netlist of ``to_spice`` writes its operati
 
 @dataclass
 class ResistorState(State):
-    """A resistor-network state; ``voltages`` holds every node (sources included)."""
+    """A resistor-network state; ``voltages`` holds every node (sources included), ``drops``
+    the voltage across every edge (filled when first needed)."""
 
     voltages: np.ndarray = None
     nodes: tuple = ()
+    drops: np.ndarray = field(default=None, init=False, repr=False)   # not kept by replace()
 
     @property
     def node_voltages(self):
@@ -247,7 +249,9 @@ class ResistorNetwork(EquilibriumSystem):
                           self.output_index)), shape=(self.n_outputs, len(self._free)))
         U = lu.solve(P.T.toarray())          # K⁻¹ Pᵀ: response of every node to output currents
         R = U[self.output_index]              # P K⁻¹ Pᵀ: output response (symmetric)
-        self._cache = {"g": g.copy(), "lu": lu, "B": B, "U": U, "R": 0.5 * (R + R.T)}
+        drop_response = np.asarray(self._d_free @ U)      # edge drops per unit output current
+        self._cache = {"g": g.copy(), "lu": lu, "B": B, "U": U, "R": 0.5 * (R + R.T),
+                       "drop_response": drop_response}
         return self._cache
 
     def response_matrix(self):
@@ -320,18 +324,18 @@ class ResistorNetwork(EquilibriumSystem):
         self.check_nudge(nudge)
         f = self._factor()
         v_src = self.source_voltages(x)
+        free = None
         if start is not None and start.nudge is None and start.s.shape[0] == x.shape[0] \
                 and np.array_equal(start.x, x):
-            s_free = start.s
+            free, s_free = start, start.s
         else:
             s_free = -f["lu"].solve(np.asarray(f["B"] @ v_src.T)).T
         if nudge is None:
-            s = s_free
-        elif isinstance(nudge, Clamp):
+            return self._state(s_free, x, nudge, v_src)
+        if isinstance(nudge, Clamp):
             o0 = s_free[:, self.output_index]
             c = self.check_targets(nudge.values, x.shape[0])
-            mu = np.linalg.solve(f["R"], (c - o0).T).T   # output currents that hold the clamp
-            s = s_free + mu @ f["U"].T
+            currents = -np.linalg.solve(f["R"], (c - o0).T).T   # output currents that hold it
         else:
             o = self._nudged_outputs(s_free[:, self.output_index], nudge, f["R"])
             if not nudge.is_complex:
@@ -339,8 +343,11 @@ class ResistorNetwork(EquilibriumSystem):
                 check_nudge_stability(nudge.beta, lo, hi, type(self).__name__,
                                       " at the nudged outputs; for the squared error the bound "
                                       f"is -1/lambda_max(R) = {-self.convergence_radius():.6g}")
-            s = s_free - nudge.force(o) @ f["U"].T
-        return self._state(s, x, nudge, v_src)
+            currents = nudge.force(o)
+        state = self._state(s_free - currents @ f["U"].T, x, nudge, v_src)
+        if free is not None:      # superposition: the free drops plus the currents' response
+            state.drops = self._drops(free) - currents @ f["drop_response"].T
+        return state
 
     def _nudged_outputs(self, o0, nudge, R, tol=1e-13, max_iter=50):
         """Solve ``o = o₀ − β R ∇C(o)`` by damped Newton (one step for a quadratic cost)."""
@@ -384,7 +391,9 @@ class ResistorNetwork(EquilibriumSystem):
         return state.s[:, self.output_index]
 
     def _drops(self, state):
-        return self._edge_differences(state.voltages)
+        if state.drops is None:
+            state.drops = self._edge_differences(state.voltages)
+        return state.drops
 
     def _edge_differences(self, node_values):
         """``u_a − u_b`` for every edge (a, b): one sparse incidence product for the batch."""

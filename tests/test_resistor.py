@@ -232,3 +232,18 @@ def test_nudge_without_minimum_reports_its_residual():
     x, y = rng.normal(size=(4, 4)), np.eye(3)[[0, 1, 2, 0]]
     with pytest.raises(pl.ConvergenceError, match=r"residual \d"):
         net.equilibrium(x, Nudge(pl.CrossEntropy(temperature=0.01), y, -1.0))
+
+
+@pytest.mark.parametrize("kind", ["nudge", "clamp", "complex"])
+def test_nudged_edge_drops_are_the_free_drops_plus_the_response(big, kind):
+    """A nudged (or clamped) state built from the free one carries its edge drops by
+    superposition; they equal the drops of its node voltages, and replace() forgets them."""
+    net, x, y, _ = big
+    free = net.equilibrium(x)
+    nudge = {"nudge": Nudge(pl.SquaredError(), y, 0.3), "clamp": Clamp(y),
+             "complex": Nudge(pl.SquaredError(), y, 0.01 * np.exp(0.7j))}[kind]
+    state = net.equilibrium(x, nudge, start=free)
+    assert state.drops is not None
+    np.testing.assert_allclose(state.drops, net._edge_differences(state.voltages),
+                               rtol=0, atol=1e-12)
+    assert state.replace(s=2 * state.s).drops is None
