@@ -268,25 +268,70 @@ def _dense_loop(H, R, rows, d, exact, scale, max_shifts):
     for i, b in enumerate(rows):
         factor, tau = shifted_cholesky(lambda tau, b=b: H.block(b, tau, dense=True), scale,
                                        max_shifts)
-        d[i] = sla.cho_solve(factor, R[b], check_finite=False)
+        d[i] = cho_solve(factor, R[b])
         exact[i] = tau == 0.0
 
 
-def shifted_cholesky(matrix, scale, max_shifts=40):
+def shifted_cholesky(matrix, scale, max_shifts=40, diagonal=None):
     """Cholesky factor of ``matrix(τ) = H + τ·1`` for the smallest ``τ`` tried that works.
 
     ``τ = 0`` first, then ``10⁻³·scale`` doubled until the factorisation succeeds (modified
-    Newton: Nocedal & Wright, *Numerical Optimization*, Alg. 3.3). Returns the
-    ``scipy.linalg.cho_factor`` pair and ``τ``.
+    Newton: Nocedal & Wright, *Numerical Optimization*, Alg. 3.3).
+
+    Parameters
+    ----------
+    matrix : callable
+        ``matrix(τ) -> ndarray``, a new array ``H + τ·1`` (it is factorised in place).
+    scale : float
+        Sets the first nonzero shift, ``10⁻³·scale``.
+    max_shifts : int
+        Shifts tried (those skipped included) before :class:`ConvergenceError`.
+    diagonal : ndarray, optional
+        The diagonal of ``H``. A shift that leaves an entry of ``diagonal + τ`` at or below
+        zero is skipped without building or factorising ``matrix(τ)``: Cholesky's pivot on
+        that row is that entry minus a sum of squares, so the factorisation would fail. The
+        ``τ`` returned, and its factor, are the same as without ``diagonal``.
+
+    Returns
+    -------
+    factor : tuple
+        The ``scipy.linalg.cho_factor`` pair (lower factor, ``True``), for :func:`cho_solve`.
+    tau : float
     """
+    # fl(H_ii + τ) <= 0 exactly when τ <= −H_ii (0 is representable): one scalar test per τ
+    floor = -np.inf if diagonal is None else -float(np.min(diagonal, initial=np.inf))
     tau = 0.0
     for _ in range(max_shifts):
-        try:
-            return sla.cho_factor(matrix(tau), lower=True, overwrite_a=True,
-                                  check_finite=False), tau
-        except np.linalg.LinAlgError:
-            tau = max(2.0 * tau, 1e-3 * scale)
+        if not tau <= floor:                 # (a NaN floor skips nothing)
+            factor = _cholesky(matrix(tau))
+            if factor is not None:
+                return factor, tau
+        tau = max(2.0 * tau, 1e-3 * scale)
     raise ConvergenceError("could not make the Hessian positive definite by diagonal shifts")
+
+
+def _cholesky(a):
+    """``scipy.linalg.cho_factor(a, lower=True, overwrite_a=True)``, or None where ``a`` is
+    not positive definite: LAPACK ``potrf`` called directly, without ``cho_factor``'s
+    checks and exception, which cost more than the factorisation of a small block."""
+    potrf, = sla.get_lapack_funcs(("potrf",), (a,))
+    c, info = potrf(a, lower=True, overwrite_a=True, clean=False)
+    if info < 0:
+        raise ValueError(f"LAPACK potrf: illegal value in argument {-info}")
+    return (c, True) if info == 0 else None
+
+
+def cho_solve(factor, r):
+    """``scipy.linalg.cho_solve(factor, r)`` for a factor of :func:`shifted_cholesky`, by
+    LAPACK ``potrs`` directly (the same result, a fraction of the overhead)."""
+    c, lower = factor
+    if not len(c):                         # potrs rejects an empty system
+        return np.zeros(np.shape(r))
+    potrs, = sla.get_lapack_funcs(("potrs",), (c, r))
+    x, info = potrs(c, r, lower=lower)
+    if info != 0:
+        raise ValueError(f"LAPACK potrs: illegal value in argument {-info}")
+    return x
 
 
 def _sparse_chunks(H, R, rows, memory, max_shifts):
