@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 import physlearn as pl
 from physlearn.rules.echo import BPTT, RHEL
+from physlearn.systems.blas import serial_blas
 from physlearn.systems.hru import HRU
 
 
@@ -38,7 +39,26 @@ def run(quick=False):
     return [
         Ratio("RHEL / BPTT peak memory", peaks["rhel"] / peaks["bptt"], 1 / 20, "max", detail),
         Ratio("RHEL / BPTT wall time", times["rhel"] / times["bptt"], 2.0, "max", detail),
+        forward_passes(10_000 if not quick else 1_000),
     ]
+
+
+def forward_passes(n_steps, repeat=5):
+    """RHEL's cost in forward passes of the same unit (one BLAS thread, interleaved): one
+    forward run and two echoes (run as one batch of twice the size) is the floor, three."""
+    system = HRU(1, 32, 4, kind="linear", dt=0.05, seed=0)
+    rng = np.random.default_rng(0)
+    x = 0.5 * rng.normal(size=(4, n_steps, 1))
+    y = rng.normal(size=(4, 4))
+    rule, cost = RHEL(eps=1e-6), pl.SquaredError()
+    t_forward = t_rhel = float("inf")
+    with serial_blas():
+        for _ in range(repeat):
+            t_forward = min(t_forward, best_time(lambda: system.run(x), 1))
+            t_rhel = min(t_rhel, best_time(lambda: rule.gradient(system, x, y, cost), 1))
+    return Ratio(f"RHEL gradient / 3 forward passes (T={n_steps})", t_rhel / (3 * t_forward),
+                 1.3, "max", detail=f"32 dof, batch 4: forward {t_forward * 1e3:.1f} ms, "
+                                    f"RHEL {t_rhel * 1e3:.1f} ms")
 
 
 if __name__ == "__main__":
