@@ -9,8 +9,10 @@ plain per-spin Python loop running the same Markov chain.
 
 * **physlearn.** ``IsingModel.equilibrium(x)`` with ``solver="monte-carlo"``: ``burn_in +
   sweeps`` systematic sweeps of heat-bath updates, every spin of every chain of every sample
-  (vectorised over batch × chains, one numpy step per spin), the magnetisations and the edge
-  correlations accumulated after every measured sweep, the chain statistics at the end. An
+  (vectorised over batch × chains and over the spins of one colour class of the coupling
+  graph, :meth:`~physlearn.systems.ising.IsingModel.update_classes`), the magnetisations and
+  the edge correlations accumulated over the measured sweeps (the pair sums by batched
+  products over buffered sweeps), the chain statistics at the end. An
   attempt is one spin of one chain in one sweep: ``(burn_in + sweeps) · n_spins · batch ·
   chains`` per call.
 * **per-spin loop** (:func:`loop_sample`): the same chain written the straightforward way, in
@@ -18,7 +20,8 @@ plain per-spin Python loop running the same Markov chain.
   summed over the spin's neighbour list (only its actual couplings, which is kinder than
   physlearn's dense row), ``ΔE = 2σ_iφ_i`` and the heat-bath test ``u (1 + e^{ΔE/T}) < 1``
   (Metropolis ``u < e^{−ΔE/T}`` also implemented and checked), then the same measurements
-  after every measured sweep. It draws its random numbers in physlearn's layout (initial
+  after every measured sweep, visiting the spins in physlearn's class order (the same
+  sequential sweep). It draws its random numbers in physlearn's layout (initial
   spins, then one uniform per spin, sample and chain per sweep, in bulk from numpy), so given
   the same generator it runs the *same* trajectories. Its cost per attempt does not depend on
   how many chains it runs, so it is timed on 2 samples × 2 chains of the timed problem, with
@@ -41,20 +44,17 @@ batch 4, 100 + 200 sweeps), where the vectorisation runs over only 32 chains.
 
 Timing: best of ``repeat`` for each, physlearn (one BLAS thread) and loop interleaved so that
 both see the same machine load; the full run measures 10 + 100 sweeps, the quick one 2 + 10
-(a smoke run: its loop timing is short and noisy, and its ratio has read 30–60 % above the
-full run's). The detail also reports physlearn's rate
+(a smoke run: its fixed per-run costs weigh more, and it reads below the full run). The
+detail also reports physlearn's rate
 with only 2 measured sweeps (``burn_in`` taking the rest), which separates the cost of the
 spin updates from that of the per-sweep measurements. At T = 1 the 160-spin network's chains
 freeze into different basins within a hundred sweeps and physlearn warns
 (``ChainsDisagreeWarning``); the warning is silenced here: every attempt costs the same whether
 the chains mix or not, and throughput is what is measured.
 
-Where physlearn's time goes (measured when this benchmark was written; the ratio was about 10,
-short of the bound): about 80 % in the per-sweep edge-correlation measurement of
-``MonteCarloSolver.run``, ``sum_pair += sigma[:, :, i_e] * sigma[:, :, j_e]`` (two gathers of
-batch × chains × 4800 values and a product every measured sweep, ~10 ms a sweep), the rest in
-the spin updates, one numpy step of ~15 µs per spin (a dense ``sigma @ Jm[:, i]`` over all
-160 spins plus five small elementwise calls on 256 values).
+Measured: physlearn 65 M attempts/s against the loop's 0.3 M/s, about 215× (full run; the
+quick run 80–110×); before the class-wise updates and the buffered pair sums the ratio was
+about 10, 80 % of it the per-sweep gather of both ends of every edge.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def pixels(n, n_features, seed=1):
 
 # -- the per-spin loop -----------------------------------------------------------------------------
 def loop_sample(edges, couplings, fields, temperature, rng, chains, burn_in, sweeps,
-                update="heat-bath"):
+                update="heat-bath", order=None):
     """Single-spin-flip sampling of ``e^{−E/T}``, ``E = −Σ J_e σ_iσ_j − Σ h_i σ_i``, in plain
     Python: chain by chain, spin by spin.
 
@@ -120,6 +120,11 @@ def loop_sample(edges, couplings, fields, temperature, rng, chains, burn_in, swe
         Consumed in physlearn's layout: the initial spins ``(batch, chains, n)``, then one
         ``(n, batch, chains)`` block of uniforms per sweep.
     update : {"heat-bath", "metropolis"}
+    order : sequence of int, optional
+        The spins in the order a sweep visits them (default ``0, 1, …, n − 1``). physlearn
+        updates the classes of ``IsingModel.update_classes()`` one after the other, all spins
+        of a class at once; as no two spins of a class are coupled, visiting them one by one in
+        that order is the same chain.
 
     Returns
     -------
@@ -127,6 +132,7 @@ def loop_sample(edges, couplings, fields, temperature, rng, chains, burn_in, swe
         Per-chain averages of ``σ_i`` and of ``σ_iσ_j`` on the edges over the measured sweeps.
     """
     batch, n = fields.shape
+    order = range(n) if order is None else [int(i) for i in order]
     neighbours = [[] for _ in range(n)]
     for (i, j), w in zip(edges.tolist(), couplings.tolist()):
         neighbours[i].append((j, w))
@@ -147,7 +153,7 @@ def loop_sample(edges, couplings, fields, temperature, rng, chains, burn_in, swe
             h = field[b]
             for c in range(chains):
                 s, u = spins[b][c], uniforms[b][c]
-                for i in range(n):
+                for i in order:
                     phi = h[i]
                     for j, w in neighbours[i]:
                         phi += w * s[j]
@@ -169,10 +175,12 @@ def loop_sample(edges, couplings, fields, temperature, rng, chains, burn_in, swe
 
 
 def loop_for(model, x, rng, chains=None, update=None):
-    """:func:`loop_sample` on ``model``'s couplings and fields (public attributes only)."""
+    """:func:`loop_sample` on ``model``'s couplings and fields, in its update order (public
+    attributes only)."""
     return loop_sample(model.edge_list, np.asarray(model.params["J"]), model.fields(x),
                        model.temperature, rng, model.chains if chains is None else chains,
-                       model.burn_in, model.sweeps, model.update if update is None else update)
+                       model.burn_in, model.sweeps, model.update if update is None else update,
+                       order=np.concatenate(model.update_classes()))
 
 
 # -- correctness -----------------------------------------------------------------------------------

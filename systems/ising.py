@@ -24,6 +24,7 @@ differentiation reference, :mod:`physlearn.systems.ising_mean_field`).
 from __future__ import annotations
 
 import importlib
+import itertools
 import numbers
 from dataclasses import dataclass
 
@@ -276,6 +277,7 @@ class IsingModel(System):
             raise ValueError("n_features > 0 but no spin is input-coupled (input_spins)")
         self._inputs = np.array(inputs, dtype=int)
         self._configs_cache = None
+        self._classes_cache = {}
         self._init_params()
 
     def _check_settings(self):
@@ -345,6 +347,26 @@ class IsingModel(System):
     def edge_list(self):
         """The edges as an (n_edges, 2) integer array, ``i < j``."""
         return self._edges.copy()
+
+    def update_classes(self):
+        """The classes of spins a Monte Carlo sweep updates together, in sweep order.
+
+        Returns
+        -------
+        list of ndarray of int
+            The colour classes of a greedy proper colouring of the coupling graph
+            (:func:`networkx.greedy_color`, strategy ``"largest_first"``): no two spins of a
+            class are coupled, so their flips can be decided at once. Each class is sorted and
+            the classes come in the order of their lowest spin. With ``objective="expected"``
+            the nudge's per-configuration cost couples the output spins, so they count as
+            coupled: each class then holds at most one of them, for free and nudged runs alike
+            (one order for both keeps their random numbers common).
+        """
+        coupled = self.objective == "expected"
+        if coupled not in self._classes_cache:
+            together = self.output_index if coupled else ()
+            self._classes_cache[coupled] = _colour_classes(self.n_spins, self._edges, together)
+        return [c.copy() for c in self._classes_cache[coupled]]
 
     def coupling_matrix(self):
         """Symmetric ``n × n`` matrix of the couplings (zero diagonal)."""
@@ -715,6 +737,22 @@ def _spin_table(n):
     """(2**n, n) table of spins: σ_i = 1 − 2·bit_i(index)."""
     c = np.arange(2 ** n)
     return 1.0 - 2.0 * ((c[:, None] >> np.arange(n)[None, :]) & 1)
+
+
+def _colour_classes(n, edges, together=()):
+    """Classes of a greedy proper colouring of ``n`` spins coupled by ``edges`` (and all
+    pairs of ``together``), each sorted, in the order of their lowest spin."""
+    import networkx as nx
+
+    graph = nx.Graph()
+    graph.add_nodes_from(range(n))
+    graph.add_edges_from(edges.tolist())
+    graph.add_edges_from(itertools.combinations(np.asarray(together).tolist(), 2))
+    colour = nx.greedy_color(graph, strategy="largest_first")
+    classes = {}
+    for spin in range(n):               # ascending: classes appear by their lowest spin
+        classes.setdefault(colour[spin], []).append(spin)
+    return [np.array(c) for c in classes.values()]
 
 
 def _moments(weights, S, i, j):

@@ -337,3 +337,19 @@ def test_learns_xor_with_exact_thermal_ep():
 def test_state_type():
     assert issubclass(IsingState, pl.State)
     assert solver_class("exact").capabilities == frozenset({"soft_nudge", "complex"})
+
+
+@pytest.mark.parametrize("lateral", [False, True])
+def test_update_classes_are_a_proper_colouring_of_every_spin(lateral):
+    """A Monte Carlo sweep updates a class at once: no two of its spins may be coupled, and
+    every spin is in exactly one class (under the expected-cost objective the output spins
+    count as coupled)."""
+    for objective in ("mean", "expected"):
+        model = IsingModel.layered([3, 5, 4], lateral=lateral, objective=objective, seed=0)
+        classes = model.update_classes()
+        assert sorted(np.concatenate(classes).tolist()) == list(range(model.n_spins))
+        colour = {int(s): k for k, c in enumerate(classes) for s in c}
+        assert all(colour[int(i)] != colour[int(j)] for i, j in model.edges)
+        if objective == "expected":
+            outs = [colour[int(s)] for s in model.output_index]
+            assert len(set(outs)) == len(outs)
