@@ -505,6 +505,8 @@ class SpinChain(System):
             return (e if with_gap else np.r_[e, np.nan]), v[:, 0]
         if guess is None:
             guess = np.random.default_rng(self.dim).normal(size=self.dim)
+        elif not np.iscomplexobj(H.data):
+            guess = np.real(guess)              # a real H has a real ground state
         ground = lanczos_ground_state(H, guess, tol=self.tol)
         e1 = np.nan
         if with_gap:
