@@ -340,17 +340,20 @@ def _sparse_chunks(H, R, rows, memory, max_shifts):
 
     d = np.empty((len(rows), H.n))
     exact = np.ones(len(rows), bool)
-    fill = H.n * H.n                       # at worst a dense factor
+    fill, done = H.n * H.n, 0              # at worst a dense factor
     if len(rows) * (16 * fill + 64 * H.n) > memory:
         try:                               # then the fill of one sample's factor sets the chunk
             first = spla.splu(H.block(rows[0]), permc_spec="MMD_AT_PLUS_A",
                               diag_pivot_thresh=0.0, options={"SymmetricMode": True})
             fill = first.L.nnz + first.U.nnz
+            if np.all(first.U.diagonal() > 0):     # LDLᵀ with positive pivots: H_b > 0, and
+                d[0] = first.solve(np.ascontiguousarray(R[rows[0]], dtype=float))
+                done = 1                           # the probe's factor is that sample's solve
         except RuntimeError:               # a zero pivot: keep the dense bound
             pass
     per_sample = 16 * fill + 64 * H.n
     chunk = int(max(1, min(len(rows), memory // max(per_sample, 1))))
-    for start in range(0, len(rows), chunk):
+    for start in range(done, len(rows), chunk):
         sel = rows[start:start + chunk]
         block = sp.block_diag([H.block(b) for b in sel], format="csc")
         d[start:start + len(sel)], exact[start:start + len(sel)] = newton_direction(
