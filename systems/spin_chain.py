@@ -137,14 +137,13 @@ class _OperatorBasis:
         self.data = sp.csr_matrix((np.concatenate(values).astype(self.dtype),
                                    (np.concatenate(entries), np.concatenate(positions))),
                                   shape=(len(mats), len(keys)))       # duplicates are summed
-        self._data_t = self.data.T.tocsr()
         self._tables = {}
         self.mats = [(m.real if self.dtype == np.float64 else m).astype(self.dtype).tocsr()
                      for m in mats]
 
     def combine(self, coefs):
         """Σ_i c_i O_i as a CSR matrix."""
-        return self.matrix(self._data_t @ np.asarray(coefs))
+        return self.matrix(self.pattern_values(np.asarray(coefs)[None])[0])
 
     def pattern_values(self, coefs, rows=slice(None)):
         """The values of ``Σ_i c_i O_i`` on the pattern, for a batch ``coefs`` (batch, n_rows)
@@ -500,7 +499,7 @@ class SpinChain(System):
     def _ground_state(self, H, guess, with_gap):
         """``([E₀, E₁], ψ₀)``; ``E₁`` is nan unless ``with_gap`` (a nudged state needs no
         gap of its own: the free gap and the nudge guard bound it, by Weyl's inequality)."""
-        if self._solver() == "dense" or self.dim <= 16:
+        if self._solver() == "dense" or self.dim <= 16:      # a handful of levels: LAPACK
             e, v = lowest_states(H, 2 if with_gap else 1, solver="dense")
             return (e if with_gap else np.r_[e, np.nan]), v[:, 0]
         if guess is None:
