@@ -45,7 +45,7 @@ agrees to ~1e-9 rather than to round-off.
 from __future__ import annotations
 
 import numpy as np
-from harness import Ratio, best_time
+from harness import Ratio, interleaved_best_times
 
 import physlearn as pl
 from physlearn.check import relative_error
@@ -260,11 +260,8 @@ def run(quick=False):
         for name, fn in (("loop", loop_gradient), ("closed", closed_form_gradient),
                          ("batched", batched_gradient)):
             runs[name] = lambda fn=fn: plain_epoch(fn, basis, data, order, count)
-        t = dict.fromkeys(runs, float("inf"))
-        for _ in range(repeat):         # interleaved: all see the same machine load
-            for name, fn in runs.items():
-                t[name] = min(t[name], best_time(fn, 1))
-    t = {name: value * scale for name, value in t.items()}
+        best = interleaved_best_times(list(runs.values()), repeat)
+    t = {name: value * scale for name, value in zip(runs, best)}
     t_pl, t_loop, t_closed, t_batched = t["physlearn"], t["loop"], t["closed"], t["batched"]
     how = (f"{count} of {n_batches} batches, scaled to an epoch" if count else
            f"{n_batches} batches") + f", best of {repeat}, 1 thread"

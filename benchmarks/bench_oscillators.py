@@ -57,7 +57,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
-from harness import Ratio, best_time
+from harness import Ratio, best_time, interleaved_best_times
 from scipy.integrate import solve_ivp
 
 from physlearn.systems.blas import serial_blas
@@ -193,11 +193,9 @@ def compare(shape, batch, repeat, settings):
     if not probes:
         raise AssertionError("no solve_ivp setting reproduced physlearn's equilibria")
     best = min(probes, key=lambda s: probes[s][0])
-    t_pl = t_ivp = float("inf")
     with serial_blas():
-        for _ in range(repeat):                  # interleaved: same machine load
-            t_pl = min(t_pl, best_time(lambda: net.equilibrium(x), 1))
-            t_ivp = min(t_ivp, best_time(lambda: flow_relax(flow, net.tol, *best), 1))
+        t_pl, t_ivp = interleaved_best_times(
+            [lambda: net.equilibrium(x), lambda: flow_relax(flow, net.tol, *best)], repeat)
     return {"net": net, "batch": batch, "agree": len(agree), "t_pl": t_pl, "t_ivp": t_ivp,
             "best": best, "err": probes[best][1], "nfev": probes[best][2],
             "rejected": rejected, "n_probes": len(settings)}

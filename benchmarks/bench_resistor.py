@@ -38,7 +38,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
-from harness import Ratio, best_time, blas_settings
+from harness import Ratio, best_time, blas_settings, interleaved_best_times
 
 import physlearn as pl
 from physlearn.check import relative_error
@@ -163,19 +163,6 @@ def time_dense(net, x, y, beta=BETA, n_probe=4):
 def _with(limit, fn, *args):
     with limit():
         return fn(*args)
-
-
-def interleaved_best_times(fns, repeat):
-    """Best wall time of each of ``fns``, called in turn ``repeat`` times (seconds).
-
-    Interleaving exposes every function to the same machine load, which keeps the ratio of two
-    millisecond-scale timings stable on a busy machine.
-    """
-    best = [float("inf")] * len(fns)
-    for _ in range(repeat):
-        for i, fn in enumerate(fns):
-            best[i] = min(best[i], best_time(fn, 1))
-    return best
 
 
 # -- the floor: one factorisation and its solves ---------------------------------------------------

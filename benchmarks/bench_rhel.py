@@ -9,7 +9,7 @@ call from the timing, because tracing slows the Python loop.
 from __future__ import annotations
 
 import numpy as np
-from harness import Ratio, best_time, peak_memory
+from harness import Ratio, best_time, interleaved_best_times, peak_memory
 from tqdm import tqdm
 
 import physlearn as pl
@@ -51,11 +51,9 @@ def forward_passes(n_steps, repeat=5):
     x = 0.5 * rng.normal(size=(4, n_steps, 1))
     y = rng.normal(size=(4, 4))
     rule, cost = RHEL(eps=1e-6), pl.SquaredError()
-    t_forward = t_rhel = float("inf")
     with serial_blas():
-        for _ in range(repeat):
-            t_forward = min(t_forward, best_time(lambda: system.run(x), 1))
-            t_rhel = min(t_rhel, best_time(lambda: rule.gradient(system, x, y, cost), 1))
+        t_forward, t_rhel = interleaved_best_times(
+            [lambda: system.run(x), lambda: rule.gradient(system, x, y, cost)], repeat)
     return Ratio(f"RHEL gradient / 3 forward passes (T={n_steps})", t_rhel / (3 * t_forward),
                  1.3, "max", detail=f"32 dof, batch 4: forward {t_forward * 1e3:.1f} ms, "
                                     f"RHEL {t_rhel * 1e3:.1f} ms")

@@ -44,6 +44,19 @@ def best_time(fn, repeat=3):
     return best
 
 
+def interleaved_best_times(fns, repeat):
+    """Best wall time of each of ``fns``, called in turn ``repeat`` times (seconds).
+
+    Interleaving exposes every function to the same machine load, which keeps the ratio of two
+    millisecond-scale timings stable on a busy machine.
+    """
+    best = [float("inf")] * len(fns)
+    for _ in range(repeat):
+        for i, fn in enumerate(fns):
+            best[i] = min(best[i], best_time(fn, 1))
+    return best
+
+
 def peak_memory(fn):
     """Peak memory traced by ``tracemalloc`` during ``fn()`` (bytes; numpy reports its
     buffers to it)."""
