@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .abstract import not_implemented
 from .params import HyperParams, check_finite
 
 
@@ -18,15 +19,15 @@ class Cost(HyperParams):
 
     def value(self, outputs, y):
         """Per-sample cost, shape (batch,)."""
-        raise NotImplementedError
+        raise not_implemented(self, "value", "the per-sample cost C(o, y), shape (batch,)")
 
     def gradient(self, outputs, y):
         """∂C/∂o, shape (batch, n_out)."""
-        raise NotImplementedError
+        raise not_implemented(self, "gradient", "∂C/∂o, shape (batch, n_out)")
 
     def hessian(self, outputs, y):
         """∂²C/∂o², shape (batch, n_out, n_out)."""
-        raise NotImplementedError
+        raise not_implemented(self, "hessian", "∂²C/∂o², shape (batch, n_out, n_out)")
 
     def mean(self, outputs, y):
         """Batch mean of :meth:`value` (the loss)."""

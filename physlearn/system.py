@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .abstract import not_implemented
 from .nudges import Clamp, Nudge
 from .parameters import Parameters
 from .params import HyperParams
@@ -276,7 +277,9 @@ class System(HyperParams):
 
     def exact_gradient(self, x, y, cost):
         """The exact reference ``dL/dθ`` (batch mean) for checked ``x``, ``y`` and a cost."""
-        raise NotImplementedError
+        raise not_implemented(self, "exact_gradient",
+                              "the exact dL/dθ (batch mean) as a dict name → array shaped like "
+                              "params[name]")
 
     def loss(self, x, y, cost):
         """The objective ``L(θ)`` whose gradient the rules estimate: by default the batch mean
@@ -309,15 +312,20 @@ class EquilibriumSystem(System):
     # -- the three questions ------------------------------------------------------------------
     def equilibrium(self, x, nudge=None, start=None):
         """Relax to equilibrium under ``nudge`` (None: free), warm-started from ``start``."""
-        raise NotImplementedError
+        raise not_implemented(self, "equilibrium",
+                              "a State whose s minimises E + βC for each sample (shape (batch, "
+                              "n_state))")
 
     def outputs(self, state):
         """Output observables, shape (batch, n_outputs)."""
-        raise NotImplementedError
+        raise not_implemented(self, "outputs",
+                              "the output observables of a State, shape (batch, n_outputs)")
 
     def param_gradient(self, state):
         """∂E/∂θ at ``state``: dict name → (batch, *shape)."""
-        raise NotImplementedError
+        raise not_implemented(self, "param_gradient",
+                              "∂E/∂θ at a State: dict name → array of shape (batch, "
+                              "*params[name].shape)")
 
     def predict(self, x):
         """Outputs of the free equilibrium for inputs ``x``."""
@@ -330,23 +338,27 @@ class EquilibriumSystem(System):
 
     def energy(self, state):
         """E(θ, x, s) per sample, shape (batch,)."""
-        raise NotImplementedError
+        raise not_implemented(self, "energy", "E(θ, x, s) per sample, shape (batch,)")
 
     def energy_gradient(self, state):
         """∂E/∂s, shape (batch, n_state)."""
-        raise NotImplementedError
+        raise not_implemented(self, "energy_gradient", "∂E/∂s at a State, shape (batch, n_state)")
 
     def output_vjp(self, state, g_out):
         """Pull a cotangent on the outputs back to the state: (∂o/∂s)ᵀ g, shape like ``s``."""
-        raise NotImplementedError
+        raise not_implemented(self, "output_vjp",
+                              "(∂o/∂s)ᵀ g for a cotangent g on the outputs, shape like state.s")
 
     def adjoint(self, state, rhs):
         """Solve ``∂²E/∂s² · λ = rhs`` at ``state`` (batched rhs of shape like ``s``)."""
-        raise NotImplementedError
+        raise not_implemented(self, "adjoint",
+                              "λ solving (∂²E/∂s²) λ = rhs at a State, shape like rhs")
 
     def mixed_vjp(self, state, lam):
         """Σ_i λ_i ∂²E/∂θ∂s_i at ``state``: dict name → (batch, *shape)."""
-        raise NotImplementedError
+        raise not_implemented(self, "mixed_vjp",
+                              "Σ_i λ_i ∂²E/∂θ∂s_i: dict name → array of shape (batch, "
+                              "*params[name].shape)")
 
     def residual(self, state):
         """∂(E + βC)/∂s at ``state`` on the unclamped degrees of freedom (zero at equilibrium)."""

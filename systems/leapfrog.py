@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from physlearn.abstract import not_implemented
+
 KICKS = ("half-step", "start")
 
 
@@ -89,7 +91,7 @@ class SeparableHamiltonian:
     linear = False
 
     def param_shapes(self):
-        raise NotImplementedError
+        raise not_implemented(self, "param_shapes", "a dict name → shape of the block's parameters")
 
     # -- energies ---------------------------------------------------------------------------
     def kinetic(self, params, p):
@@ -98,7 +100,7 @@ class SeparableHamiltonian:
 
     def potential(self, params, q, u):
         """V per sample, shape (...)."""
-        raise NotImplementedError
+        raise not_implemented(self, "potential", "V(q, u) per sample, shape (...)")
 
     def energy(self, params, q, p, u):
         return self.kinetic(params, p) + self.potential(params, q, u)
@@ -110,7 +112,7 @@ class SeparableHamiltonian:
 
     def potential_grad(self, params, q, u):
         """∇_q V (minus the force)."""
-        raise NotImplementedError
+        raise not_implemented(self, "potential_grad", "∇_q V, shape like q")
 
     def kinetic_param_grad(self, params, p):
         """∂T/∂θ per sample: dict name → (..., *shape)."""
@@ -118,11 +120,12 @@ class SeparableHamiltonian:
 
     def potential_param_grad(self, params, q, u):
         """∂V/∂θ per sample: dict name → (..., *shape)."""
-        raise NotImplementedError
+        raise not_implemented(self, "potential_param_grad",
+                              "∂V/∂θ per sample: dict name → array of shape (..., *shape)")
 
     def potential_input_grad(self, params, q, u):
         """∂V/∂u, shape (..., n_inputs)."""
-        raise NotImplementedError
+        raise not_implemented(self, "potential_input_grad", "∂V/∂u, shape (..., n_inputs)")
 
     def max_frequency(self, params):
         """Largest angular frequency ω_max of the linearised dynamics (√ of the largest
@@ -148,15 +151,17 @@ class SeparableHamiltonian:
 
     def potential_hvp(self, params, q, u, v):
         """∇²_q V · v."""
-        raise NotImplementedError
+        raise not_implemented(self, "potential_hvp", "∇²_q V · v, shape like q")
 
     def potential_param_vjp(self, params, q, u, v):
         """Σ_i v_i ∂²V/∂θ∂q_i: dict name → (..., *shape)."""
-        raise NotImplementedError
+        raise not_implemented(self, "potential_param_vjp",
+                              "Σ_i v_i ∂²V/∂θ∂q_i: dict name → array of shape (..., *shape)")
 
     def potential_input_vjp(self, params, q, u, v):
         """Σ_i v_i ∂²V/∂u∂q_i, shape (..., n_inputs)."""
-        raise NotImplementedError
+        raise not_implemented(self, "potential_input_vjp",
+                              "Σ_i v_i ∂²V/∂u∂q_i, shape (..., n_inputs)")
 
 
 class Cotangents:

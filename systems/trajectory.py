@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from physlearn.abstract import not_implemented
 from physlearn.system import System, as_float_array, check_batch
 
 from . import leapfrog as lf
@@ -130,7 +131,9 @@ class TrajectorySystem(System):
     # -- chain structure (overridden by stacks) ---------------------------------------------
     def blocks(self):
         """List of ``(unit, prefix)``: the Hamiltonian of each block and its parameter prefix."""
-        raise NotImplementedError
+        raise not_implemented(self, "blocks",
+                              "a list of (unit, prefix): each block's Hamiltonian and its "
+                              "parameter prefix")
 
     def local(self, index):
         """The parameters of block ``index`` under their local names."""
@@ -139,11 +142,15 @@ class TrajectorySystem(System):
 
     def couple(self, index, positions):
         """Inputs of block ``index+1`` from the positions of block ``index`` (batch, T, n)."""
-        raise NotImplementedError
+        raise not_implemented(self, "couple",
+                              "the inputs of block index+1 from the positions of block index, "
+                              "(batch, T, n)")
 
     def couple_vjp(self, index, positions, inputs, cotangent):
         """Chain rule of :meth:`couple`: ``(∂L/∂positions, per-sample coupling grads)``."""
-        raise NotImplementedError
+        raise not_implemented(self, "couple_vjp",
+                              "(∂L/∂positions, per-sample coupling gradients), the chain rule of "
+                              "couple")
 
     # -- readout ----------------------------------------------------------------------------
     def read(self, q):

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ..abstract import not_implemented
 from ..params import HyperParams
 
 __all__ = ["Optimizer", "SGD", "Momentum", "Adam", "BinaryFlip", "Metaplastic", "SCHEDULES",
@@ -223,7 +224,9 @@ class Optimizer(HyperParams):
         return arrays[key]
 
     def _direction(self, key: str, grad: np.ndarray) -> np.ndarray:  # pragma: no cover
-        raise NotImplementedError
+        raise not_implemented(self, "_direction",
+                              "the step direction for one parameter, an array shaped like its "
+                              "gradient")
 
 
 class SGD(Optimizer):

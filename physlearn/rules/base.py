@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..abstract import not_implemented
 from ..costs import make_cost
 from ..params import HyperParams
 from ..system import batch_mean
@@ -31,7 +32,9 @@ class Rule(HyperParams):
         return batch_mean(self.per_sample_gradient(system, x, y, make_cost(cost)))
 
     def per_sample_gradient(self, system, x, y, cost):
-        raise NotImplementedError
+        raise not_implemented(self, "per_sample_gradient",
+                              "the per-sample gradient estimate: dict name → array of shape "
+                              "(batch, *system.params[name].shape)")
 
     def check_system(self, system):
         missing = self.requires - set(system.capabilities)
