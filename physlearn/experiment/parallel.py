@@ -8,6 +8,7 @@ resumption and a Dask cluster, use :mod:`physlearn.experiment.sweep`.
 
 from __future__ import annotations
 
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
 __all__ = ["run_jobs"]
@@ -19,7 +20,9 @@ def run_jobs(function, jobs, workers=1):
     Parameters
     ----------
     function : callable
-        A module-level function (it is pickled to the workers).
+        A module-level function (it is pickled to the workers). Workers are forked where
+        the platform can fork, so a function defined in a script without a
+        ``if __name__ == "__main__"`` guard, or in a notebook, runs without re-running it.
     jobs : iterable
         Its arguments, one per call.
     workers : int, default 1
@@ -35,5 +38,8 @@ def run_jobs(function, jobs, workers=1):
     jobs = list(jobs)
     if workers == 1:
         return [function(job) for job in jobs]
-    with ProcessPoolExecutor(workers) as pool:
+    # fork: the examples are notebooks too, with no main guard for spawned workers to honour
+    context = (multiprocessing.get_context("fork")
+               if "fork" in multiprocessing.get_all_start_methods() else None)
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
         return list(pool.map(function, jobs))

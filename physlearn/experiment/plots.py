@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["figure_dir", "learning_curve", "gradient_error", "sweep_metric", "network",
-           "plot_directory", "read_results", "save_figure", "seed_band"]
+__all__ = ["figure_dir", "accuracy_curves", "learning_curve", "gradient_error", "sweep_metric",
+           "network", "plot_directory", "read_results", "save_figure", "seed_band"]
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +104,39 @@ def seed_band(ax, curves, *, label=None, alpha=0.2, **line):
     ax.plot(mean, label=label, **{"marker": "o", **line})
     ax.fill_between(np.arange(len(mean)), mean - sd, mean + sd, alpha=alpha)
     return mean, sd
+
+
+def accuracy_curves(curves, *, title, bar=None, figsize=(6, 4)):
+    """Test accuracy against epoch, one seed band per setting, on a new figure.
+
+    Parameters
+    ----------
+    curves : mapping of str to array_like
+        Setting (the legend label) → per-seed curves of shape (n_seeds, n_epochs + 1), in
+        percent; epoch 0 is the untrained network.
+    title : str
+        The axes title (name the task, the network and the number of seeds).
+    bar : float, optional
+        An accuracy to reach (percent), drawn as a dotted line.
+    figsize : tuple of float, default (6, 4)
+        Figure size in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        With constrained layout, labelled axes, integer epoch ticks and a legend.
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    ax = _new_axes(figsize)
+    for label, runs in curves.items():
+        seed_band(ax, runs, label=label)
+    if bar is not None:
+        ax.axhline(bar, color="k", ls=":", label=f"bar {bar:g} %")
+    ax.set(xlabel="epoch", ylabel="test accuracy (%)", title=title)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend()
+    return ax.figure
 
 
 def save_figure(fig, path: PathLike, *, dpi: int = 150) -> Path:
