@@ -179,9 +179,10 @@ class FFEBM(System):
 
     **Not one energy.** The model is not a minimum of one energy: it has no ``energy``,
     ``equilibrium`` or ``param_gradient`` of its own, so the contract suite skips the checks
-    that need them, and only EP's finite real nudges apply (capability ``"soft_nudge"``;
-    no ``"complex"``, ``"clamp"`` or ``"vector_field"``: holomorphic, contrastive, coupled and
-    generalized EP refuse it).
+    that need them, and only EP applies: its capability is ``"chained_nudge"`` (finite real
+    nudges, block by block, through :meth:`chained_gradient`), not ``"soft_nudge"``, so a rule
+    that relaxes ``equilibrium`` itself (holomorphic, contrastive, coupled, generalized EP, or
+    one's own rule) refuses it by name instead of failing inside.
 
     **Parameters** are named ``"{k}.{name}"`` for block ``k``: ``"0.W"``, ``"0.b"`` for a
     feedforward block, ``"1.W1"``, ``"1.b1"``, … for an energy block.
@@ -203,7 +204,7 @@ class FFEBM(System):
     (2, 2)
     """
 
-    capabilities = frozenset({"soft_nudge"})
+    capabilities = frozenset({"chained_nudge"})
     reference_note = ("FFEBM.exact_gradient: backprop through the feedforward blocks, implicit "
                       "differentiation at the free equilibrium of each energy block")
 
@@ -316,7 +317,7 @@ class FFEBM(System):
         Returns
         -------
         dict
-            Name → (batch, *shape): EP inside every energy block, backprop between them
+            Name → ``(batch, *shape)``: EP inside every energy block, backprop between them
             (see the class Notes).
         """
         b1, b2 = nudges

@@ -200,7 +200,7 @@ def test_config_dicts_build_the_same_model_as_instances():
 def test_registered_default_and_config_build():
     model = make_system("ff-ebm")
     assert isinstance(model, FFEBM)
-    assert model.capabilities == frozenset({"soft_nudge"})
+    assert model.capabilities == frozenset({"chained_nudge"})
     from physlearn.experiment.config import build
 
     experiment = build("examples/configs/ff-ebm.toml")

@@ -21,6 +21,9 @@ class Rule(HyperParams):
     """
 
     requires = frozenset({"soft_nudge"})
+    #: True for a rule that can train a chain of blocks nudged block by block (capability
+    #: ``"chained_nudge"``, e.g. FFEBM) through the system's ``chained_gradient``
+    chains = False
     bias_order = None
     is_reference = False
 
@@ -37,13 +40,16 @@ class Rule(HyperParams):
                               "(batch, *system.params[name].shape)")
 
     def check_system(self, system):
+        if self.chains and "chained_nudge" in system.capabilities:
+            return
         missing = self.requires - set(system.capabilities)
         if missing:
             raise ValueError(f"{type(self).__name__} needs {sorted(missing)}, which "
                              f"{type(system).__name__} does not offer")
 
     def applies_to(self, system):
-        return self.requires <= set(system.capabilities)
+        capabilities = set(system.capabilities)
+        return (self.chains and "chained_nudge" in capabilities) or self.requires <= capabilities
 
     def exact_on(self, system, cost=None):
         """True where the estimate equals ``dL/dθ`` at every nudge strength (up to round-off),

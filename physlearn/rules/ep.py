@@ -38,6 +38,8 @@ class EP(Rule):
        reducing its gradient estimator bias", Front. Neurosci. 15:633674 (2021).
     """
 
+    chains = True     # trains FFEBM chains (capability "chained_nudge") block by block
+
     def __init__(self, beta=0.1, variant="centered"):
         self.beta = beta
         self.variant = variant
@@ -54,9 +56,8 @@ class EP(Rule):
 
     def per_sample_gradient(self, system, x, y, cost):
         b1, b2 = self.nudges()
-        chained = getattr(system, "chained_gradient", None)
-        if chained is not None:     # a chain of blocks (FFEBM): EP inside each energy block
-            return chained((b1, b2), x, y, cost)
+        if "chained_nudge" in system.capabilities:   # FFEBM: EP inside each energy block
+            return system.chained_gradient((b1, b2), x, y, cost)
         free = self._relax(system, x)
 
         def measure(beta):

@@ -45,6 +45,7 @@ class EqSpike(EP):
     """
 
     requires = frozenset({"soft_nudge", "spikes"})
+    chains = False    # spike pairs need spikes: no FFEBM chain
     bias_order = None            # the spike pairs' covariance does not vanish with beta
 
     def __init__(self, beta=0.2, variant="centered"):
