@@ -68,8 +68,7 @@ def test_every_public_name_is_in_the_api_reference(site, package):
     for name in package.__all__:
         qualified = f"{package.__name__}.{name}"
         page = site / "api" / "generated" / f"{qualified}.html"
-        anchor = (f"module-{getattr(package, name).__name__}"
-                  if inspect.ismodule(getattr(package, name)) else qualified)
+        anchor = f"module-{qualified}" if inspect.ismodule(getattr(package, name)) else qualified
         if not page.exists() or anchor not in _parse(page).ids:
             missing.append(qualified)
     assert not missing, f"not documented in the API reference: {missing}"

@@ -26,10 +26,15 @@ def _write(path: Path, text: str) -> None:
 
 
 def _directive(qualified: str, obj) -> str:
+    """The autodoc directive of one public name, documented under that name (so that
+    ``physlearn.optim.SGD`` is a target, whatever module defines it)."""
     if inspect.ismodule(obj):
-        return f".. automodule:: {obj.__name__}\n   :members:\n"
+        return f".. automodule:: {qualified}\n   :members:\n"
     if inspect.isclass(obj):
-        return f".. autoclass:: {qualified}\n   :members:\n   :show-inheritance:\n"
+        # inherited physics methods (exact_gradient, bptt, ...) belong on the page; the
+        # hyperparameter plumbing of HyperParams does not
+        return (f".. autoclass:: {qualified}\n   :members:\n   :inherited-members: HyperParams\n"
+                "   :show-inheritance:\n")
     return f".. autofunction:: {qualified}\n"
 
 
