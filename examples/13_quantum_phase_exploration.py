@@ -32,16 +32,17 @@ for start, run in runs.items():
           f"{run['theta'][-1].round(3)}")
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
 for start, run in runs.items():
     axes[0].plot(run["magnitude"], marker="o", ms=3, label=f"θ₀ = {start}")
     axes[1].plot(*run["theta"].T, marker="o", ms=3, label=f"θ₀ = {start}")
 axes[0].axhline(0.98, color="gray", lw=0.8)
-axes[0].set(xlabel="normalised gradient step", ylabel="|⟨X₀X₄⟩|")
-axes[1].set(xlabel="θ_X", ylabel="θ_ZZ", title="trajectories in coupling space")
+axes[0].set(xlabel="normalised gradient step", ylabel="|⟨X₀X₄⟩| (dimensionless)",
+            title="order parameter along the exploration")
+axes[1].set(xlabel="θ_X (units of J)", ylabel="θ_ZZ (units of J)",
+            title="trajectories in coupling space")
 for ax in axes:
     ax.legend()
-fig.tight_layout()
 fig.savefig(FIGURES / "quantum_phase_exploration.png", dpi=130)
 print("wrote", FIGURES / "quantum_phase_exploration.png")
 

@@ -50,13 +50,12 @@ for n in levels:
     errors["⟨x_out⟩"].append(abs(fock["outputs"] - net.outputs(state)[0]).max())
     errors["⟨∂H/∂k⟩"].append(abs(fock["spring"] - net.param_gradient(state)["spring"][0]).max())
     errors["E₀"].append(abs(fock["energy"] - net.energy(state)[0]))
-fig, ax = plt.subplots(figsize=(5, 3.6))
+fig, ax = plt.subplots(figsize=(6, 3.8), layout="constrained")
 for name, err in errors.items():
     ax.semilogy(levels, np.maximum(err, 1e-17), marker="o", ms=3, label=name)
-ax.set(xlabel="Fock levels per mode", ylabel="|Fock − Gaussian|",
-       title="two coupled oscillators: Fock basis vs exact Gaussian")
+ax.set(xlabel="Fock levels per mode", ylabel="|Fock − Gaussian| (dimensionless units)",
+       title="two coupled oscillators:\nFock basis against the exact Gaussian state")
 ax.legend()
-fig.tight_layout()
 fig.savefig(FIGURES / "quantum_oscillators_fock.png", dpi=130)
 print("wrote", FIGURES / "quantum_oscillators_fock.png")
 

@@ -89,17 +89,17 @@ for seed in range(3):
           f"{len(losses)} epochs; output phases mod 2π {np.round(wrapped, 2)}")
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), layout="constrained")
 for label, (bs, m) in orders.items():
     axes[0].loglog(bs, m.errors, "o-", label=f"{label} (slope {m.slope:.2f})")
-axes[0].set_xlabel("|β|")
+axes[0].set_xlabel("|β| (dimensionless)")
 axes[0].set_ylabel("relative error vs implicit diff.")
+axes[0].set_title("bias of the estimates against |β|")
 axes[0].legend(fontsize=7)
 for seed, losses in enumerate(curves):
     axes[1].semilogy(losses, label=f"seed {seed}")
 axes[1].set_xlabel("epoch")
-axes[1].set_ylabel("log cost")
+axes[1].set_ylabel("log cost (dimensionless)")
 axes[1].set_title("XOR, 5 oscillators, centered EP")
 axes[1].legend(fontsize=7)
-fig.tight_layout()
 fig.savefig(FIGURES / "phase_oscillators.png", dpi=110)

@@ -11,21 +11,18 @@
 # training, which re-aligns the estimate with the true gradient. Dimensionless units.
 
 # %%
-import os
-import pathlib
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 import physlearn as pl
 from physlearn.check import cosine, relative_error
+from physlearn.experiment.plots import figure_dir
 from physlearn.rules.generalized import GeneralizedEP
 from physlearn.rules.homeostasis import homeostatic_loss
 from physlearn.systems.vector_field import VectorFieldNetwork
 
-HERE = pathlib.Path(__file__).parent
-FIGURES = pathlib.Path(os.environ.get("PHYSLEARN_FIGURES", HERE / "figures"))
-FIGURES.mkdir(parents=True, exist_ok=True)
+FIGURES = figure_dir(globals().get("__file__"))  # $PHYSLEARN_FIGURES or ./figures
 
 
 def flat(d):
@@ -90,17 +87,18 @@ for lam in (0.0, 0.35):      # λ per unit (the loss is divided by the 7 units o
           f"loss {loss[0]:.4f} -> {loss[-1]:.4f}")
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), layout="constrained")
 for b, e in errors.items():
     axes[0].semilogy(np.degrees(alphas[1:]), e[1:], "o-", label=f"β = {b:g}")
 axes[0].set_xlabel("asymmetry angle α (degrees)")
 axes[0].set_ylabel("rel. error of generalized EP")
+axes[0].set_title("bias against the asymmetry")
 axes[0].legend()
 steps = np.arange(0, 100, 10)
 for lam, (cos, _) in history.items():
     axes[1].plot(steps, cos, "o-", label=f"homeostasis {lam}")
 axes[1].set_xlabel("training step")
-axes[1].set_ylabel("cosine(ĝ, dL/dθ)")
+axes[1].set_ylabel("cosine(ĝ, dL/dθ) (dimensionless)")
+axes[1].set_title("alignment during training")
 axes[1].legend()
-fig.tight_layout()
 fig.savefig(FIGURES / "generalized_ep.png", dpi=110)

@@ -42,6 +42,7 @@ from threadpoolctl import threadpool_limits
 
 import physlearn as pl
 from physlearn.experiment.datasets import Dataset, one_hot
+from physlearn.experiment.fast import fast_mode
 from physlearn.experiment.plots import figure_dir
 from physlearn.rules.base import Rule
 from physlearn.rules.generalized import GeneralizedEP
@@ -51,13 +52,16 @@ from physlearn.systems.vector_field import VectorFieldNetwork
 threadpool_limits(1)
 FIGURES = figure_dir(globals().get("__file__"))
 FULL = os.environ.get("ASYM_FULL", "0") == "1"
-WORKERS = int(os.environ.get("ASYM_WORKERS", 1))
-EPOCHS = int(os.environ.get("ASYM_EPOCHS", 10 if FULL else 4))
-N_TRAIN = None if FULL else 256          # training samples per task (None: all of them)
+# PHYSLEARN_FAST=1: one seed, two epochs on 96 samples, one process (ASYM_FULL and ASYM_* win)
+FAST = fast_mode() and not FULL
+WORKERS = 1 if FAST else int(os.environ.get("ASYM_WORKERS", 1))
+EPOCHS = int(os.environ.get("ASYM_EPOCHS", 10 if FULL else 2 if FAST else 4))
+# training samples per task (None: all of them)
+N_TRAIN = None if FULL else 96 if FAST else 256
 ALPHAS = tuple(int(a) for a in os.environ.get(
     "ASYM_ALPHAS", "0,45,90").split(","))      # degrees
 LAMBDAS = (1.0, 5.0, 20.0) if FULL else (5.0, 20.0)    # candidates for λ (per unit)
-SEEDS = tuple(int(v) for v in os.environ.get("ASYM_SEEDS", "0,1,2").split(","))
+SEEDS = tuple(int(v) for v in os.environ.get("ASYM_SEEDS", "0" if FAST else "0,1,2").split(","))
 # two hidden layers relax ~4x slower: by default only the full run includes them
 HIDDEN = tuple((32,) * int(n) for n in os.environ.get(
     "ASYM_DEPTHS", "1,2" if FULL else "1").split(","))
@@ -263,8 +267,9 @@ if failed:
     print("NOT A VALID TABLE: some runs lost a fixed point (nan: the run stopped)")
 
 # %%
-fig, axes = plt.subplots(2, len(tasks) * len(HIDDEN), figsize=(3.4 * len(tasks) * len(HIDDEN),
-                                                                  5.6), squeeze=False)
+fig, axes = plt.subplots(2, len(tasks) * len(HIDDEN), squeeze=False, layout="constrained",
+                         figsize=(max(5.0, 3.4 * len(tasks) * len(HIDDEN)), 5.6))
+fig.suptitle(f"weight asymmetry and Jacobian homeostasis ({len(SEEDS)} seed(s))")
 column = 0
 for name in tasks:
     for hidden in HIDDEN:
@@ -273,14 +278,16 @@ for name in tasks:
             label = f"λ = {chosen[name, hidden]:g}" if homeo else "λ = 0"
             for row, key in enumerate(("hidden", "accuracy")):
                 values = np.array([[r[key] for r in runs] for runs in rs])
-                axes[row, column].errorbar(ALPHAS, values.mean(1), values.std(1, ddof=1),
-                                           fmt=style, capsize=3, label=label)
+                spread = values.std(1, ddof=min(1, values.shape[1] - 1))   # 1 seed: 0
+                axes[row, column].errorbar(ALPHAS, values.mean(1), spread, fmt=style, capsize=3,
+                                           label=label)
         axes[0, column].set_title(f"{name} {list(hidden)}", fontsize=9)
         axes[1, column].set_xlabel("asymmetry angle α (degrees)")
         column += 1
-axes[0, 0].set_ylabel("hidden-layer cosine")
-axes[1, 0].set_ylabel("test accuracy")
+for ax in axes[0]:
+    ax.set_xlabel("asymmetry angle α (degrees)")
+axes[0, 0].set_ylabel("hidden-layer cosine (dimensionless)")
+axes[1, 0].set_ylabel("test accuracy (fraction)")
 axes[0, 0].legend(fontsize=8)
-fig.tight_layout()
 fig.savefig(FIGURES / "asymmetry_and_homeostasis.png", dpi=110)
 print(f"total {time.perf_counter() - started:.0f} s")

@@ -59,6 +59,18 @@ def test_suptitle_suffices_and_hidden_axes_need_no_label():
     plt.close(fig)
 
 
+def test_a_twin_axis_shares_the_title_and_the_x_axis():
+    fig, ax = plt.subplots(layout="constrained")
+    ax.plot([0, 1], [0, 1])
+    ax.set(title="gap and error", xlabel="h / J", ylabel="error (dimensionless)")
+    twin = ax.twinx()
+    twin.plot([0, 1], [1, 0])
+    assert figure_problems(fig) == ["axes 2 of 2: the y axis has tick labels but no label"]
+    twin.set_ylabel("gap Δ / J")
+    assert figure_problems(fig) == []
+    plt.close(fig)
+
+
 def test_tight_saving_skips_the_clipping_check():
     fig = _good()
     fig.text(0.98, 0.5, "a long note that runs off the edge")

@@ -21,6 +21,8 @@ def _title(ax) -> str:
 
 
 def _has_tick_labels(axis) -> bool:
+    if not axis.get_visible():      # e.g. the x axis of a twinx overlay
+        return False
     return any(t.get_visible() and t.get_text().strip() for t in axis.get_ticklabels())
 
 
@@ -45,6 +47,10 @@ def _axes_problems(ax, where) -> list[str]:
         if _has_tick_labels(axis) and not _text(axis.label):
             problems.append(f"{where}: the {name} axis has tick labels but no label")
     return problems
+
+
+def _same_place(ax, other) -> bool:
+    return bool((ax.get_position().get_points() == other.get_position().get_points()).all())
 
 
 def _outside(box, canvas) -> bool:
@@ -96,6 +102,9 @@ def figure_problems(fig, *, tight: bool = False) -> list[str]:
     renderer = fig.canvas.get_renderer()
     visible = [ax for ax in fig.axes if ax.get_visible() and ax.axison]
     plots = [ax for ax in visible if getattr(ax, "_colorbar", None) is None]
+    # a twin (twinx/twiny) overlays the axes it was made from and shares its title
+    plots = [ax for i, ax in enumerate(plots)
+             if not any(_same_place(ax, other) for other in plots[:i])]
     problems = []
     if not _text(fig._suptitle) and not all(_title(ax) for ax in plots):
         untitled = [i + 1 for i, ax in enumerate(plots) if not _title(ax)]
