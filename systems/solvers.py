@@ -333,6 +333,11 @@ def _local_bound(system, state, nudge):
         return ""
     beta = float(np.real(nudge.beta))
     lo, hi = float(np.max(lo)), float(np.min(hi))
-    side = "beyond" if not lo < beta < hi else "within"
-    return (f"; at the start the nudged Hessian is positive definite for {lo:.6g} < beta < "
-            f"{hi:.6g} (local bound from P H^-1 P^T), and beta={beta:g} lies {side} it")
+    text = (f"; at the start the nudged Hessian is positive definite for {lo:.6g} < beta < "
+            f"{hi:.6g} (local bound from P H^-1 P^T), and beta={beta:g} lies ")
+    if not lo < beta < hi:
+        return text + "beyond it"
+    # stable at the start, so the minimum is lost along the way, not at the start
+    return text + ("within it: E + beta*C loses its minimum away from the start (with "
+                   "beta < 0, a cost that grows without bound, such as a logarithmic one, "
+                   "makes it unbounded below); use a smaller |beta|")

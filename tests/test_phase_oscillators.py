@@ -211,3 +211,15 @@ def test_bad_hyperparameters_are_named():
     assert len(net.edge_list) == 5                  # no input-input edge
     with pytest.raises(ValueError, match="coupling"):
         net.params = {**net.params, "coupling": np.zeros(3)}
+
+
+def test_a_nudge_stable_at_the_start_that_diverges_says_so():
+    """β = −0.2 with the logarithmic phase cost: locally stable at the start, unbounded below
+    farther away; the error must not suggest that β is fine."""
+    from physlearn.systems.phase_oscillators import PhaseCost, xor_problem
+
+    net = PhaseOscillatorNetwork.xor(seed=0)
+    x, y = xor_problem()
+    with pytest.raises(pl.ConvergenceError, match=r"beta=-0.2 lies within it: E \+ beta\*C "
+                                                  r"loses its minimum away from the start"):
+        pl.EP(beta=0.2, variant="centered").gradient(net, x, y, PhaseCost())
