@@ -45,13 +45,36 @@ class SquaredError(Cost):
         0.9: an output pushed to the edge 0 by one-hot zeros rests where its unit no longer
         responds, and neither a nudge nor a gradient reaches it again.
 
+    Raises
+    ------
+    ValueError
+        If ``low`` or ``high`` is not a finite number, or ``high <= low``.
+
     Notes
     -----
-    The nudging force −β(o − t) pulls each output toward its target; in a resistor network it is
-    a current β(t − V) injected at the output node (Kendall et al. 2020).
+    With targets :math:`t = \\mathrm{low} + (\\mathrm{high} − \\mathrm{low})\\,y`,
+
+    .. math::
+
+        C(o, y) = \\tfrac12 \\sum_k (o_k − t_k)^2, \\qquad
+        \\frac{∂C}{∂o} = o − t, \\qquad \\frac{∂^2C}{∂o^2} = I.
+
+    The nudging force :math:`−β(o − t)` pulls each output toward its target; in a resistor
+    network it is a current :math:`β(t − V)` injected at the output node (Kendall et al.
+    2020), and the Hessian term :math:`βI` is a conductance β from the output node to a
+    source at the target voltage. The cost is a polynomial in :math:`o`, hence holomorphic,
+    as holomorphic EP requires.
+
+    References
+    ----------
+    .. [1] J. Kendall, R. Pantone, K. Manickavasagam, Y. Bengio, B. Scellier, "Training
+       end-to-end analog neural networks with equilibrium propagation", arXiv:2006.01981
+       (2020).
+    .. [2] B. Scellier, Y. Bengio, "Equilibrium propagation: bridging the gap between
+       energy-based models and backpropagation", Front. Comput. Neurosci. 11:24 (2017).
     """
 
-    def __init__(self, low=0.0, high=1.0):
+    def __init__(self, low: float = 0.0, high: float = 1.0):
         self.low = low
         self.high = high
         check_finite("low", low)
@@ -87,13 +110,33 @@ class CrossEntropy(Cost):
         Scale of the output observables in the softmax (dimensionless). Physical outputs such as
         node voltages are bounded; a temperature below one sharpens the class probabilities.
 
+    Raises
+    ------
+    ValueError
+        If ``temperature`` is not a finite number > 0 (or is a bool).
+
     Notes
     -----
-    Gradient ``(p − y)/T`` (for Σy = 1), Hessian ``(diag p − p pᵀ)/T²``. Using the cost inside the
-    energy (Laborieux et al. 2021) means the nudge is a softmax-shaped force on the outputs.
+    With :math:`p = \\mathrm{softmax}(o/T)` and :math:`Σ_k y_k = w` (1 for a one-hot label),
+
+    .. math::
+
+        C = −\\sum_k y_k \\log p_k, \\qquad
+        \\frac{∂C}{∂o} = \\frac{w\\,p − y}{T}, \\qquad
+        \\frac{∂^2C}{∂o^2} = w\\,\\frac{\\mathrm{diag}\\,p − p\\,p^{\\mathsf T}}{T^2}.
+
+    Putting the cost inside the total energy :math:`E + βC` (Laborieux et al. 2021) makes the
+    nudge a softmax-shaped force on the outputs. The log-sum-exp is shifted by the largest
+    real part, exact also at complex outputs, so the cost stays holomorphic for holomorphic EP.
+
+    References
+    ----------
+    .. [1] A. Laborieux, M. Ernoult, B. Scellier, Y. Bengio, J. Grollier, D. Querlioz,
+       "Scaling equilibrium propagation to deep ConvNets by drastically reducing its gradient
+       estimator bias", Front. Neurosci. 15:633674 (2021).
     """
 
-    def __init__(self, temperature=1.0):
+    def __init__(self, temperature: float = 1.0):
         if isinstance(temperature, bool) or not isinstance(
                 temperature, (int, float, np.integer, np.floating)) \
                 or not (np.isfinite(temperature) and temperature > 0):

@@ -44,6 +44,8 @@ References
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.linalg
@@ -52,6 +54,9 @@ from .costs import Cost
 from .nudges import Clamp, Nudge
 from .params import HyperParams
 from .system import EquilibriumSystem, System, check_positive
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["NoisySystem", "MeasurementNoise", "RelaxationNoise", "DeviceVariability",
            "QuantisedUpdates", "ReadoutNoise"]
@@ -88,13 +93,28 @@ class NoisySystem(HyperParams):
     seed : int or None, default 0
         Seeds the wrapper's generator (``self.rng``).
 
+    Raises
+    ------
+    TypeError
+        If ``system`` is not a physlearn :class:`~physlearn.System` (or another wrapper).
+
     Notes
     -----
+    A wrapper leaves the physics :math:`E(θ, x, s)` and the objective :math:`L(θ)` of the
+    wrapped system unchanged and perturbs only what a real device measures or holds, so a
+    rule's estimate :math:`\\hat g` becomes a random variable whose mean and variance can be
+    compared with the exact :math:`dL/dθ`.
+
     An instance is of a subclass made per wrapped class, which carries the seam methods the
     wrapped class implements (so ``physlearn.testing`` sees the same capabilities); every
     other attribute is looked up on the wrapped system. Subclasses override only what their
     noise touches and set ``_noisy_methods`` (the seam methods the noise needs: wrapping a
     system without them is refused).
+
+    References
+    ----------
+    .. [1] A. Laborieux, F. Zenke, "Holomorphic equilibrium propagation computes exact
+       gradients through finite size oscillations", NeurIPS 2022, arXiv:2209.00530.
     """
 
     _noisy_methods = ()
@@ -120,7 +140,7 @@ class NoisySystem(HyperParams):
     def __reduce_ex__(self, protocol):   # picklable although the class is made on the fly
         return (_rebuild, (self._wrapper_base, self.__dict__))
 
-    def __init__(self, system, *, seed=0):
+    def __init__(self, system: System, *, seed: int | None = 0):
         self._bind(system, seed)
 
     def _bind(self, system, seed):
@@ -204,33 +224,49 @@ class MeasurementNoise(NoisySystem):
     Parameters
     ----------
     system : System
+        The wrapped system (needs ``param_gradient`` when ``std > 0``).
     std : float, default 0.0
-        Standard deviation of the additive noise, in the units of ``param_gradient`` (for a
-        resistor network: of ``½ΔV²``). 0 is the bare system.
+        Standard deviation ≥ 0 of the additive noise, in the units of ``param_gradient`` (for
+        a resistor network: of ``½ΔV²``). 0 is the bare system.
     seed : int or None, default 0
+        Seeds the noise.
+
+    Raises
+    ------
+    TypeError
+        If ``system`` is not a physlearn system.
+    ValueError
+        If ``std`` is negative or not finite, or (``std > 0``) the system has no
+        ``param_gradient``.
 
     Notes
     -----
-    Every call of ``param_gradient`` (each phase a rule measures is one call) adds
-    independent ``N(0, std²)`` noise to every entry — the instrument noise of reading a
-    voltage drop, a current or a spin correlation. Independence between phases is what a
-    physical measurement gives (two readings at two times), and it is what makes the noise
-    matter for EP: the contrast ``(g(β₂) − g(β₁))/(β₂ − β₁)`` of two independent readings has
-    variance ``2 std²/(β₂ − β₁)²`` per entry, i.e. ``2 std²/β²`` for one-sided EP
-    (``(0, β)``) and ``std²/(2β²)`` for centered EP (``(−β, β)``), on top of EP's
-    ``O(β)``/``O(β²)`` bias: the nudge cannot be made arbitrarily small under noise
-    (Laborieux & Zenke 2022 [1]_). The noise is averaged over the batch like the gradient, so
-    a batch of ``B`` divides these variances by ``B``. With a complex nudge (holomorphic EP)
-    the noise is added to the real and imaginary parts alike (std each).
+    Every call of ``param_gradient`` (each phase a rule measures is one call) adds independent
+    :math:`\\mathcal N(0, σ^2)` noise (:math:`σ` = ``std``) to every entry — the instrument noise of
+    reading a voltage drop, a current or a spin correlation. Independence between phases is what a
+    physical measurement gives (two readings at two times), and it is what makes the noise matter
+    for EP: the contrast ``(g(β₂) − g(β₁))/(β₂ − β₁)`` of two independent readings has variance
+    ``2 std²/(β₂ − β₁)²`` per entry, i.e. ``2 std²/β²`` for one-sided EP (``(0, β)``) and
+    ``std²/(2β²)`` for centered EP (``(−β, β)``),
+
+    .. math::
+
+        \\operatorname{Var}\\hat g = \\frac{2σ^2}{(β_2 − β_1)^2},
+
+    on top of EP's ``O(β)``/``O(β²)`` bias: the nudge cannot be made arbitrarily small under noise
+    (Laborieux & Zenke 2022 [1]_). The noise is averaged over the batch like the gradient, so a
+    batch of ``B`` divides these variances by ``B``. With a complex nudge (holomorphic EP) the noise
+    is added to the real and imaginary parts alike (std each).
 
     References
     ----------
-    .. [1] A. Laborieux, F. Zenke, NeurIPS 2022, arXiv:2209.00530.
+    .. [1] A. Laborieux, F. Zenke, "Holomorphic equilibrium propagation computes exact
+       gradients through finite size oscillations", NeurIPS 2022, arXiv:2209.00530.
     """
 
     _noisy_methods = ("param_gradient",)
 
-    def __init__(self, system, *, std=0.0, seed=0):
+    def __init__(self, system: System, *, std: float = 0.0, seed: int | None = 0):
         self._bind(system, seed)
         self.std = std
         check_positive("std", std, allow_zero=True)
@@ -276,19 +312,28 @@ class ReadoutNoise(NoisySystem):
     Parameters
     ----------
     system : System
+        The wrapped system (needs ``outputs`` when ``std > 0``).
     std : float, default 0.0
-        Standard deviation of the output noise (output units). 0 is the bare system.
+        Standard deviation ≥ 0 of the output noise (output units). 0 is the bare system.
     seed : int or None, default 0
+        Seeds the noise.
+
+    Raises
+    ------
+    TypeError
+        If ``system`` is not a physlearn system.
+    ValueError
+        If ``std`` is negative or not finite, or (``std > 0``) the system has no ``outputs``.
 
     Notes
     -----
-    Models the read-out electronics (an ADC, a probe): each call of :meth:`outputs` returns
-    ``o(s) + η`` with fresh ``η ~ N(0, std²)`` per entry, so ``predict`` and ``evaluate`` see
-    noisy outputs. A soft nudge is driven from a reading too: for each nudged relaxation one
-    offset ``η`` per sample and output is drawn and the nudging force is
+    Models the read-out electronics (an ADC, a probe): each call of :meth:`outputs`
+    returns :math:`o(s) + η` with fresh :math:`η \\sim \\mathcal N(0, σ^2)` per entry, so
+    ``predict`` and ``evaluate`` see noisy outputs. A soft nudge is driven from a reading too: for
+    each nudged relaxation one offset ``η`` per sample and output is drawn and the nudging force is
     ``β ∂C/∂o(o + η, y)`` (the reading is slow compared with the relaxation, so the offset is
-    constant during one phase and independent between phases). The physics (the state, the
-    local measurements) is otherwise unchanged.
+    constant during one phase and independent between phases). The physics (the state, the local
+    measurements) is otherwise unchanged.
 
     Effect on EP: the nudge error enters multiplied by β, so the estimate's noise does not
     grow as β → 0 (unlike :class:`MeasurementNoise`): with the squared error ``∂C/∂o`` is
@@ -296,11 +341,18 @@ class ReadoutNoise(NoisySystem):
     estimate with a variance independent of β (``O(std²)``). For a nonlinear cost the
     average of ``∂C/∂o(o + η)`` differs from ``∂C/∂o(o)`` at ``O(std²)``: a bias of that order.
     Clamps are not read (they are set): a :class:`~physlearn.Clamp` is passed on unchanged.
+
+    References
+    ----------
+    .. [1] A. Laborieux, F. Zenke, "Holomorphic equilibrium propagation computes exact
+       gradients through finite size oscillations", NeurIPS 2022, arXiv:2209.00530.
+    .. [2] B. Scellier, Y. Bengio, "Equilibrium propagation: bridging the gap between
+       energy-based models and backpropagation", Front. Comput. Neurosci. 11:24 (2017).
     """
 
     _noisy_methods = ("outputs",)
 
-    def __init__(self, system, *, std=0.0, seed=0):
+    def __init__(self, system: System, *, std: float = 0.0, seed: int | None = 0):
         self._bind(system, seed)
         self.std = std
         check_positive("std", std, allow_zero=True)
@@ -340,27 +392,40 @@ class RelaxationNoise(NoisySystem):
         ``jacobian`` (an explicit Jacobian of the generalized force, as the vector-field
         network has).
     temperature : float, default 0.0
-        ``T`` in units of the energy (``k_B = 1``). 0 is the bare system.
+        ``T ≥ 0`` in units of the energy (``k_B = 1``). 0 is the bare system.
     seed : int or None, default 0
+        Seeds the fluctuations.
+
+    Raises
+    ------
+    TypeError
+        If ``system`` is not a physlearn system.
+    ValueError
+        If ``temperature`` is negative or not finite, or (``T > 0``) the system has no
+        ``equilibrium`` or neither ``adjoint`` nor ``jacobian``.
 
     Notes
     -----
-    The relaxation is the overdamped Langevin dynamics ``ds = −Φ(s) dt + √(2T) dW`` with the
-    generalized force ``Φ = ∂(E + βC)/∂s`` (``energy_gradient`` plus the nudge; for a vector
-    field ``−F``). Observed a long time after relaxing, the state is a sample of its
-    stationary distribution. This wrapper draws that sample at harmonic order around the
-    noiseless fixed point ``s*`` returned by the wrapped system: ``s = s* + δ`` with
-    ``δ ~ N(0, Σ)``, where ``Σ`` solves the Lyapunov equation ``J Σ + Σ Jᵀ = 2T·1`` for the
-    Jacobian ``J = ∂Φ/∂s`` at ``s*``. For an energy ``J = H`` is the (nudged) Hessian and
-    ``Σ = T H⁻¹``: equipartition, ``⟨δᵀ H δ⟩ = T n`` (Boltzmann ``exp(−E/T)`` to second
-    order). ``J`` is the system's ``jacobian(state, nudge)`` when it has one; otherwise it is
-    assembled from ``n`` adjoint solves (``adjoint`` solves with ``Jᵀ``) plus the nudge's
-    stiffness ``β Pᵀ ∂²C/∂o² P`` on the outputs. Clamped outputs do not fluctuate: ``Σ``
-    is that of the unclamped block. Sampling the linearised stationary law (instead of
-    integrating Langevin steps) is exact for the linear systems (resistor networks) and
-    correct to ``O(T)`` otherwise, costs ``n`` solves and a Cholesky factorisation per
-    sample, and has no step-size bias. Complex nudges: ``Σ`` is built from ``Re J`` and a
-    real fluctuation is added.
+    The relaxation is the overdamped Langevin dynamics
+
+    .. math::
+
+        ds = −Φ(s)\\,dt + \\sqrt{2T}\\,dW, \\qquad Φ = \\frac{∂(E + βC)}{∂s}
+
+    (``energy_gradient`` plus the nudge; for a vector field ``−F``). Observed a long time after
+    relaxing, the state is a sample of its stationary distribution. This wrapper draws that sample
+    at harmonic order around the noiseless fixed point :math:`s^*` returned by the wrapped system:
+    :math:`s = s^* + δ` with :math:`δ \\sim \\mathcal N(0, Σ)`, where :math:`Σ` solves the Lyapunov
+    equation :math:`JΣ + ΣJ^{\\mathsf T} = 2T\\,I` for the Jacobian :math:`J = ∂Φ/∂s` at
+    :math:`s^*`. For an energy ``J = H`` is the (nudged) Hessian and ``Σ = T H⁻¹``: equipartition,
+    ``⟨δᵀ H δ⟩ = T n`` (Boltzmann ``exp(−E/T)`` to second order). ``J`` is the system's
+    ``jacobian(state, nudge)`` when it has one; otherwise it is assembled from ``n`` adjoint solves
+    (``adjoint`` solves with ``Jᵀ``) plus the nudge's stiffness ``β Pᵀ ∂²C/∂o² P`` on the outputs.
+    Clamped outputs do not fluctuate: ``Σ`` is that of the unclamped block. Sampling the linearised
+    stationary law (instead of integrating Langevin steps) is exact for the linear systems (resistor
+    networks) and correct to ``O(T)`` otherwise, costs ``n`` solves and a Cholesky factorisation per
+    sample, and has no step-size bias. Complex nudges: ``Σ`` is built from ``Re J`` and a real
+    fluctuation is added.
 
     Every relaxation draws an independent fluctuation (each phase is a separate observation
     of a fluctuating state); the nudged phases are warm-started from the *noiseless* free
@@ -373,12 +438,15 @@ class RelaxationNoise(NoisySystem):
 
     References
     ----------
-    .. [1] A. Laborieux, F. Zenke, NeurIPS 2022, arXiv:2209.00530.
+    .. [1] A. Laborieux, F. Zenke, "Holomorphic equilibrium propagation computes exact
+       gradients through finite size oscillations", NeurIPS 2022, arXiv:2209.00530.
+    .. [2] C. W. Gardiner, *Stochastic Methods: A Handbook for the Natural and Social
+       Sciences*, 4th ed., Springer (2009), ch. 4 (the Ornstein–Uhlenbeck process).
     """
 
     _noisy_methods = ("equilibrium",)
 
-    def __init__(self, system, *, temperature=0.0, seed=0):
+    def __init__(self, system: System, *, temperature: float = 0.0, seed: int | None = 0):
         self._bind(system, seed)
         self.temperature = temperature
         check_positive("temperature", temperature, allow_zero=True)
@@ -467,7 +535,8 @@ class DeviceVariability(NoisySystem):
         The nominal design: its parameters are the *nominal* (programmed) values the learner
         reads and updates.
     level : float, default 0.0
-        Relative standard deviation of the mismatch factor. 0 is the bare system.
+        Relative standard deviation ≥ 0 of the mismatch factor (dimensionless). 0 is the
+        bare system.
     distribution : {"normal", "lognormal"}, default "normal"
         ``"normal"``: factor ``m = 1 + level·ξ``; ``"lognormal"``: ``m = exp(σξ − σ²/2)``
         with ``σ² = ln(1 + level²)`` (mean 1, std ``level``, always positive).
@@ -477,10 +546,24 @@ class DeviceVariability(NoisySystem):
         Seeds the (one) draw of ``ξ ~ N(0, 1)``, per parameter entry, in the order of
         ``param_shapes``.
 
+    Raises
+    ------
+    TypeError
+        If ``system`` is not a physlearn system.
+    ValueError
+        If ``level`` is negative or not finite, or ``distribution`` or ``measure`` is unknown.
+
     Notes
     -----
-    Fabricated devices differ from their design: a resistor programmed to ``g`` conducts
-    ``g(1 + level·ξ)`` with a frozen ``ξ`` per device (Kendall et al. 2020). The wrapper keeps
+    Fabricated devices differ from their design: a resistor programmed to :math:`g` conducts
+    :math:`g(1 + \\text{level}·ξ)` with a frozen :math:`ξ` per device (Kendall et al. 2020),
+
+    .. math::
+
+        θ_{\\text{dev}} = Π\\big(m ⊙ θ_{\\text{nom}}\\big), \\qquad
+        \\frac{dL}{dθ_{\\text{nom}}} = m ⊙ \\frac{dL}{dθ_{\\text{dev}}},
+
+    with :math:`Π` the projection onto the bounds. The wrapper keeps
     the nominal parameters in ``system`` and runs the physics on a copy (``device``) whose
     parameters are ``project(m ⊙ θ_nominal)`` — clipped onto the wrapped system's
     :attr:`param_bounds`, so a conductance stays above its floor (with ``"normal"`` a factor
@@ -500,13 +583,15 @@ class DeviceVariability(NoisySystem):
 
     References
     ----------
-    .. [1] J. Kendall et al., arXiv:2006.01981 (2020).
+    .. [1] J. Kendall, R. Pantone, K. Manickavasagam, Y. Bengio, B. Scellier, "Training
+       end-to-end analog neural networks with equilibrium propagation", arXiv:2006.01981
+       (2020).
     """
 
     _noisy_methods = ()
 
-    def __init__(self, system, *, level=0.0, distribution="normal", measure="nominal",
-                 seed=0):
+    def __init__(self, system: System, *, level: float = 0.0, distribution: str = "normal",
+                 measure: str = "nominal", seed: int | None = 0):
         self._bind(system, seed)
         self.level = level
         self.distribution = distribution
@@ -591,12 +676,12 @@ def _device_copy(system):
 
 # -- quantised updates ------------------------------------------------------------------------
 class QuantisedUpdates(NoisySystem):
-    """Parameters restricted to a grid of levels after every update (memristors, binary
-    weights).
+    """Parameters restricted to a grid of levels after every update (memristors, binary weights).
 
     Parameters
     ----------
     system : System
+        The wrapped system; its parameters are quantised in place.
     levels : None, int, array_like or dict, default None
         None: exact (the bare system). An int ``K ≥ 2``: ``K`` evenly spaced levels over each
         parameter's range — ``value_range`` if given, else its :attr:`param_bounds` from
@@ -608,8 +693,20 @@ class QuantisedUpdates(NoisySystem):
     seed : int or None, default 0
         Unused (rounding is deterministic); kept for a uniform interface.
 
+    Raises
+    ------
+    TypeError
+        If ``system`` is not a physlearn system.
+    ValueError
+        If an int ``levels`` is below 2, a grid's range is not finite (an unbounded parameter
+        without ``value_range``), or levels lie outside a parameter's bounds.
+
     Notes
     -----
+    With the grid :math:`\\{q_1 < … < q_K\\}` (evenly spaced,
+    :math:`q_k = \\text{low} + (k − 1)(\\text{high} − \\text{low})/(K − 1)`, or explicit), every
+    entry becomes :math:`Q(θ) = \\arg\\min_{q_k} |θ − q_k|`.
+
     A device with a finite number of stable states (a multi-level memristor, a binary or
     ternary weight) can only hold values on a grid. After construction (in place, on the
     wrapped system) and after every ``update_params`` or assignment of ``params`` each entry
@@ -620,9 +717,18 @@ class QuantisedUpdates(NoisySystem):
     resolution (the usual remedy, stochastic rounding, is not modelled). The relaxations and
     measurements are those of the bare system at the quantised parameters. Levels outside a
     parameter's bounds are refused.
+
+    References
+    ----------
+    .. [1] M. Courbariaux, Y. Bengio, J.-P. David, "BinaryConnect: training deep neural
+       networks with binary weights during propagations", NeurIPS 2015, arXiv:1511.00363.
+    .. [2] J. Laydevant, M. Ernoult, D. Querlioz, J. Grollier, "Training dynamical binary
+       neural networks with equilibrium propagation", CVPR Workshops 2021, arXiv:2103.08953.
     """
 
-    def __init__(self, system, *, levels=None, value_range=None, seed=0):
+    def __init__(self, system: System, *, levels: int | ArrayLike | Mapping | None = None,
+                 value_range: tuple[float, float] | Mapping | None = None,
+                 seed: int | None = 0):
         self._bind(system, seed)
         self.levels = levels
         self.value_range = value_range

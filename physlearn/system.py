@@ -26,24 +26,58 @@ from .params import HyperParams
 
 
 class ConvergenceError(RuntimeError):
-    """A relaxation did not reach equilibrium; the message carries the residual."""
+    """A relaxation did not reach equilibrium; the message carries the residual.
+
+    Raised by a system's ``equilibrium`` when its solver stops (iteration or time budget,
+    stalled line search) with the residual :math:`‖∂(E + βC)/∂s‖` still above the tolerance,
+    and by the references and rules that need such a relaxation.
+
+    Parameters
+    ----------
+    *args : object
+        The message (one string naming the system, the solver and the residual reached), as
+        for any exception.
+
+    Notes
+    -----
+    Physically, a relaxation fails when the (nudged) energy has no minimum the solver can
+    reach: a negative or complex nudge strong enough to destroy the minimum of
+    :math:`E + βC` (for a quadratic energy, :math:`β < −1/λ_{\\max}(R)` with :math:`R` the
+    output response matrix), a complex β beyond the radius of convergence of :math:`s^*(β)`,
+    or a saddle point. :func:`physlearn.train` skips a mini-batch whose nudged relaxation
+    fails (and counts it), but not one whose free relaxation fails.
+    """
 
 
 @dataclass
 class State:
     """An equilibrium (or clamped) state of a system, batched over samples.
 
-    Attributes
+    Parameters
     ----------
     s : ndarray, shape (batch, n_state)
-        The free degrees of freedom (float64, or complex128 under a complex nudge).
+        The free degrees of freedom (float64, or complex128 under a complex nudge), in the
+        system's own units (node voltages, positions, magnetisations, phases, ...).
     x : ndarray, shape (batch, n_features)
         The inputs the state was relaxed with.
-    nudge : Nudge, Clamp or None
+    nudge : Nudge, Clamp or None, default None
         How the outputs were pushed (None: free state).
-    info : dict or None
+    info : dict or None, default None
         What the relaxation that returned this state reports (method, iterations, residual),
         where a system records it.
+
+    Notes
+    -----
+    A state is what a learning rule measures: for a nudge :math:`β` the system's
+    ``equilibrium`` returns :math:`s^β = \\arg\\min_s E(θ, x, s) + β\\,C(o(s), y)` (one row per
+    sample), and ``param_gradient(state)`` reads the local measurement :math:`∂E/∂θ` there.
+    Systems with more structure subclass it (``ResistorState``, ``IsingState``, ...); use
+    :meth:`replace` to change fields, since the systems treat states as values.
+
+    References
+    ----------
+    .. [1] B. Scellier, Y. Bengio, "Equilibrium propagation: bridging the gap between
+       energy-based models and backpropagation", Front. Comput. Neurosci. 11:24 (2017).
     """
 
     s: np.ndarray
@@ -51,7 +85,8 @@ class State:
     nudge: object = None
     info: dict = None
 
-    def replace(self, **changes):
+    def replace(self, **changes) -> State:
+        """A copy with the given fields replaced (:func:`dataclasses.replace`)."""
         return dataclasses.replace(self, **changes)
 
 
@@ -147,6 +182,32 @@ class System(HyperParams):
     current parameters, with ``residual`` and a tolerance ``tol``; continual EP), and for
     trajectory systems e.g. ``"echo"`` (time reversal).
     Subclasses define ``param_shapes`` (name → shape), ``n_outputs`` and ``n_features``.
+
+    Its constructor arguments are its hyperparameters (``get_params``/``set_params``); its
+    trainable parameters θ are :attr:`params`, checked against :attr:`param_bounds`.
+
+    Raises
+    ------
+    ValueError
+        From the parameter setter (a value outside its physical bound, a NaN, a wrong shape)
+        and from :meth:`check_inputs`, :meth:`check_targets` and :meth:`check_nudge`.
+    NotImplementedError
+        From a method of the seam that a subclass does not define; the message names the
+        method and what it must return.
+
+    Notes
+    -----
+    A physical system learns when the gradient of its loss
+    :math:`L(θ) = \\mathrm{mean}_b\\, C(o_b, y_b)` can be read from local measurements of the
+    system itself. For a system whose state minimises an energy (an equilibrium system) or
+    whose trajectory makes an action stationary (a Hamiltonian system), equilibrium
+    propagation and its relatives give such a read-out; physlearn's rules work through this
+    interface only, and :func:`physlearn.exact_gradient` checks them.
+
+    References
+    ----------
+    .. [1] B. Scellier, "A deep learning theory for neural networks grounded in physics",
+       PhD thesis, Université de Montréal (2021), arXiv:2103.09985.
     """
 
     capabilities = frozenset()
@@ -293,6 +354,35 @@ class EquilibriumSystem(System):
 
     Subclasses also define ``output_index`` (the state components that are the outputs, for
     systems that can clamp them) and the physics methods below.
+
+    Raises
+    ------
+    NotImplementedError
+        From a physics method (:meth:`equilibrium`, :meth:`outputs`, :meth:`param_gradient`,
+        :meth:`energy`, :meth:`adjoint`, ...) that a subclass does not define; the message
+        names the method and what it must return.
+
+    Notes
+    -----
+    The free state :math:`s^0` minimises the energy :math:`E(θ, x, s)`, the nudged state
+    :math:`s^β` the total energy :math:`F_β = E + β C(o(s), y)`. Equilibrium propagation rests
+    on the identity (from the envelope theorem and the symmetry of mixed partials of
+    :math:`Φ(θ, β) = \\min_s F_β`)
+
+    .. math::
+
+        \\frac{dL}{dθ} = \\frac{d}{dβ}\\Big|_{β=0} \\frac{∂E}{∂θ}(θ, x, s^β),
+
+    so a rule needs only :meth:`equilibrium`, :meth:`outputs` and :meth:`param_gradient`. The
+    second-order methods (:meth:`adjoint`, :meth:`mixed_vjp`) give the exact reference by
+    implicit differentiation, :math:`dL/dθ = −(∂^2E/∂θ∂s)\\,(∂^2E/∂s^2)^{-1}\\,∂C/∂s`.
+
+    References
+    ----------
+    .. [1] B. Scellier, Y. Bengio, "Equilibrium propagation: bridging the gap between
+       energy-based models and backpropagation", Front. Comput. Neurosci. 11:24 (2017).
+    .. [2] F. J. Pineda, "Generalization of back-propagation to recurrent neural networks",
+       Phys. Rev. Lett. 59, 2229 (1987).
     """
 
     capabilities = frozenset({"soft_nudge", "clamp"})
@@ -322,7 +412,7 @@ class EquilibriumSystem(System):
                               "the output observables of a State, shape (batch, n_outputs)")
 
     def param_gradient(self, state):
-        """∂E/∂θ at ``state``: dict name → (batch, *shape)."""
+        """∂E/∂θ at ``state``: dict name → array of shape ``(batch, *shape)``."""
         raise not_implemented(self, "param_gradient",
                               "∂E/∂θ at a State: dict name → array of shape (batch, "
                               "*params[name].shape)")
@@ -355,7 +445,7 @@ class EquilibriumSystem(System):
                               "λ solving (∂²E/∂s²) λ = rhs at a State, shape like rhs")
 
     def mixed_vjp(self, state, lam):
-        """Σ_i λ_i ∂²E/∂θ∂s_i at ``state``: dict name → (batch, *shape)."""
+        """``Σ_i λ_i ∂²E/∂θ∂s_i`` at ``state``: dict name → array of shape ``(batch, *shape)``."""
         raise not_implemented(self, "mixed_vjp",
                               "Σ_i λ_i ∂²E/∂θ∂s_i: dict name → array of shape (batch, "
                               "*params[name].shape)")

@@ -80,6 +80,9 @@ element with a proven node-voltage error bound (:meth:`NonlinearResistorNetwork.
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
 import networkx as nx
 import numpy as np
 import scipy.sparse as sp
@@ -91,6 +94,9 @@ from physlearn.systems.solvers import relax
 from . import batched
 from . import ideal_diode as _ideal
 from .resistor import ResistorNetwork
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 _PATTERNS = ("alternating", "excitatory", "inhibitory")
 _LAWS = ("smooth", "shockley", "ideal")
@@ -105,9 +111,23 @@ class NonlinearResistorNetwork(ResistorNetwork):
 
     Parameters
     ----------
-    graph, inputs, outputs, ground, bias_sources, conductance, min_conductance, seed
-        As for :class:`~physlearn.systems.ResistorNetwork`: the graph's edges are the
-        trainable resistors.
+    graph : networkx.Graph
+        Undirected simple graph, as for :class:`~physlearn.systems.ResistorNetwork`: its edges
+        are the trainable resistors.
+    inputs : list
+        One node (held at ``+x_k``) or node pair (held at ``±x_k``) per input feature.
+    outputs : list
+        Free nodes whose voltages are the outputs.
+    ground : node
+        The reference node, held at 0 V.
+    bias_sources : dict, optional
+        Extra fixed voltage sources, node → volts.
+    conductance : array_like, optional
+        Initial conductances aligned with the graph's edges (default: edge attributes, else
+        uniform in ``[0.1, 1]`` from ``seed``); units of the reference conductance (siemens
+        for the Shockley law).
+    min_conductance : float, default 1e-6
+        Floor of the conductances > 0, in the same units.
     diodes : {"alternating", "excitatory", "inhibitory"} or list of (anode, cathode)
         Where the diodes sit. A pattern puts one diode between every *hidden* node (free, not
         an output; in graph order) and ground: ``"excitatory"`` from ground to the node (the
@@ -124,27 +144,28 @@ class NonlinearResistorNetwork(ResistorNetwork):
         ``thermal_voltage`` (SPICE's ``D`` element), with ``series_resistance``. ``"ideal"``:
         blocking or conducting with zero drop, an inequality constraint (module notes).
     diode_conductance : float, default 10.0
-        Smooth law: on-conductance ``g_D > 0`` of every diode (units of the reference conductance).
+        Smooth law: on-conductance ``g_D > 0`` of every diode (units of the reference
+        conductance).
     knee : float, default 0.02
         Smooth law: knee width ``V_T > 0`` of the current–voltage curve (units of the input
         voltage). The sharpness is ``1/V_T``; ``V_T → 0`` is the ideal (piecewise-linear)
         diode. A reverse-biased diode leaks ``g_D V_T softplus(−u₀/V_T)`` (0.14 with the
         defaults).
     threshold : float, default 0.0
-        Smooth law: turn-on voltage ``u₀`` of the diodes.
+        Smooth law: turn-on voltage ``u₀`` of the diodes (units of the input voltage).
     saturation_current : float, default 1e-6
         Shockley law: saturation current ``I_s > 0`` (amperes). With the defaults a diode
         carries 1 A at ``V_T ln(10⁶ + 1) ≈ 0.36`` V, a knee inside the unit-scale voltages.
     ideality : float, default 1.0
-        Shockley law: ideality (emission) factor ``n > 0``.
+        Shockley law: ideality (emission) factor ``n > 0`` (dimensionless).
     thermal_voltage : float, default 0.02585
         Shockley law: thermal voltage ``V_T = kT/q > 0`` (volts; 0.02585 V near 300 K).
     series_resistance : float, default 0.0
         Shockley law: series resistance ``R_s ≥ 0`` of every diode (ohms; SPICE's ``RS``), the
         Lambert-W law of the module notes. Must be 0 for the other laws.
     tol : float, default 1e-10
-        Newton stops once ``‖∂F/∂s‖∞ < tol`` (then takes one more full step, which quadratic
-        convergence takes to round-off).
+        Newton stops once ``‖∂F/∂s‖∞ < tol`` (units of current; then takes one more full
+        step, which quadratic convergence takes to round-off).
     max_iter : int, default 100
         Newton steps before :class:`~physlearn.ConvergenceError` is raised. Ideal law: ``tol``
         bounds the KKT residual (scaled by the voltage and current scales, at least 1e-9) and
@@ -155,12 +176,37 @@ class NonlinearResistorNetwork(ResistorNetwork):
         (:mod:`physlearn.systems.batched`): ``"dense"`` Cholesky per sample, ``"sparse"``
         ``LDLᵀ`` over memory-bounded chunks, ``"cg"`` Jacobi-preconditioned conjugate
         gradients on the whole batch (inexact Newton), ``"auto"`` by operation counts.
+    seed : int, optional
+        Seed for the initial conductances.
+
+    Raises
+    ------
+    TypeError
+        If ``graph`` is not a :class:`networkx.Graph`.
+    ValueError
+        If the topology is invalid (as for :class:`~physlearn.systems.ResistorNetwork`, plus
+        diodes on nodes outside the graph, a diode joining a node to itself, a node reached
+        only through ideal diodes); ``diode_law`` or ``linear_solver`` is unknown; a diode
+        constant (``diode_conductance``, ``knee``, ``saturation_current``, ``ideality``,
+        ``thermal_voltage``) is not a finite number > 0; ``threshold`` is not finite;
+        ``series_resistance`` is negative or non-zero for a law other than Shockley's;
+        ``tol`` is not positive or ``max_iter`` not a positive integer.
 
     Notes
     -----
-    **Energy.** ``E = ½ Σ_e g_e ΔV_e² + Σ_d D(u_d)`` with the co-content ``D`` of the module
-    notes: a twice-differentiable, strictly convex function of the free voltages. The local
-    learning signal is unchanged from the linear network, ``∂E/∂g_e = ½ ΔV_e²``.
+    **Energy.** The steady state of two-terminal elements with monotone current–voltage
+    curves minimises the total co-content over the free node voltages (Millar 1951),
+
+    .. math::
+
+        E(g, x, V) = \\tfrac12 \\sum_e g_e (V_a − V_b)^2 + \\sum_d D(u_d), \\qquad
+        D(u) = \\int_0^u i_D(u')\\,du', \\qquad u_d = V_{\\text{anode}} − V_{\\text{cathode}},
+
+    with, for the smooth law, :math:`i_D(u) = g_D V_T[σ_+((u − u_0)/V_T) − σ_+(−u_0/V_T)]`
+    (:math:`σ_+` the softplus) and, for Shockley's, :math:`i_D(u) = I_s(e^{u/nV_T} − 1)`; the ideal
+    law makes each diode a linear inequality on the voltages. Otherwise ``E`` is a
+    twice-differentiable, strictly convex function of the free voltages. The local learning signal
+    is unchanged from the linear network, :math:`∂E/∂g_e = ½ ΔV_e^2`.
 
     **Relaxation.** Damped Newton on the free voltages, warm-started from ``start``. The
     Hessian is the free block of the weighted Laplacian plus the diode curvature,
@@ -205,11 +251,15 @@ class NonlinearResistorNetwork(ResistorNetwork):
 
     capabilities = frozenset({"soft_nudge", "clamp"})
 
-    def __init__(self, graph, inputs, outputs, ground, *, bias_sources=None, conductance=None,
-                 min_conductance=1e-6, diodes="alternating", diode_law="smooth",
-                 diode_conductance=10.0, knee=0.02, threshold=0.0, saturation_current=1e-6,
-                 ideality=1.0, thermal_voltage=0.02585, series_resistance=0.0, tol=1e-10,
-                 max_iter=100, linear_solver="auto", seed=None):
+    def __init__(self, graph: nx.Graph, inputs: Sequence, outputs: Sequence, ground: Hashable,
+                 *, bias_sources: Mapping[Hashable, float] | None = None,
+                 conductance: ArrayLike | None = None, min_conductance: float = 1e-6,
+                 diodes: str | Sequence[tuple[Hashable, Hashable]] = "alternating",
+                 diode_law: str = "smooth", diode_conductance: float = 10.0, knee: float = 0.02,
+                 threshold: float = 0.0, saturation_current: float = 1e-6,
+                 ideality: float = 1.0, thermal_voltage: float = 0.02585,
+                 series_resistance: float = 0.0, tol: float = 1e-10, max_iter: int = 100,
+                 linear_solver: str = "auto", seed: int | None = None):
         self.diodes = diodes
         self.linear_solver = linear_solver
         self.diode_law = diode_law

@@ -21,6 +21,7 @@ layers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,15 +39,29 @@ __all__ = ["DeepResistiveNetwork", "DRNState", "OuterSquares"]
 class DRNState(State):
     """A state of a :class:`DeepResistiveNetwork`.
 
-    Attributes
+    Parameters
     ----------
+    s, x, nudge, info : see :class:`physlearn.State`
+        As for :class:`physlearn.State`: ``s`` holds the voltages of the hidden and output
+        layers (units of the input scale).
     sources : ndarray, shape (batch, 2 n_features)
         The input voltages ``γ (x, −x)``.
     kkt : ndarray, shape (batch,), optional
         The KKT certificate of ``s`` per sample (units of current; see
         :meth:`DeepResistiveNetwork.kkt`), computed by :meth:`~DeepResistiveNetwork.equilibrium`.
-    sweeps : int
+    sweeps : int, default 0
         Sweeps the relaxation took.
+
+    Notes
+    -----
+    ``s`` minimises the power :math:`E = ½\\sum g\\,ΔV^2 − b·v` under the diode constraints
+    (:math:`v ≥ 0` on excitatory, :math:`v ≤ 0` on inhibitory hidden units); ``kkt`` is the
+    largest violation of its Karush–Kuhn–Tucker conditions, as a current.
+
+    References
+    ----------
+    .. [1] B. Scellier, "A fast algorithm to simulate nonlinear resistive networks",
+       ICML 2024, arXiv:2402.11674.
     """
 
     sources: np.ndarray = None
@@ -244,10 +259,10 @@ class DeepResistiveNetwork(EquilibriumSystem):
         of sweeps, as in the paper (4 to 6); the certificate is still computed and stored on
         the state (``state.kkt``).
     tol : float, default 1e-11
-        Stop when the KKT certificate (in units of current) is at most ``tol`` for every
+        Stop when the KKT certificate (in units of current, > 0) is at most ``tol`` for every
         sample.
     max_sweeps : int, default 100000
-        Sweeps allowed to reach ``tol``.
+        Sweeps allowed to reach ``tol`` (≥ 1).
     warm_start : bool, default False
         Start a free relaxation without ``start`` from the state the network was left in by
         its previous relaxation of a batch of the same size (zeros otherwise). This is the
@@ -258,12 +273,23 @@ class DeepResistiveNetwork(EquilibriumSystem):
     seed : int, optional
         Seed of the initial conductances (biases start at zero).
 
+    Raises
+    ------
+    ValueError
+        If ``layers`` is not a list of at least three integers >= 1; ``input_gain``,
+        ``weight_gain``, ``amplification`` or ``tol`` is not a finite positive number (or a
+        per-interface list has the wrong length); ``sweeps`` is neither None nor an integer
+        >= 1; ``max_sweeps`` is not an integer >= 1; or ``warm_start`` is not a bool.
+
     Notes
     -----
-    **Energy.** With layer voltages ``u⁰ = γ(x, −x)`` (sources), ``u¹ … u^L`` (hidden) and
-    ``u^{L+1} = o`` (outputs),
+    **Energy.** With layer voltages :math:`u^0 = γ(x, −x)` (sources), :math:`u^1 … u^L`
+    (hidden) and :math:`u^{L+1} = o` (outputs),
 
-        E = Σ_{ℓ=0}^{L} ½ Σ_ij g^{ℓ+1}_ij (a_ℓ u^ℓ_i − u^{ℓ+1}_j)² − Σ_{k≥1} b^k · u^k,
+    .. math::
+
+        E = \\sum_{ℓ=0}^{L} \\tfrac12 \\sum_{ij} g^{ℓ+1}_{ij}\\big(a_ℓ u^ℓ_i − u^{ℓ+1}_j\\big)^2
+            − \\sum_{k≥1} b^k · u^k,
 
     ``a₀ = 1`` (the input sources carry the gain). ``½ Σ g ΔV²`` is the power dissipated in
     the resistors and ``−b·v`` the work of the bias current sources; an ideal diode to ground
@@ -320,8 +346,11 @@ class DeepResistiveNetwork(EquilibriumSystem):
 
     capabilities = frozenset({"soft_nudge", "clamp"})
 
-    def __init__(self, layers, *, input_gain=1.0, weight_gain=1.0, amplification=1.0,
-                 sweeps=None, tol=1e-11, max_sweeps=100000, warm_start=False, seed=None):
+    def __init__(self, layers: Sequence[int], *, input_gain: float = 1.0,
+                 weight_gain: float | Sequence[float] = 1.0,
+                 amplification: float | Sequence[float] = 1.0, sweeps: int | None = None,
+                 tol: float = 1e-11, max_sweeps: int = 100000, warm_start: bool = False,
+                 seed: int | None = None):
         self.layers = layers
         self.input_gain = input_gain
         self.weight_gain = weight_gain

@@ -22,7 +22,9 @@ forces in ``k₀a``; strains are pure numbers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -33,17 +35,35 @@ from physlearn.nudges import Clamp, Nudge
 from physlearn.system import Bound, ConvergenceError, EquilibriumSystem, State
 from physlearn.systems.solvers import damped_newton, newton_direction, relax
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
 
 @dataclass
 class ElasticState(State):
     """A spring-network state; ``positions`` holds every node (pinned and source included).
 
-    Attributes
+    Parameters
     ----------
-    positions : ndarray, shape (batch, n_nodes, 2)
+    s, x, nudge, info : see :class:`physlearn.State`
+        As for :class:`physlearn.State`: ``s`` holds the flattened positions of the free
+        nodes.
+    positions : ndarray, shape (batch, n_nodes, 2), optional
+        Every node's position (units of the mean node spacing ``a``).
     multipliers : ndarray, shape (batch, n_outputs), or None
         Under a clamp: the Lagrange multipliers ``μ`` (the generalised forces, in energy units,
         that hold the target strains: ``∂E/∂s = −μ ∂ε/∂s``).
+
+    Notes
+    -----
+    A free or nudged state is a minimum of :math:`E = ½ \\sum_e k_e (r_e − ℓ_e)^2` (plus
+    :math:`βC`) over the free positions; a clamped one is a stationary point of the Lagrangian
+    :math:`E + μ · (ε(s) − c)`, with :math:`∂E/∂s = −μ\\,∂ε/∂s`.
+
+    References
+    ----------
+    .. [1] M. Stern, D. Hexner, J. W. Rocks, A. J. Liu, "Supervised learning in physical
+       networks: from machine learning to learning machines", Phys. Rev. X 11, 021045 (2021).
     """
 
     positions: np.ndarray = None
@@ -56,36 +76,64 @@ class ElasticNetwork(EquilibriumSystem):
     Parameters
     ----------
     positions : array_like, shape (n_nodes, 2)
-        Reference node positions (the input-free, unstressed configuration when ``ℓ = r⁰``).
+        Reference node positions (the input-free, unstressed configuration when ``ℓ = r⁰``),
+        in units of the mean node spacing ``a``.
     edges : sequence of (int, int)
         The springs, as pairs of node indices.
     pinned : sequence of int
         Nodes held at their reference positions.
     sources : sequence of (int, int)
-        One node pair per input feature; ``x_k`` is the imposed strain of pair ``k``. Source
-        nodes are held (at the displaced positions) and may not be pinned or shared.
+        One node pair per input feature; ``x_k`` is the imposed strain of pair ``k``
+        (dimensionless). Source nodes are held (at the displaced positions) and may not be
+        pinned or shared.
     targets : sequence of (int, int)
-        Node pairs whose strains are the outputs; each needs at least one free node.
+        Node pairs whose strains (dimensionless) are the outputs; each needs at least one free
+        node.
     stiffness : array_like, optional
-        Initial stiffnesses (aligned with ``edges``); default uniform in ``[0.5, 1.5]`` drawn
-        from ``seed``.
+        Initial stiffnesses ``k_e ≥ 0`` (units of ``k₀``, aligned with ``edges``); default
+        uniform in ``[0.5, 1.5]`` drawn from ``seed``.
     rest_length : array_like, optional
-        Initial rest lengths; default the reference lengths ``r⁰`` (no prestress).
+        Initial rest lengths ``ℓ_e > 0`` (units of ``a``); default the reference lengths
+        ``r⁰`` (no prestress).
     min_stiffness : float, default 1e-6
-        Floor of the stiffness (keeps the network rigid): an assignment below it is refused,
-        :meth:`update_params` clips onto it.
+        Floor of the stiffness > 0 (units of ``k₀``; keeps the network rigid): an assignment
+        below it is refused, :meth:`update_params` clips onto it.
     min_rest_length : float, default 1e-3
-        Floor of the rest lengths: an assignment below it is refused, :meth:`update_params`
-        clips onto it.
+        Floor of the rest lengths > 0 (units of ``a``): an assignment below it is refused,
+        :meth:`update_params` clips onto it.
     tol : float, default 1e-10
-        Newton stops once ``‖∂F/∂s‖∞ < tol`` (then one more full step to round-off).
+        Newton stops once ``‖∂F/∂s‖∞ < tol`` (force units ``k₀a``; then one more full step
+        to round-off).
     max_iter : int, default 100
         Newton steps before :class:`~physlearn.ConvergenceError` is raised.
     seed : int, optional
         Seed of the default stiffnesses.
 
+    Raises
+    ------
+    ValueError
+        If ``positions`` is not a finite ``(n_nodes, 2)`` array; a pair refers to a node
+        outside it, repeats a spring or joins a node to itself; there are no springs or no
+        targets; source nodes are pinned or shared; a target has no free node; the network is
+        floppy in its reference geometry; ``min_stiffness``, ``min_rest_length`` or ``tol`` is
+        not a finite number > 0; ``max_iter`` is not a positive integer; or the initial
+        parameters are outside their bounds.
+
     Notes
     -----
+    **Energy.** Central-force springs between nodes :math:`p_i ∈ ℝ^2`,
+
+    .. math::
+
+        E(k, ℓ, x, p) = \\tfrac12 \\sum_{e = (i, j)} k_e\\,(r_e − ℓ_e)^2, \\qquad
+        r_e = ‖p_j − p_i‖,
+
+    minimised over the free nodes, with each source pair displaced so that
+    :math:`‖p_b − p_a‖ = r^0_{ab}(1 + x_k)`; the outputs are the target strains
+    :math:`ε_T = r_T/r^0_T − 1` (the allosteric task of Stern et al. 2021). Dimensionless
+    units: lengths in the mean node spacing :math:`a`, stiffnesses in :math:`k_0`, energies in
+    :math:`k_0 a^2`.
+
     **Local measurements.** ``∂E/∂k_e = ½ (r_e − ℓ_e)²`` (elastic energy per unit stiffness)
     and ``∂E/∂ℓ_e = −k_e (r_e − ℓ_e)`` (minus the spring tension). Coupled learning gives the
     rest-length rule ``ℓ̇_e ∝ (k_e/η)(r^C_e − r^F_e)``: a spring that is longer in the clamped
@@ -153,9 +201,12 @@ class ElasticNetwork(EquilibriumSystem):
 
     capabilities = frozenset({"soft_nudge", "clamp"})
 
-    def __init__(self, positions, edges, pinned, sources, targets, *, stiffness=None,
-                 rest_length=None, min_stiffness=1e-6, min_rest_length=1e-3, tol=1e-10,
-                 max_iter=100, seed=None):
+    def __init__(self, positions: ArrayLike, edges: Sequence[tuple[int, int]],
+                 pinned: Sequence[int], sources: Sequence[tuple[int, int]],
+                 targets: Sequence[tuple[int, int]], *, stiffness: ArrayLike | None = None,
+                 rest_length: ArrayLike | None = None, min_stiffness: float = 1e-6,
+                 min_rest_length: float = 1e-3, tol: float = 1e-10, max_iter: int = 100,
+                 seed: int | None = None):
         self.positions = positions
         self.edges = edges
         self.pinned = pinned

@@ -9,6 +9,8 @@ the same training loop, optimizers, configs and contract suite.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from physlearn.system import System, check_positive
@@ -53,10 +55,25 @@ class FeedforwardNetwork(System):
     feedback_gain : float, default 1.0
         Initial feedback weights ``V_i ~ N(0, feedback_gain²/n_i)``, biases 0.
     seed : int, default 0
-        Seeds the initial weights (forward and feedback, from one generator).
+        Seeds the initial weights (forward and feedback, from one generator); >= 0.
+
+    Raises
+    ------
+    ValueError
+        If ``layers`` is not a list of at least two positive integers, ``activation`` is
+        unknown, ``feedback`` is not a bool, ``gain`` or ``feedback_gain`` is not a finite
+        positive number, or ``seed`` is not a non-negative integer.
 
     Notes
     -----
+    **Forward pass.** :math:`h_0 = x` and, for :math:`i = 1 … N`,
+
+    .. math::
+
+        a_i = W_i h_{i−1} + b_i, \\qquad h_i = f(a_i) \\;(i < N), \\qquad h_N = a_N,
+
+    the outputs (logits) a cost reads.
+
     **Parameters.** Forward: ``"W{i}"`` (shape ``(n_i, n_{i−1})``) and ``"b{i}"``
     (``(n_i,)``) for ``i = 1 … N``. Feedback (with ``feedback=True``): ``"V{i}"``
     (``(n_{i−1}, n_i)``) and ``"c{i}"`` (``(n_{i−1},)``) for ``i = 2 … N``, the map
@@ -67,9 +84,16 @@ class FeedforwardNetwork(System):
     only a rule that trains them (DTP's feedback training) moves them.
 
     **Exact gradient** (:meth:`exact_gradient`): hand-written backpropagation. With the
-    pre-activations ``a_i = W_i h_{i−1} + b_i`` and the error ``δ_N = ∂C/∂h_N``,
-    ``e_i = f′(a_i) ⊙ δ_i`` (``f′ = 1`` for the last layer), ``∂L/∂W_i = mean_b e_i h_{i−1}ᵀ``,
-    ``∂L/∂b_i = mean_b e_i`` and ``δ_{i−1} = W_iᵀ e_i``.
+    pre-activations :math:`a_i` and the error :math:`δ_N = ∂C/∂h_N`,
+
+    .. math::
+
+        e_i = f'(a_i) ⊙ δ_i, \\qquad
+        \\frac{∂L}{∂W_i} = \\operatorname{mean}_b\\, e_i h_{i−1}^{\\mathsf T}, \\qquad
+        \\frac{∂L}{∂b_i} = \\operatorname{mean}_b\\, e_i, \\qquad
+        δ_{i−1} = W_i^{\\mathsf T} e_i,
+
+    with :math:`f' = 1` for the last layer.
 
     Capabilities: ``"feedforward"`` (a layered forward pass, per-layer access for
     :meth:`layer` and :meth:`layer_backward`) and, with feedback maps, ``"feedback"``. It
@@ -99,8 +123,9 @@ class FeedforwardNetwork(System):
 
     reference_note = "FeedforwardNetwork.exact_gradient: hand-written backpropagation"
 
-    def __init__(self, layers=(64, 256, 256, 10), activation="elu", *, feedback=True, gain=1.0,
-                 feedback_gain=1.0, seed=0):
+    def __init__(self, layers: Sequence[int] = (64, 256, 256, 10), activation: str = "elu", *,
+                 feedback: bool = True, gain: float = 1.0, feedback_gain: float = 1.0,
+                 seed: int = 0):
         self.layers = layers
         self.activation = activation
         self.feedback = feedback

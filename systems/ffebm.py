@@ -14,6 +14,7 @@ it by the error signal arriving from the blocks above it.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -45,23 +46,42 @@ class Linear(HyperParams):
     Parameters
     ----------
     n_in, n_out : int
-        Input and output sizes.
+        Input and output sizes (≥ 1).
     activation : {"identity", "sigmoid", "tanh"}, default "identity"
         ``σ``: the identity, the sigmoid ``½(1 + tanh(2u − 1))`` of
         :class:`~physlearn.systems.hopfield.HopfieldNetwork`, or ``tanh``.
     gain : float, default 1.0
-        Initial weights ``N(0, gain²/n_in)``; biases start at 0.
+        Initial weights ``N(0, gain²/n_in)`` (dimensionless, > 0); biases start at 0.
     seed : int, default 0
         Seeds the initial weights.
+
+    Raises
+    ------
+    ValueError
+        If a size is not a positive integer, ``activation`` is unknown or ``gain`` is not a
+        finite positive number.
 
     Notes
     -----
     Parameters ``"W"`` (shape ``(n_out, n_in)``) and ``"b"`` (``(n_out,)``). With
-    ``u = W a + b`` and an error ``δ = ∂L/∂a_out``: ``∂L/∂W = (σ′(u) ⊙ δ) aᵀ``,
-    ``∂L/∂b = σ′(u) ⊙ δ`` and ``∂L/∂a = Wᵀ (σ′(u) ⊙ δ)``.
+    :math:`u = W a + b` and an error :math:`δ = ∂L/∂a_{\\text{out}}`,
+
+    .. math::
+
+        \\frac{∂L}{∂W} = \\big(σ'(u) ⊙ δ\\big)\\, a^{\\mathsf T}, \\qquad
+        \\frac{∂L}{∂b} = σ'(u) ⊙ δ, \\qquad
+        \\frac{∂L}{∂a} = W^{\\mathsf T}\\big(σ'(u) ⊙ δ\\big),
+
+    the backpropagation step an ff-EBM runs through its feedforward (digital) blocks.
+
+    References
+    ----------
+    .. [1] T. Nest, M. Ernoult, "Towards training digitally-tied analog blocks via hybrid
+       gradient computation", NeurIPS 2024, arXiv:2409.03306.
     """
 
-    def __init__(self, n_in, n_out, activation="identity", *, gain=1.0, seed=0):
+    def __init__(self, n_in: int, n_out: int, activation: str = "identity", *,
+                 gain: float = 1.0, seed: int = 0):
         self.n_in = n_in
         self.n_out = n_out
         self.activation = activation
@@ -145,7 +165,15 @@ class FFEBM(System):
         input size must be the previous block's output size. Instances are copied: the
         model's parameters start as theirs and are not shared with them.
     seed : int, default 0
-        Blocks given as dicts without a ``seed`` are seeded with ``seed + index``.
+        Blocks given as dicts without a ``seed`` are seeded with ``seed + index`` (None is
+        accepted too).
+
+    Raises
+    ------
+    ValueError
+        If ``blocks`` is empty or not a list, a block spec is not a block (or its dict is
+        invalid), consecutive blocks' sizes do not match, or ``seed`` is not an integer or
+        None.
 
     Notes
     -----
@@ -168,8 +196,10 @@ class FFEBM(System):
     last block, the linear cost ``C_k = ⟨δ_s, s_L⟩`` otherwise — with its input held at
     ``a_{k−1}``, and
 
-        ĝ_θk = (∂E_k/∂θ_k(s^β₂) − ∂E_k/∂θ_k(s^β₁)) / (β₂ − β₁),
-        δ̂_{k−1} = (∂E_k/∂a_{k−1}(s^β₂) − ∂E_k/∂a_{k−1}(s^β₁)) / (β₂ − β₁),
+    .. math::
+
+        \\hat g_{θ_k} = \\frac{∂_{θ_k}E_k(s^{β_2}) − ∂_{θ_k}E_k(s^{β_1})}{β_2 − β_1}, \\qquad
+        \\hat δ_{k−1} = \\frac{∂_{a_{k−1}}E_k(s^{β_2}) − ∂_{a_{k−1}}E_k(s^{β_1})}{β_2 − β_1},
 
     the EP identity ``d/dβ ∂E/∂θ(s^β)|₀ = dL/dθ`` applied to the parameters and to the input
     of the block. Both are exact as β → 0; the error is ``O(β)`` for the positive ``(0, β)``
@@ -208,7 +238,7 @@ class FFEBM(System):
     reference_note = ("FFEBM.exact_gradient: backprop through the feedforward blocks, implicit "
                       "differentiation at the free equilibrium of each energy block")
 
-    def __init__(self, blocks, *, seed=0):
+    def __init__(self, blocks: Sequence, *, seed: int | None = 0):
         self.blocks = blocks
         self.seed = seed
         if isinstance(seed, bool) or not (seed is None or isinstance(seed, (int, np.integer))):

@@ -16,12 +16,18 @@ no ``abs``, ``max`` or comparisons), accept complex arrays, and broadcast over l
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from physlearn.registry import import_target
 
 from .leapfrog import SeparableHamiltonian
 from .trajectory import TrajectorySystem, check_count
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 _H = 1e-30  # complex step: no subtractive cancellation, so any tiny step is exact
 
@@ -184,17 +190,50 @@ class Hamiltonian(TrajectorySystem):
         ``H(q, p, u, params)`` instead of the two terms; it is checked to be separable and
         split as ``T(p) = H(0, p, 0) − H(0, 0, 0)``, ``V(q, u) = H(q, 0, u)``.
     readout_dofs : sequence of int, default (0,)
-        Positions read as outputs.
-    dt, readout, damping
-        As for :class:`~physlearn.systems.hru.HRU`.
+        Positions read as outputs (in the positions' units).
+    dt : float, default 0.1
+        Leapfrog time step δ > 0 (the time unit of the user's ``H``).
+    readout : {"final", "trajectory"}, default "final"
+        Read the outputs at the final time or at every step.
+    damping : float, default 0
+        Friction rate γ ≥ 0 (inverse time units; breaks time reversal, negative controls
+        only).
     hvp_step : float, default 1e-5
-        Relative step of the central differences used for second derivatives (BPTT only).
+        Relative step of the central differences used for second derivatives (BPTT only;
+        dimensionless).
+
+    Raises
+    ------
+    ValueError
+        If ``n_dof`` or ``n_features`` is not a valid count, a readout index is outside
+        ``0..n_dof − 1``, ``readout`` is unknown, ``dt`` or ``damping`` is invalid, both
+        ``hamiltonian`` and a term (or neither) are given, ``hamiltonian`` is not separable,
+        or the kinetic term is not even in ``p`` (``T(p) ≠ T(−p)``); also if a
+        ``"package.module:function"`` name is malformed or cannot be imported.
 
     Notes
     -----
-    See the module docstring for the derivative scheme and what the functions must support.
-    The system starts at rest and is integrated by leapfrog, so echo learning applies as to
-    any :class:`~physlearn.systems.trajectory.TrajectorySystem`.
+    The system integrates Hamilton's equations
+
+    .. math::
+
+        \\dot q = ∇_p T(p; θ), \\qquad \\dot p = −∇_q V(q, u(t); θ), \\qquad
+        H = T(p; θ) + V(q, u; θ),
+
+    from rest by leapfrog (drift–kick–drift), which is symplectic and, because :math:`T` is
+    even in :math:`p`, time-reversal invariant: echo learning applies as to any
+    :class:`~physlearn.systems.trajectory.TrajectorySystem`. First derivatives of the user's
+    terms (forces, local measurements :math:`∂H/∂θ`) are computed by the complex step
+    :math:`∂f/∂x_i = \\operatorname{Im} f(x + ih e_i)/h`, exact to round-off for analytic
+    code; second derivatives (BPTT only) by central differences of those. See the module
+    docstring for what the functions must support.
+
+    References
+    ----------
+    .. [1] J. N. Lyness, C. B. Moler, "Numerical differentiation of analytic functions",
+       SIAM J. Numer. Anal. 4, 202–210 (1967).
+    .. [2] G. Pourcel, M. Ernoult, "Learning long range dependencies through time reversal
+       symmetry breaking", NeurIPS 2025, arXiv:2506.05259.
 
     Examples
     --------
@@ -210,9 +249,11 @@ class Hamiltonian(TrajectorySystem):
     (2, 1)
     """
 
-    def __init__(self, n_dof, n_features, initial_params, *, kinetic=None, potential=None,
-                 hamiltonian=None, readout_dofs=(0,), dt=0.1, readout="final", damping=0.0,
-                 hvp_step=1e-5):
+    def __init__(self, n_dof: int, n_features: int, initial_params: Mapping[str, ArrayLike], *,
+                 kinetic: Callable | str | None = None, potential: Callable | str | None = None,
+                 hamiltonian: Callable | str | None = None, readout_dofs: Sequence[int] = (0,),
+                 dt: float = 0.1, readout: str = "final", damping: float = 0.0,
+                 hvp_step: float = 1e-5):
         self.n_dof = n_dof
         self.n_features = n_features
         self.initial_params = initial_params

@@ -17,6 +17,7 @@ before pooling).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,22 +50,41 @@ _RELAXATIONS = ("newton", "sync", "async")
 
 @dataclass(frozen=True)
 class Conv:
-    """A convolutional layer: ``channels`` feature maps of a ``kernel × kernel`` convolution
-    (stride 1, zero ``padding``), then non-overlapping pooling of ``pool_size × pool_size``.
+    """A convolutional layer of a Hopfield network: a convolution, then pooling.
 
-    Attributes
+    ``channels`` feature maps of a ``kernel × kernel`` convolution (stride 1, zero
+    ``padding``), then non-overlapping pooling of ``pool_size × pool_size``.
+
+    Parameters
     ----------
     channels : int
-        Output channels (feature maps).
+        Output channels (feature maps), ≥ 1.
     kernel : int
-        Side of the square kernel.
+        Side of the square kernel (pixels), ≥ 1.
     pool : {"avg", "max"}, default "avg"
         Pooling: "avg" (a linear map: the energy stays bilinear) or "max" (piecewise linear;
         needs activities >= 0, see :class:`HopfieldNetwork`).
     pool_size : int, default 2
-        Side of the pooling window; it must divide the feature map.
+        Side of the pooling window (pixels); it must divide the feature map.
     padding : int, default 0
-        Zeros added on every side of the input before the convolution.
+        Zeros added on every side of the input before the convolution (pixels).
+
+    Notes
+    -----
+    The layer map of the energy :math:`E = ½‖s‖^2 − \\sum_l ρ(s_l)^{\\mathsf T}(A_l a_{l−1} +
+    \\hat b_l)` is :math:`A_l a = P(W_l ⋆ a)`: cross-correlation with kernels of shape
+    ``(channels, C, kernel, kernel)``, stride 1, then pooling :math:`P`. Its transpose (unpool,
+    then transposed convolution) carries the feedback of the layer into the one below. The
+    fields are checked when a :class:`HopfieldNetwork` is built (a ``ValueError`` names the
+    layer).
+
+    References
+    ----------
+    .. [1] A. Laborieux, M. Ernoult, B. Scellier, Y. Bengio, J. Grollier, D. Querlioz,
+       "Scaling equilibrium propagation to deep ConvNets by drastically reducing its gradient
+       estimator bias", Front. Neurosci. 15:633674 (2021).
+    .. [2] B. Scellier, M. Ernoult, J. Kendall, S. Kumar, "Energy-based learning algorithms
+       for analog computing: a comparative study", NeurIPS 2023, arXiv:2312.15103.
     """
 
     channels: int
@@ -336,15 +356,16 @@ class HopfieldNetwork(VectorFieldNetwork):
         communicates the step ``ρ(s) = H(s − ½) = (1 + sign(s − ½))/2 ∈ {0, 1}`` (Laydevant et
         al. 2021; needs ``relaxation="sync"`` or ``"async"``; no exact reference, see Notes).
     gain : float or sequence of float, default 1.0
-        Initial weights ``N(0, gain²/fan_in)`` (fan-in ``C k²`` for a convolution); biases 0.
+        Initial weights ``N(0, gain²/fan_in)`` (dimensionless, > 0; fan-in ``C k²`` for a
+        convolution); biases 0.
         A sequence gives one gain per layer of couplings, input side first (a convolution
         whose units should start in the hard sigmoid's kinks, not in its linear range, needs
         a larger one than the read-out).
     seed : int, default 0
         Seeds the initial weights.
     tol : float, default 1e-10
-        Relaxation stops once ``max|∂(E + βC)/∂s| < tol``; otherwise
-        :class:`~physlearn.ConvergenceError` names the residual reached.
+        Relaxation stops once ``max|∂(E + βC)/∂s| < tol`` (dimensionless energy units);
+        otherwise :class:`~physlearn.ConvergenceError` names the residual reached.
     max_iter : int, default 100
         Newton steps before :class:`~physlearn.ConvergenceError`.
     relaxation : {"newton", "sync", "async"}, default "newton"
@@ -370,20 +391,37 @@ class HopfieldNetwork(VectorFieldNetwork):
         replica with ``β/replicas``. The papers' remedy for coarse binary outputs
         (``activation="sign"``): the mean of ``r`` binary units takes ``r + 1`` values.
 
+    Raises
+    ------
+    ValueError
+        If a layer spec is invalid (a size, a :class:`Conv` field, a kernel larger than its
+        input, a pool size that does not divide the map); ``activation`` or ``relaxation`` is
+        unknown or the two do not fit together; ``tanh`` is combined with max pooling;
+        ``gain``, ``tol``, ``max_iter`` or ``max_sweeps`` is invalid; ``initial_state`` is
+        outside ``[0, 1]`` (or not 0 for a smooth activation); or ``replicas`` is not a
+        positive integer or the output layer is not dense.
+
     Notes
     -----
-    **Energy.** ``E = ½‖s‖² − Σ_l ρ(s_l)ᵀ (A_l a_{l−1} + b̂_l)`` with ``a_0 = x`` and
-    ``a_l = ρ(s_l)`` (Scellier & Bengio 2017). For a dense layer ``A_l a = W_l a``; for a
-    convolutional layer (Laborieux et al. 2021) ``A_l a = P(W_l ⋆ a)``: cross-correlation
-    with kernels ``W_l`` of shape ``(channels, C, k, k)``, stride 1 and zero padding, then
-    pooling ``P`` over ``q × q`` windows (average; max: see below); the layer's units are
-    the pooled maps, its bias ``b_l`` has one entry per channel (added before pooling, so
-    ``b̂_l`` repeats it over the pooled map).
-    Average pooling is linear, so ``E`` is bilinear in neighbouring layers' activities like
-    the dense energy and ``A_lᵀ`` (unpooling, then the transposed convolution) carries the
-    feedback of layer ``l`` into layer ``l−1``:
+    **Energy.** With :math:`a_0 = x` and :math:`a_l = ρ(s_l)` (Scellier & Bengio 2017),
 
-        ∂E/∂s_l = s_l − ρ′(s_l) ⊙ (A_l a_{l−1} + b̂_l + A_{l+1}ᵀ ρ(s_{l+1})).
+    .. math::
+
+        E(θ, x, s) = \\tfrac12 ‖s‖^2
+                     − \\sum_l ρ(s_l)^{\\mathsf T}\\big(A_l a_{l−1} + \\hat b_l\\big).
+
+    For a dense layer ``A_l a = W_l a``; for a convolutional layer (Laborieux et al. 2021)
+    ``A_l a = P(W_l ⋆ a)``: cross-correlation with kernels ``W_l`` of shape ``(channels, C, k, k)``,
+    stride 1 and zero padding, then pooling ``P`` over ``q × q`` windows (average; max: see below);
+    the layer's units are the pooled maps, its bias ``b_l`` has one entry per channel (added before
+    pooling, so ``b̂_l`` repeats it over the pooled map). Average pooling is linear, so ``E`` is
+    bilinear in neighbouring layers' activities like the dense energy and ``A_lᵀ`` (unpooling, then
+    the transposed convolution) carries the feedback of layer ``l`` into layer ``l−1``:
+
+    .. math::
+
+        \\frac{∂E}{∂s_l} = s_l − ρ'(s_l) ⊙ \\big(A_l a_{l−1} + \\hat b_l
+                          + A_{l+1}^{\\mathsf T} ρ(s_{l+1})\\big).
 
     **Local gradients** (:meth:`param_gradient`): ``∂E/∂W_l = −ρ(s_l) a_{l−1}ᵀ`` for a dense
     layer, and for a convolution the correlation of the unpooled ``ρ(s_l)/q²`` with the input
@@ -488,9 +526,10 @@ class HopfieldNetwork(VectorFieldNetwork):
     True
     """
 
-    def __init__(self, layers, *, activation="sigmoid", gain=1.0, seed=0, tol=1e-10,
-                 max_iter=100, relaxation="newton", max_sweeps=20_000, linear_output=False,
-                 initial_state=0.0, replicas=1):
+    def __init__(self, layers: Sequence, *, activation: str = "sigmoid",
+                 gain: float | Sequence[float] = 1.0, seed: int = 0, tol: float = 1e-10,
+                 max_iter: int = 100, relaxation: str = "newton", max_sweeps: int = 20_000,
+                 linear_output: bool = False, initial_state: float = 0.0, replicas: int = 1):
         self.layers = layers
         self.activation = activation
         self.gain = gain
@@ -1060,7 +1099,7 @@ class HopfieldNetwork(VectorFieldNetwork):
         return out
 
     def mixed_vjp(self, state, lam):
-        """``Σ_i λ_i ∂²E/∂θ∂s_i``: dict name → (batch, *shape)."""
+        """``Σ_i λ_i ∂²E/∂θ∂s_i``: dict name → array of shape ``(batch, *shape)``."""
         p = self._params
         _, rho, d1, _, _ = self._layers(state)
         lam = np.asarray(lam)

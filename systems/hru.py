@@ -64,40 +64,63 @@ class HRU(TrajectorySystem):
     Parameters
     ----------
     n_features : int
-        Input channels per time step.
+        Input channels per time step (≥ 1).
     n_hidden : int
-        Number of oscillators.
+        Number of oscillators (≥ 1).
     n_outputs : int
-        Outputs of the readout ``o = C q + d``.
+        Outputs of the readout ``o = C q + d`` (≥ 1).
     kind : {"linear", "nonlinear"}, default "nonlinear"
         ``V = ½ΣA q² − qᵀBu`` (parameters A, B) or
         ``V = (α/2)‖q‖² + Σ log cosh(Aq + Bu + b)/A`` (parameters A, B, b, alpha).
     dt : float, default 0.1
-        Leapfrog time step.
+        Leapfrog time step δ > 0 (units of the inverse natural frequency).
     readout : {"final", "trajectory"}, default "final"
         Read the outputs at the final time (targets (batch, n_outputs)) or at every step
         (targets (batch, T, n_outputs), loss averaged over time).
     damping : float, default 0
-        Friction rate (breaks time reversal; for negative controls only).
+        Friction rate γ ≥ 0 (inverse time units; breaks time reversal, for negative controls
+        only).
     kick : {"half-step", "start"}, default "half-step"
         Force evaluated at the half-step position (leapfrog) or at the start of the step
         (not symplectic; negative control).
     min_stiffness : float, default 1e-2
-        Floor on ``A`` (the nonlinear potential divides by ``A``): an assignment below it is
-        refused, a learning step (:meth:`update_params`) clips onto it.
+        Floor on ``A`` > 0 (squared frequency units; the nonlinear potential divides by
+        ``A``): an assignment below it is refused, a learning step (:meth:`update_params`)
+        clips onto it.
     stiffness : (float, float), default (0.5, 1.5)
-        Range of the initial ``A`` (uniform): the band of natural frequencies ``√A``. A wide
-        band down to low frequencies gives a long memory of the input.
+        Range of the initial ``A`` (uniform; squared frequency units): the band of natural
+        frequencies ``√A``. A wide band down to low frequencies gives a long memory of the
+        input.
     seed : int, optional
         Seed of the initial parameters.
 
+    Raises
+    ------
+    ValueError
+        If a size is not a positive integer; ``kind``, ``readout`` or ``kick`` is unknown;
+        ``dt`` is not finite and positive; ``damping`` is negative; ``min_stiffness`` is not
+        positive or ``stiffness`` is not a range ``min_stiffness <= low <= high``.
+
     Notes
     -----
-    The leapfrog map ``M = D_{δ/2} K_δ D_{δ/2}`` is symplectic and satisfies
-    ``M(Σ_z S_{k+1}) = Σ_z S_k`` (momentum flip ``Σ_z``), so flipping the momenta at the end and
-    replaying the inputs backwards retraces the run exactly; echo learning contrasts two such
-    echoes nudged by ``±ε ∂L/∂q`` (Pourcel & Ernoult 2025, Thm. 3.2). Trainable parameters:
-    the block's ``A, B (, b, alpha)`` and the readout ``C, d``.
+    Unit-mass oscillators obey Hamilton's equations for
+
+    .. math::
+
+        H(q, p, u) = \\tfrac12 ‖p‖^2 + V(q, u; θ), \\qquad
+        V_{\\text{lin}} = \\tfrac12 \\sum_i A_i q_i^2 − q^{\\mathsf T} B u,
+
+        V_{\\text{nl}} = \\frac{α}{2}‖q‖^2
+        + \\sum_i \\frac{\\log\\cosh(A_i q_i + (Bu)_i + b_i)}{A_i},
+
+    integrated by leapfrog (drift–kick–drift) with one input :math:`u_k = x[:, k]` per step:
+    :math:`q_{k+1/2} = q_k + \\tfrac δ2 p_k`, :math:`p_{k+1} = p_k − δ\\,∇_qV(q_{k+1/2}, u_k)`,
+    :math:`q_{k+1} = q_{k+1/2} + \\tfrac δ2 p_{k+1}`. The map is symplectic and satisfies
+    :math:`M(Σ_z S_{k+1}) = Σ_z S_k` (momentum flip :math:`Σ_z`), so flipping the momenta at
+    the end and replaying the inputs backwards retraces the run exactly; echo learning
+    contrasts two such echoes nudged by :math:`±ε\\,∂L/∂q` (Pourcel & Ernoult 2025,
+    Thm. 3.2). Trainable parameters: the block's ``A, B (, b, alpha)`` and the readout
+    ``C, d``.
 
     References
     ----------
@@ -113,9 +136,10 @@ class HRU(TrajectorySystem):
     (3, 2)
     """
 
-    def __init__(self, n_features, n_hidden, n_outputs, *, kind="nonlinear", dt=0.1,
-                 readout="final", damping=0.0, kick="half-step", min_stiffness=1e-2,
-                 stiffness=(0.5, 1.5), seed=None):
+    def __init__(self, n_features: int, n_hidden: int, n_outputs: int, *,
+                 kind: str = "nonlinear", dt: float = 0.1, readout: str = "final",
+                 damping: float = 0.0, kick: str = "half-step", min_stiffness: float = 1e-2,
+                 stiffness: tuple[float, float] = (0.5, 1.5), seed: int | None = None):
         self.n_features = n_features
         self.n_hidden = n_hidden
         self.n_outputs = n_outputs

@@ -12,6 +12,8 @@ sequence of each block is stored, never a trajectory of momenta.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from .hru import check_kind, check_stiffness, init_hru_block, stiffness_bound
@@ -27,30 +29,73 @@ class HSSM(TrajectorySystem):
     Parameters
     ----------
     n_features : int
-        Input channels per step.
+        Input channels per step (≥ 1).
     n_hidden : int or sequence of int
         Oscillators per block (an int repeats for every block).
     n_outputs : int
-        Outputs of the readout of the top block.
+        Outputs of the readout of the top block (≥ 1).
     n_blocks : int, default 2
-        Number of HRU blocks.
+        Number of HRU blocks (≥ 1).
     kind : {"linear", "nonlinear"}, default "nonlinear"
         HRU potential of every block (see :class:`~physlearn.systems.hru.HRU`).
     coupling : {"tanh", "linear"}, default "tanh"
         Feedforward map between blocks, ``u = tanh(W q + c)`` or ``u = W q + c``.
-    dt, readout, damping, kick, min_stiffness, stiffness, seed
-        As for :class:`~physlearn.systems.hru.HRU`.
+    dt : float, default 0.1
+        Leapfrog time step δ > 0 of every block (units of the inverse natural frequency).
+    readout : {"final", "trajectory"}, default "final"
+        Read the top block's outputs at the final time or at every step, as for
+        :class:`~physlearn.systems.hru.HRU`.
+    damping : float, default 0
+        Friction rate γ ≥ 0 (inverse time units; breaks time reversal, negative controls
+        only).
+    kick : {"half-step", "start"}, default "half-step"
+        Where the force is evaluated, as for :class:`~physlearn.systems.hru.HRU`.
+    min_stiffness : float, default 1e-2
+        Floor on every block's ``A`` > 0 (squared frequency units).
+    stiffness : (float, float), default (0.5, 1.5)
+        Range of the initial ``A`` of every block (uniform; squared frequency units).
+    seed : int, optional
+        Seed of the initial parameters.
+
+    Raises
+    ------
+    ValueError
+        If a size is not a positive integer, ``n_hidden`` has not ``n_blocks`` entries,
+        ``coupling``, ``kind``, ``readout`` or ``kick`` is unknown, or ``dt``, ``damping``,
+        ``min_stiffness`` or ``stiffness`` is invalid (as for
+        :class:`~physlearn.systems.hru.HRU`).
 
     Notes
     -----
+    Block :math:`ℓ` is an HRU with Hamiltonian
+    :math:`H^{(ℓ)} = \\tfrac12‖p^{(ℓ)}‖^2 + V(q^{(ℓ)}, u^{(ℓ)}; θ^{(ℓ)})`; block 0 is driven
+    by the inputs and block :math:`ℓ + 1` by the positions of block :math:`ℓ`,
+
+    .. math::
+
+        u^{(ℓ+1)}_k = F\\big(W^{(ℓ)} q^{(ℓ)}_{k+1} + c^{(ℓ)}\\big), \\qquad
+        F = \\tanh \\text{ or the identity}.
+
+    Echo learning chains through the stack (Pourcel & Ernoult 2025, Thm. 3.3): the top
+    block's echo estimates its input gradients, the coupling's chain rule turns them into
+    position nudges for the block below, whose echo is nudged at every step.
+
     Parameters are named ``"{ℓ}.A"``, ``"{ℓ}.B"`` (, ``"{ℓ}.b"``, ``"{ℓ}.alpha"``) for block
     ``ℓ``, ``"{ℓ}.W"``, ``"{ℓ}.c"`` for the coupling from block ``ℓ`` to ``ℓ+1``, and ``"C"``,
     ``"d"`` for the readout. Every block has the time step ``dt`` and starts at rest.
+
+    References
+    ----------
+    .. [1] G. Pourcel, M. Ernoult, "Learning long range dependencies through time reversal
+       symmetry breaking", NeurIPS 2025, arXiv:2506.05259.
+    .. [2] T. K. Rusch, D. Rus, "Oscillatory state-space models", ICLR 2025 (LinOSS).
     """
 
-    def __init__(self, n_features, n_hidden, n_outputs, *, n_blocks=2, kind="nonlinear",
-                 coupling="tanh", dt=0.1, readout="final", damping=0.0, kick="half-step",
-                 min_stiffness=1e-2, stiffness=(0.5, 1.5), seed=None):
+    def __init__(self, n_features: int, n_hidden: int | Sequence[int], n_outputs: int, *,
+                 n_blocks: int = 2, kind: str = "nonlinear", coupling: str = "tanh",
+                 dt: float = 0.1, readout: str = "final", damping: float = 0.0,
+                 kick: str = "half-step", min_stiffness: float = 1e-2,
+                 stiffness: tuple[float, float] = (0.5, 1.5), seed: int | None = None):
         self.n_features = n_features
         self.n_hidden = n_hidden
         self.n_outputs = n_outputs

@@ -750,7 +750,7 @@ def spice_error_bound(net, x, *, spice_is=SPICE_IS, spice_n=SPICE_N, thermal_vol
     ``V* + S δ + T j`` and its currents satisfy the KKT conditions for *every* ``(δ, j)`` of
     the box as long as ``μ*_d ≥ Σ|∂μ_d/∂δ| δ + Σ|∂μ_d/∂j| I_leak`` on ``A`` and
     ``−u*_d ≥ Σ|∂u_d/∂δ| δ + Σ|∂u_d/∂j| I_leak`` off it (checked); the QP being strictly
-    convex, the candidate is then its solution, and
+    convex, the candidate is then its solution, and ::
 
         |V_spice,i − V*_i| ≤ Σ_k |S_ik| δ + Σ_k |T_ik| I_leak + RELTOL·max|V| + VNTOL,
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,6 +70,33 @@ class IsingState(State):
     """Thermal averages of an Ising model, one row per sample.
 
     ``s`` holds the magnetisations ``⟨σ_i⟩`` (batch, n_spins).
+
+    Parameters
+    ----------
+    s, x, nudge, info : see :class:`physlearn.State`
+        As for :class:`physlearn.State`; ``s`` holds the magnetisations ``⟨σ_i⟩`` in
+        ``[−1, 1]`` (dimensionless).
+    correlations : ndarray, shape (batch, n_edges), optional
+        The edge correlations ``⟨σ_i σ_j⟩`` (dimensionless).
+    field : ndarray, shape (batch, n_spins), optional
+        The total field ``h + xW`` (plus a linearised nudge), in units of the couplings.
+    stderr : dict, optional
+        Monte Carlo: standard errors of ``"s"`` and ``"correlations"``.
+    temperature : float, default 1.0
+        The temperature ``T`` of the ensemble (units of the couplings, ``k_B = 1``).
+    extra : dict, optional
+        Solver-specific data.
+
+    Notes
+    -----
+    The averages are Boltzmann averages :math:`⟨A⟩ = \\sum_σ A(σ)\\, e^{−E(σ)/T}/Z`, which are
+    the local measurements of thermal EP: :math:`⟨∂E/∂J_e⟩ = −⟨σ_iσ_j⟩`,
+    :math:`⟨∂E/∂h_i⟩ = −⟨σ_i⟩`.
+
+    References
+    ----------
+    .. [1] J. Laydevant, D. Marković, J. Grollier, "Training an Ising machine with equilibrium
+       propagation", Nat. Commun. 15, 3671 (2024), arXiv:2305.18321.
     """
 
     correlations: np.ndarray = None   # (batch, n_edges) ⟨σ_i σ_j⟩ on the edges
@@ -84,7 +112,7 @@ class IsingModel(System):
     Parameters
     ----------
     n_spins : int
-        Number of spins ``σ_i = ±1``.
+        Number of spins ``σ_i = ±1`` (≥ 1; at most 16 for the exact solver).
     edges : sequence of (int, int)
         Coupled pairs ``(i, j)``, ``i ≠ j``; one trainable coupling ``J_e`` each.
     output_spins : sequence of int or of tuples of int
@@ -97,7 +125,7 @@ class IsingModel(System):
     n_features : int, default 1
         Number of input features (0: no inputs, no ``W``).
     temperature : float, default 1.0
-        T > 0 in units of the couplings (k_B = 1).
+        T > 0 in units of the couplings (k_B = 1; dimensionless).
     solver : {"exact", "monte-carlo", "mean-field"} or a registered name, default "exact"
         ``"exact"``: enumeration of the 2ⁿ states (n ≤ 16); ``"monte-carlo"``: sampling
         (:class:`~physlearn.systems.ising_sampling.MonteCarloSolver`); ``"mean-field"``: builds
@@ -107,25 +135,56 @@ class IsingModel(System):
         cost of the magnetisations, what :func:`physlearn.loss` measures), ``"expected"`` is
         ``L = ⟨C(σ̄, y)⟩`` (the thermal average of the cost of each configuration,
         :meth:`loss`).
-    coupling_range, field_range : float, default 1.0
-        The range of ``J`` and ``W`` (``[−coupling_range, coupling_range]``) and of ``h``
-        (``[−field_range, field_range]``), as on an Ising machine: an assignment outside is
-        refused, a learning step (:meth:`update_params`) clips onto it.
+    coupling_range : float, default 1.0
+        The range of ``J`` and ``W``, ``[−coupling_range, coupling_range]`` (units of the
+        couplings), as on an Ising machine: an assignment outside is refused, a learning step
+        (:meth:`update_params`) clips onto it.
+    field_range : float, default 1.0
+        The range of ``h``, ``[−field_range, field_range]`` (units of the couplings), likewise.
     init_scale : float, default 0.5
-        Initial parameters are uniform in ``±init_scale`` × their range.
-    sweeps, burn_in, chains, update : Monte Carlo settings
-        Measured sweeps, discarded sweeps and independent chains per sample; ``update`` is
-        ``"metropolis"`` or ``"heat-bath"`` (Gibbs). Ignored by the other solvers.
-    tol, max_iter : mean-field settings
-        Residual tolerance and Newton iterations. Ignored by the other solvers.
+        Initial parameters are uniform in ``±init_scale`` × their range (dimensionless).
+    sweeps : int, default 1000
+        Monte Carlo: measured sweeps per chain. Ignored by the other solvers.
+    burn_in : int, default 100
+        Monte Carlo: discarded sweeps before measuring. Ignored by the other solvers.
+    chains : int, default 16
+        Monte Carlo: independent chains per sample. Ignored by the other solvers.
+    update : {"heat-bath", "metropolis"}, default "heat-bath"
+        Monte Carlo: the single-spin update (heat bath is Gibbs sampling). Ignored by the
+        other solvers.
+    tol : float, default 1e-12
+        Mean field: residual tolerance of the self-consistency equations (field units).
+        Ignored by the other solvers.
+    max_iter : int, default 100
+        Mean field: Newton iterations. Ignored by the other solvers.
     seed : int or numpy.random.Generator, default 0
         Seeds the initial parameters and the Monte Carlo random numbers. With an int every
         Monte Carlo run draws the *same* random numbers (common random numbers: the free and
         nudged runs of one EP estimate are correlated, and every run is reproducible); with a
         Generator the runs consume it.
 
+    Raises
+    ------
+    ValueError
+        If ``n_spins`` is not a positive integer (or exceeds 16 for the exact solver); an
+        edge does not join two different spins or repeats; ``output_spins`` is empty, uses a
+        spin twice or outside the model; ``input_spins`` is invalid or missing while
+        ``n_features > 0``; ``solver`` or ``objective`` is unknown; ``coupling_range``,
+        ``field_range`` or ``init_scale`` is not a finite positive number; a solver setting
+        is invalid; or ``seed`` is neither an int nor a Generator.
+
     Notes
     -----
+    *Energy.* In physlearn's convention (:math:`F = E + βC` minimised),
+
+    .. math::
+
+        E(θ, x, σ) = −\\sum_{e = (i, j)} J_e σ_i σ_j − \\sum_i h_i σ_i
+                     − \\sum_{l, i} x_l W_{li} σ_i, \\qquad σ_i = ±1,
+
+    and a run returns Boltzmann averages :math:`⟨·⟩ ∝ \\sum_σ · \\, e^{−E/T}`; the outputs are
+    the magnetisations :math:`o_k = ⟨σ̄_k⟩` of the output groups.
+
     *Sign conventions.* D-Wave (and Laydevant et al., Eq. 1) write
     ``E_DW = Σ_{i<j} J^DW_ij σ_iσ_j + Σ_i h^DW_i σ_i``; it maps onto physlearn's ``E`` by
     ``J = −J^DW``, ``h = −h^DW``. Laydevant's nudge ``h^DW_out ← h^DW_out − β y`` is ``+β Σ_k
@@ -137,9 +196,15 @@ class IsingModel(System):
     this is exactly a clamped input spin ``l`` coupled to spin ``i`` by ``W_li`` (Laydevant fold
     the input pixels into the hidden biases the same way); real-valued ``x`` are allowed.
 
-    *Thermal EP.* With ``F(θ, β) = −T log Σ_σ e^{−(E + βC(σ))/T}``, ``∂_θF = ⟨∂_θE⟩_β`` and
-    ``∂_βF = ⟨C⟩_β``; equality of the mixed derivatives gives ``∂_β⟨∂_θE⟩_β|₀ = ∂_θ⟨C⟩₀``.
-    Two objectives follow:
+    *Thermal EP.* With the free energy
+
+    .. math::
+
+        \\mathcal F(θ, β) = −T \\log \\sum_σ e^{−(E(σ) + βC(σ))/T}, \\qquad
+        ∂_θ\\mathcal F = ⟨∂_θE⟩_β, \\qquad ∂_β\\mathcal F = ⟨C⟩_β,
+
+    equality of the mixed derivatives gives :math:`∂_β⟨∂_θE⟩_β|_0 = ∂_θ⟨C⟩_0`. Two objectives
+    follow:
 
     * ``objective="expected"``: the nudge adds ``β C(σ̄, y)`` to the energy of every
       configuration, and EP estimates ``d⟨C⟩/dθ``. As ``β → ∞`` (with ``y = ±1``) the nudged
@@ -188,10 +253,14 @@ class IsingModel(System):
                 cls = target.model_class
         return super().__new__(cls)
 
-    def __init__(self, n_spins, edges, output_spins, *, input_spins=None, n_features=1,
-                 temperature=1.0, solver="exact", objective="mean", coupling_range=1.0,
-                 field_range=1.0, init_scale=0.5, sweeps=1000, burn_in=100, chains=16,
-                 update="heat-bath", tol=1e-12, max_iter=100, seed=0):
+    def __init__(self, n_spins: int, edges: Sequence[tuple[int, int]],
+                 output_spins: Sequence[int | Sequence[int]], *,
+                 input_spins: Sequence[int] | None = None, n_features: int = 1,
+                 temperature: float = 1.0, solver: str = "exact", objective: str = "mean",
+                 coupling_range: float = 1.0, field_range: float = 1.0,
+                 init_scale: float = 0.5, sweeps: int = 1000, burn_in: int = 100,
+                 chains: int = 16, update: str = "heat-bath", tol: float = 1e-12,
+                 max_iter: int = 100, seed: int | np.random.Generator | None = 0):
         self.n_spins = n_spins
         self.edges = edges
         self.output_spins = output_spins
@@ -550,7 +619,7 @@ class IsingModel(System):
         Returns
         -------
         dict
-            name → (batch, *shape).
+            name → ``(batch, *shape)``.
         """
         x = self.check_inputs(x)
         p = self._exact_distribution(x)

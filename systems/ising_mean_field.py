@@ -13,6 +13,8 @@ points are the self-consistent magnetisations ``m = tanh((J m + b)/T)``, and its
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from scipy.special import xlogy
 
@@ -33,16 +35,70 @@ class MeanFieldIsing(IsingModel, EquilibriumSystem):
     field, ``max|T u − J m − b + β Pᵀ∂C/∂o|`` with ``m = tanh u``) and ``max_iter`` (Newton
     steps) apply.
 
+    Parameters
+    ----------
+    n_spins : int
+        Number of spins (magnetisations ``m_i ∈ (−1, 1)``).
+    edges : sequence of (int, int)
+        Coupled pairs; one trainable coupling ``J_e`` each.
+    output_spins : sequence of int or of tuples of int
+        One spin or group of spins per output (the output is the group's mean magnetisation).
+    input_spins : sequence of int, optional
+        Spins the input features couple to (default: every non-output spin).
+    n_features : int, default 1
+        Number of input features.
+    temperature : float, default 1.0
+        T > 0 in units of the couplings (``k_B = 1``).
+    solver : str, default "mean-field"
+        Must name the mean-field solver (another solver needs :class:`IsingModel`).
+    objective : {"mean"}, default "mean"
+        Only the loss of the magnetisations exists here.
+    coupling_range : float, default 1.0
+        Range of ``J`` and ``W`` (units of the couplings).
+    field_range : float, default 1.0
+        Range of ``h`` (units of the couplings).
+    init_scale : float, default 0.5
+        Initial parameters uniform in ``±init_scale`` × their range.
+    sweeps : int, default 1000
+        Unused (Monte Carlo setting of :class:`IsingModel`).
+    burn_in : int, default 100
+        Unused (Monte Carlo setting).
+    chains : int, default 16
+        Unused (Monte Carlo setting).
+    update : str, default "heat-bath"
+        Unused (Monte Carlo setting).
+    tol : float, default 1e-12
+        Residual tolerance of the self-consistency equations (field units).
+    max_iter : int, default 100
+        Newton iterations before :class:`~physlearn.ConvergenceError`.
+    seed : int, default 0
+        Seeds the initial parameters (a ``numpy.random.Generator`` is accepted too).
+
+    Raises
+    ------
+    ValueError
+        As for :class:`IsingModel`, and for ``objective="expected"`` or a thermal solver.
+
     Notes
     -----
-    The state is ``s = m``; the outputs are group means ``P m``; the local measurements are
-    ``∂F/∂J_e = −m_i m_j``, ``∂F/∂h_i = −m_i``, ``∂F/∂W_li = −x_l m_i`` (the mean-field
-    factorisation of the thermal correlations). A soft nudge adds ``β C(P m, y)`` to ``F``,
-    as in deterministic EP; the EP identity then holds exactly for ``L = C(P m⁰, y)`` and the
-    reference is implicit differentiation, ``dL/dθ = −λ · ∂²F/∂θ∂m`` with
-    ``(−J + T diag(1/(1 − m²))) λ = Pᵀ ∂C/∂o`` (:meth:`exact_gradient`). A clamp holds every
-    copy of an output at a value in the open interval (−1, 1); ``±1`` is where the entropy's
-    slope diverges.
+    The naive mean-field (variational) free energy of the magnetisations, with
+    :math:`b = h + xW`,
+
+    .. math::
+
+        F(θ, x, m) = −\\sum_e J_e m_i m_j − \\sum_i b_i m_i
+          + T \\sum_i \\Big[\\frac{1 + m_i}{2}\\log\\frac{1 + m_i}{2}
+                            + \\frac{1 − m_i}{2}\\log\\frac{1 − m_i}{2}\\Big],
+
+    is the energy of a deterministic equilibrium system whose stationary points are the
+    self-consistent magnetisations :math:`m = \\tanh((Jm + b)/T)`. The state is ``s = m``; the
+    outputs are group means ``P m``; the local measurements are ``∂F/∂J_e = −m_i m_j``,
+    ``∂F/∂h_i = −m_i``, ``∂F/∂W_li = −x_l m_i`` (the mean-field factorisation of the thermal
+    correlations). A soft nudge adds ``β C(P m, y)`` to ``F``, as in deterministic EP; the EP
+    identity then holds exactly for ``L = C(P m⁰, y)`` and the reference is implicit
+    differentiation, ``dL/dθ = −λ · ∂²F/∂θ∂m`` with ``(−J + T diag(1/(1 − m²))) λ = Pᵀ ∂C/∂o``
+    (:meth:`exact_gradient`). A clamp holds every copy of an output at a value in the open interval
+    (−1, 1); ``±1`` is where the entropy's slope diverges.
 
     Only ``objective="mean"`` exists here: the magnetisations are deterministic, there is no
     per-configuration cost. :meth:`thermal_reference` gives the exact thermal derivative of the
@@ -60,16 +116,21 @@ class MeanFieldIsing(IsingModel, EquilibriumSystem):
     ----------
     .. [1] C. Peterson, J. R. Anderson, "A mean field theory learning algorithm for neural
        networks", Complex Systems 1, 995 (1987).
-    .. [2] B. Scellier, Y. Bengio, Front. Comput. Neurosci. 11:24 (2017).
+    .. [2] B. Scellier, Y. Bengio, "Equilibrium propagation: bridging the gap between
+       energy-based models and backpropagation", Front. Comput. Neurosci. 11:24 (2017).
     """
 
     _solver_kind = "equilibrium"
     exact_gradient = EquilibriumSystem.exact_gradient
 
-    def __init__(self, n_spins, edges, output_spins, *, input_spins=None, n_features=1,
-                 temperature=1.0, solver="mean-field", objective="mean", coupling_range=1.0,
-                 field_range=1.0, init_scale=0.5, sweeps=1000, burn_in=100, chains=16,
-                 update="heat-bath", tol=1e-12, max_iter=100, seed=0):
+    def __init__(self, n_spins: int, edges: Sequence[tuple[int, int]],
+                 output_spins: Sequence[int | Sequence[int]], *,
+                 input_spins: Sequence[int] | None = None, n_features: int = 1,
+                 temperature: float = 1.0, solver: str = "mean-field", objective: str = "mean",
+                 coupling_range: float = 1.0, field_range: float = 1.0,
+                 init_scale: float = 0.5, sweeps: int = 1000, burn_in: int = 100,
+                 chains: int = 16, update: str = "heat-bath", tol: float = 1e-12,
+                 max_iter: int = 100, seed: int | np.random.Generator | None = 0):
         super().__init__(n_spins, edges, output_spins, input_spins=input_spins,
                          n_features=n_features, temperature=temperature, solver=solver,
                          objective=objective, coupling_range=coupling_range,

@@ -115,11 +115,11 @@ class SeparableHamiltonian:
         raise not_implemented(self, "potential_grad", "∇_q V, shape like q")
 
     def kinetic_param_grad(self, params, p):
-        """∂T/∂θ per sample: dict name → (..., *shape)."""
+        """∂T/∂θ per sample: dict name → ``(..., *shape)``."""
         return {}
 
     def potential_param_grad(self, params, q, u):
-        """∂V/∂θ per sample: dict name → (..., *shape)."""
+        """∂V/∂θ per sample: dict name → ``(..., *shape)``."""
         raise not_implemented(self, "potential_param_grad",
                               "∂V/∂θ per sample: dict name → array of shape (..., *shape)")
 
@@ -146,7 +146,7 @@ class SeparableHamiltonian:
         return v
 
     def kinetic_param_vjp(self, params, p, v):
-        """Σ_i v_i ∂²T/∂θ∂p_i: dict name → (..., *shape)."""
+        """``Σ_i v_i ∂²T/∂θ∂p_i``: dict name → ``(..., *shape)``."""
         return {}
 
     def potential_hvp(self, params, q, u, v):
@@ -154,7 +154,7 @@ class SeparableHamiltonian:
         raise not_implemented(self, "potential_hvp", "∇²_q V · v, shape like q")
 
     def potential_param_vjp(self, params, q, u, v):
-        """Σ_i v_i ∂²V/∂θ∂q_i: dict name → (..., *shape)."""
+        """``Σ_i v_i ∂²V/∂θ∂q_i``: dict name → ``(..., *shape)``."""
         raise not_implemented(self, "potential_param_vjp",
                               "Σ_i v_i ∂²V/∂θ∂q_i: dict name → array of shape (..., *shape)")
 
@@ -307,7 +307,7 @@ class Echo:
     Attributes
     ----------
     measure : dict
-        ``∫ ∂H/∂θ dt`` along each echo, read at the half steps: name → (S, batch, *shape).
+        ``∫ ∂H/∂θ dt`` along each echo, read at the half steps: name → ``(S, batch, *shape)``.
     measure_inputs : ndarray or None
         ``δ ∂V/∂u_j`` for the input ``u_j`` replayed at echo step ``K−1−j``: (S, batch, K, n_in).
     q, p : ndarray, shape (S, batch, n)
@@ -392,7 +392,7 @@ class Adjoint:
     Attributes
     ----------
     params : dict
-        ``dL/dθ`` per sample: name → (batch, *shape).
+        ``dL/dθ`` per sample: name → ``(batch, *shape)``.
     inputs : ndarray or None
         ``dL/du_j``, (batch, K, n_inputs).
     q, p : ndarray

@@ -18,6 +18,7 @@ units: masses in units of a reference mass, time in units of its inverse spring 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import combinations
 
 import numpy as np
@@ -106,35 +107,62 @@ class CoupledOscillators(TrajectorySystem):
     Parameters
     ----------
     n_oscillators : int, default 6
+        Number of point masses on the line (≥ 1).
     edges : sequence of (i, j), optional
         Coupling springs; default all pairs ``i < j``.
     input_dof : int, default 0
         The mass the input force acts on.
     readout_dofs : sequence of int, default (3,)
-        Masses whose positions are the outputs.
+        Masses whose positions (length units) are the outputs.
     dt : float, default 0.1
+        Leapfrog time step δ > 0 (units of the inverse reference spring frequency).
     readout : {"trajectory", "final"}, default "trajectory"
+        Read the outputs at every step (targets (batch, T, n_outputs)) or at the final time.
     damping : float, default 0
-        Friction rate (negative control only: it breaks time reversal).
-    min_mass, min_spring : float
-        Floors of the masses (> 0) and springs (>= 0): an assignment below is refused, a
-        learning step (:meth:`update_params`) clips onto them.
+        Friction rate γ ≥ 0 (inverse time units; negative control only: it breaks time
+        reversal).
+    min_mass : float, default 1e-2
+        Floor of the masses > 0 (units of the reference mass): an assignment below is
+        refused, a learning step (:meth:`update_params`) clips onto it.
+    min_spring : float, default 0.0
+        Floor of the springs ``k`` and couplings ``κ`` >= 0 (units of the reference spring
+        constant), likewise.
     seed : int, optional
         Seed of the initial masses (in [0.5, 1.5]) and springs (in [0.5, 1.5] and [0, 0.5]).
 
+    Raises
+    ------
+    ValueError
+        If ``n_oscillators`` is not a positive integer, an index is outside the chain, an edge
+        does not join two different masses or appears twice, ``readout`` is unknown, ``dt``
+        or ``damping`` is invalid, ``min_mass`` is not positive or ``min_spring`` is
+        negative.
+
     Notes
     -----
-    See the module docstring for ``H``. The per-parameter read-outs are the local
-    observables ``∂H/∂k_i = ½q_i²``, ``∂H/∂κ_e = ½(q_j − q_i)²`` (the spring's stored energy
-    per unit stiffness) and ``∂H/∂m_i = −p_i²/2m_i²``.
+    The Hamiltonian, with the input force :math:`u(t)` on mass ``input_dof``, is
+
+    .. math::
+
+        H = \\sum_i \\frac{p_i^2}{2 m_i} + \\tfrac12 \\sum_i k_i q_i^2
+          + \\tfrac12 \\sum_{e = (i, j)} κ_e (q_j − q_i)^2 − u(t)\\, q_{\\text{input}}.
+
+    The per-parameter read-outs are the local observables :math:`∂H/∂k_i = ½q_i^2`,
+    :math:`∂H/∂κ_e = ½(q_j − q_i)^2` (the spring's stored energy per unit stiffness) and
+    :math:`∂H/∂m_i = −p_i^2/2m_i^2`; because the masses sit in the kinetic term, the echo
+    read-out averages :math:`∂T/∂m` before and after each kick. Dimensionless units: masses
+    in units of a reference mass, time in units of its inverse spring frequency.
 
     References
     ----------
-    .. [1] G. Pourcel, M. Ernoult, arXiv:2506.05259 (2025), Fig. 2 and Eq. 8.
+    .. [1] G. Pourcel, M. Ernoult, "Learning long range dependencies through time reversal
+       symmetry breaking", NeurIPS 2025, arXiv:2506.05259, Fig. 2 and Eq. 8.
     """
 
-    def __init__(self, n_oscillators=6, *, edges=None, input_dof=0, readout_dofs=(3,), dt=0.1,
-                 readout="trajectory", damping=0.0, min_mass=1e-2, min_spring=0.0, seed=None):
+    def __init__(self, n_oscillators: int = 6, *, edges: Sequence[tuple[int, int]] | None = None,
+                 input_dof: int = 0, readout_dofs: Sequence[int] = (3,), dt: float = 0.1,
+                 readout: str = "trajectory", damping: float = 0.0, min_mass: float = 1e-2,
+                 min_spring: float = 0.0, seed: int | None = None):
         self.n_oscillators = n_oscillators
         self.edges = edges
         self.input_dof = input_dof

@@ -23,7 +23,9 @@ and ``x`` within a basin.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -34,17 +36,35 @@ from physlearn.system import ConvergenceError, EquilibriumSystem, State
 from physlearn.systems.batched import cho_solve, shifted_cholesky
 from physlearn.systems.solvers import relax, residual_scale
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
 
 @dataclass
 class PhaseState(State):
     """A state of a :class:`PhaseOscillatorNetwork`.
 
-    Attributes
+    Parameters
     ----------
     s : ndarray, shape (batch, n_free)
-        Free phases (hidden, then outputs), unwrapped (not reduced modulo 2π).
-    phases : ndarray, shape (batch, n_oscillators)
-        All phases, the clamped input phases first.
+        Free phases (hidden, then outputs; radians), unwrapped (not reduced modulo 2π).
+    x, nudge, info : see :class:`physlearn.State`
+        As for :class:`physlearn.State`.
+    phases : ndarray, shape (batch, n_oscillators), optional
+        All phases (radians), the clamped input phases first.
+
+    Notes
+    -----
+    A free or nudged state is a local minimum of the XY energy
+    :math:`E = −\\sum_{(j,k)} W_{jk}\\cos(φ_j − φ_k) − \\sum_j h_j \\cos(φ_j − ψ_j)` (plus
+    :math:`βC`) over the free phases, a stable steady state of the gradient flow
+    :math:`\\dot φ = −∂E/∂φ`.
+
+    References
+    ----------
+    .. [1] Q. Wang, C. C. Wanjura, F. Marquardt, "Training coupled phase oscillators as a
+       neuromorphic platform using equilibrium propagation", Neuromorph. Comput. Eng. 4,
+       034014 (2024), arXiv:2402.08579.
     """
 
     phases: np.ndarray = None
@@ -113,30 +133,52 @@ class PhaseOscillatorNetwork(EquilibriumSystem):
     Parameters
     ----------
     n_inputs, n_hidden, n_outputs : int
-        Oscillators clamped at the input phases, free hidden oscillators, free output
-        oscillators (numbered in this order, ``0 … N−1``).
+        Oscillators clamped at the input phases (≥ 1; inputs in radians), free hidden
+        oscillators (≥ 0), free output oscillators (≥ 1; outputs in radians), numbered in this
+        order, ``0 … N−1``.
     edges : list of (j, k), optional
         Coupled pairs of oscillators. Default: all pairs except input–input pairs (whose
         couplings are constants of the energy and could not be learned).
     coupling : array_like, shape (n_edges,), optional
-        Initial couplings ``W_jk`` aligned with ``edges``; default ``N(0, 1)`` from ``seed``.
+        Initial couplings ``W_jk`` (units of the reference coupling energy) aligned with
+        ``edges``; default ``N(0, 1)`` from ``seed``.
     field : array_like, shape (n_free,), optional
-        Initial field strengths ``h_j`` of the free oscillators; default uniform in
+        Initial field strengths ``h_j`` of the free oscillators (units of the reference
+        coupling energy); default uniform in
         ``[0.5, 1.5]`` from ``seed`` (fields of the order of the couplings break the
         reflection symmetry of ``±π/2`` input codes, which otherwise leaves outputs nearly
         anti-aligned with half of the targets).
     field_phase : array_like, shape (n_free,), optional
-        Initial field phases ``ψ_j``; default uniform in ``[−π, π)`` from ``seed``.
+        Initial field phases ``ψ_j`` (radians); default uniform in ``[−π, π)`` from ``seed``.
     seed : int, default 0
         Seeds the default parameters and the initial phases of the free oscillators, from
         which every relaxation without ``start`` begins (the same for every sample).
     tol : float, default 1e-10
-        Relaxation stops once ``‖∂(E + βC)/∂φ‖∞ < tol`` (plus one polishing Newton step).
+        Relaxation stops once ``‖∂(E + βC)/∂φ‖∞ < tol`` (energy per radian; plus one
+        polishing Newton step).
     max_iter : int, default 200
         Newton steps before :class:`~physlearn.ConvergenceError` is raised.
 
+    Raises
+    ------
+    ValueError
+        If a size is not an integer at or above its minimum, ``tol`` is not a finite number
+        > 0, ``max_iter`` is not a positive integer, ``seed`` is not an integer, an edge is
+        invalid, or an initial parameter has the wrong shape or is not finite.
+
     Notes
     -----
+    **Energy.** The phases relax (overdamped, :math:`\\dot φ = −∂E/∂φ`) on the XY energy
+
+    .. math::
+
+        E(θ, x, φ) = −\\sum_{(j, k)} W_{jk} \\cos(φ_j − φ_k) − \\sum_j h_j \\cos(φ_j − ψ_j),
+
+    with the first ``n_inputs`` phases clamped at the inputs :math:`x`; the relaxation returns
+    local minima only. :math:`E` is 2π-periodic in every phase and, with :math:`h = 0`,
+    invariant under a global shift of all phases; the landscape is multistable, so every
+    relaxation starts from the same seeded phases (or from ``start``).
+
     **Parameters** (``params``): ``"coupling"`` = ``W_e`` per edge, ``"field"`` = ``h_j`` and
     ``"field_phase"`` = ``ψ_j`` per free oscillator. No sign constraint: negative couplings
     anti-align, and ``(h, ψ)`` and ``(−h, ψ + π)`` are the same field.
@@ -192,8 +234,11 @@ class PhaseOscillatorNetwork(EquilibriumSystem):
 
     capabilities = frozenset({"soft_nudge", "clamp", "complex"})
 
-    def __init__(self, n_inputs, n_hidden, n_outputs, *, edges=None, coupling=None, field=None,
-                 field_phase=None, seed=0, tol=1e-10, max_iter=200):
+    def __init__(self, n_inputs: int, n_hidden: int, n_outputs: int, *,
+                 edges: Sequence[tuple[int, int]] | None = None,
+                 coupling: ArrayLike | None = None, field: ArrayLike | None = None,
+                 field_phase: ArrayLike | None = None, seed: int = 0, tol: float = 1e-10,
+                 max_iter: int = 200):
         self.n_inputs = n_inputs
         self.n_hidden = n_hidden
         self.n_outputs = n_outputs

@@ -372,7 +372,7 @@ def static_susceptibility(H, A, B, temperature=0.0, *, min_gap=1e-8):
 
     Notes
     -----
-    Ground state (second-order perturbation theory, non-degenerate |0⟩):
+    Ground state (second-order perturbation theory, non-degenerate ``|0⟩``):
 
         χ_AB = −2 Re Σ_{n≥1} A_0n B_n0 / (E_n − E_0),
 

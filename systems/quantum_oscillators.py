@@ -18,7 +18,9 @@ frequencies are in units of √(k/m) and energies of ħ√(k/m).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,12 +35,46 @@ from physlearn.systems.quantum import (
 )
 from physlearn.systems.solvers import check_nudge_stability, stability_interval
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
 __all__ = ["QuantumHarmonicNetwork", "OscillatorState"]
 
 
 @dataclass
 class OscillatorState(State):
-    """Gaussian states, one per sample; ``s`` is the mean position μ (batch, n_modes)."""
+    """Gaussian states, one per sample; ``s`` is the mean position μ (batch, n_modes).
+
+    Parameters
+    ----------
+    s, x, nudge, info : see :class:`physlearn.State`
+        As for :class:`physlearn.State`; ``s`` is the mean position μ (length units
+        :math:`\\sqrt{ħ/(m ω_0)}` with ħ = m = 1).
+    force : ndarray, shape (batch, n_modes), optional
+        The input forces ``f`` (without the nudge).
+    nu : ndarray, shape (batch, n_outputs), optional
+        The output nudges that were applied (force units).
+    cov_x : ndarray, shape (n_modes, n_modes), optional
+        The symmetrised position covariance ``⟨{δx̂, δx̂}⟩/2``, shared by the batch.
+    cov_p : ndarray, shape (n_modes, n_modes), optional
+        The momentum covariance.
+    measured : dict, optional
+        name → ``(batch, size)``: ``⟨∂H/∂θ⟩`` as measured (with shot noise if set).
+    outputs : ndarray, shape (batch, n_outputs), optional
+        ``⟨x̂_o⟩`` as measured.
+
+    Notes
+    -----
+    The ground or Gibbs state of a quadratic Hamiltonian is Gaussian: mean
+    :math:`μ = K^{-1} f` and position covariance
+    :math:`Σ = \\tfrac12 K^{-1/2}\\coth\\big(K^{1/2}/2T\\big)` (:math:`\\tfrac12 K^{-1/2}` at
+    T = 0, the zero-point spread).
+
+    References
+    ----------
+    .. [1] B. Scellier, "Quantum equilibrium propagation: gradient-descent training of quantum
+       systems", arXiv:2406.00879 (2024).
+    """
 
     force: np.ndarray = None        # (batch, n_modes) input forces f (without the nudge)
     nu: np.ndarray = None           # (batch, n_outputs) output nudges that were applied
@@ -54,32 +90,53 @@ class QuantumHarmonicNetwork(System):
     Parameters
     ----------
     n_modes : int
-        Number of oscillators (unit masses).
+        Number of oscillators (unit masses), ≥ 1.
     edges : sequence of (int, int)
         Springs between oscillators.
     inputs : sequence of int
-        Nodes driven by the input forces (one per feature).
+        Nodes driven by the input forces (one per feature; force units).
     outputs : sequence of int
         Nodes whose mean positions are the outputs.
     spring : array_like, optional
-        Initial spring constants k_e ≥ 0; default uniform in [0.5, 1.5] from ``seed``.
+        Initial spring constants k_e ≥ 0 (units of the reference spring constant); default
+        uniform in [0.5, 1.5] from ``seed``.
     ground : float or array_like, default 1.0
-        Initial grounding springs k⁰_i > 0 (trainable).
+        Initial grounding springs k⁰_i > 0 (trainable; same units).
     temperature : float, default 0
-        0: ground state; T > 0: Gibbs state (k_B = 1).
+        0: ground state; T > 0: Gibbs state (k_B = 1; units of ħ√(k/m)).
     shots : int, optional
         Measurements per expectation value (Gaussian shot noise); None: exact.
     min_spring : float, default 1e-3
-        Floor of the grounding springs (keeps K positive definite): an assignment below it is
-        refused, a learning step (:meth:`update_params`) clips onto it.
+        Floor of the grounding springs > 0 (keeps K positive definite): an assignment below it
+        is refused, a learning step (:meth:`update_params`) clips onto it.
     nudge_mode : {"free", "self_consistent"}, default "free"
         "free": ``ν = β ∂C/∂⟨x̂_o⟩`` at the free outputs, a feed-forward force (Wanjura &
         Marquardt's protocol). "self_consistent": ν tracks the nudged outputs, i.e. the state
         minimises ``⟨H⟩ + β C(⟨x̂_o⟩)`` (the engine's ``F = E + βC``; a feedback force).
-    seed : int, optional
+    seed : int, default 0
+        Seeds the default spring constants and the shot noise.
+
+    Raises
+    ------
+    ValueError
+        If ``n_modes`` is not a positive integer; ``temperature`` or ``shots`` is invalid;
+        ``nudge_mode`` is unknown; an input or output node is out of range or repeated; there
+        are no outputs; an edge does not join two different nodes or repeats; ``min_spring``
+        is not a finite number > 0; or the initial springs are outside their bounds.
 
     Notes
     -----
+    Unit masses with :math:`[x̂_i, p̂_j] = iδ_{ij}` (ħ = 1), springs :math:`k_e` on the edges
+    and grounding springs :math:`k^0_i`:
+
+    .. math::
+
+        H = \\sum_i \\frac{p̂_i^2}{2} + \\tfrac12 \\sum_{e=(i,j)} k_e (x̂_i − x̂_j)^2
+            + \\tfrac12 \\sum_i k^0_i x̂_i^2 − \\sum_l x_l\\, x̂_{\\text{in}_l}
+          = \\sum_i \\frac{p̂_i^2}{2} + \\tfrac12 x̂^{\\mathsf T} K x̂ − f^{\\mathsf T} x̂,
+
+    so every ground or Gibbs state is Gaussian with mean :math:`μ = K^{-1}f`.
+
     The local measurement is ``⟨∂H/∂k_e⟩ = ½⟨(x̂_i − x̂_j)²⟩ = ½[(μ_i − μ_j)² + dᵀΣd]``: the mean
     strain plus its zero-point (or thermal) spread. A nudge ``Nudge(cost, y, β)`` adds
     ``Σ_k ν_k x̂_{o_k}`` with ``ν = β ∂C/∂⟨x̂_o⟩`` at the free outputs (Wanjura & Marquardt). It
@@ -101,8 +158,11 @@ class QuantumHarmonicNetwork(System):
 
     References
     ----------
-    .. [1] B. Scellier, "Quantum equilibrium propagation", arXiv:2406.00879 (2024).
-    .. [2] C. C. Wanjura, F. Marquardt, Nat. Commun. 16, 6595 (2025), arXiv:2406.06482.
+    .. [1] B. Scellier, "Quantum equilibrium propagation: gradient-descent training of quantum
+       systems", arXiv:2406.00879 (2024).
+    .. [2] C. C. Wanjura, F. Marquardt, "Quantum equilibrium propagation for efficient training
+       of quantum systems based on Onsager reciprocity", Nat. Commun. 16, 6595 (2025),
+       arXiv:2406.06482.
 
     Examples
     --------
@@ -115,8 +175,11 @@ class QuantumHarmonicNetwork(System):
     capabilities = frozenset({"soft_nudge"})
     _param_aliases = {"outputs": "output_nodes"}   # ``outputs(state)`` is the seam's method
 
-    def __init__(self, n_modes, edges, inputs, outputs, *, spring=None, ground=1.0,
-                 temperature=0.0, shots=None, min_spring=1e-3, nudge_mode="free", seed=0):
+    def __init__(self, n_modes: int, edges: Sequence[tuple[int, int]], inputs: Sequence[int],
+                 outputs: Sequence[int], *, spring: ArrayLike | None = None,
+                 ground: float | ArrayLike = 1.0, temperature: float = 0.0,
+                 shots: int | None = None, min_spring: float = 1e-3, nudge_mode: str = "free",
+                 seed: int | None = 0):
         self.n_modes = n_modes
         self.edges = edges
         self.inputs = inputs

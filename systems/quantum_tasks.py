@@ -82,16 +82,16 @@ def train_phase_sensor(n_system=6, *, batches=1000, batch_size=10, beta=0.4,
 
 def explore_phase(n_spins=10, *, steps=30, beta=0.1, variant="positive", lr=0.1,
                   theta=(-0.1, 0.4), shots=None, seed=0, progress=True):
-    """Unsupervised phase exploration: maximise |⟨X₀X₄⟩| with normalised quantum-EP steps.
+    """Unsupervised phase exploration: maximise ``|⟨X₀X₄⟩|`` with normalised quantum-EP steps.
 
-    ``θ ← θ − lr · ĝ/‖ĝ‖`` with ĝ the EP estimate of ∂(−|⟨X₀X₄⟩|)/∂θ on
+    ``θ ← θ − lr · ĝ/‖ĝ‖`` with ĝ the EP estimate of ``∂(−|⟨X₀X₄⟩|)/∂θ`` on
     :meth:`SpinChain.phase_exploration` (open chain, Lanczos ground states). The gap guard only
     warns: the starting points lie in a nearly degenerate ordered phase.
 
     Returns
     -------
     dict
-        ``magnitude`` (|⟨X₀X₄⟩| before each step and after the last, length steps + 1),
+        ``magnitude`` (``|⟨X₀X₄⟩|`` before each step and after the last, length steps + 1),
         ``theta`` (trajectory, shape (steps + 1, 2)), ``chain``.
     """
     from physlearn.rules import EP

@@ -20,7 +20,9 @@ acts on the ``n_out`` output nodes. The nudged outputs solve an ``n_out``-dimens
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import networkx as nx
 import numpy as np
@@ -31,13 +33,40 @@ from physlearn.nudges import Clamp
 from physlearn.system import Bound, ConvergenceError, EquilibriumSystem, State
 from physlearn.systems.solvers import check_nudge_stability, stability_interval
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
 SPICE_RAW_FILE = "op.raw"   # where a netlist of ``to_spice`` writes its operating point
 
 
 @dataclass
 class ResistorState(State):
-    """A resistor-network state; ``voltages`` holds every node (sources included), ``drops``
-    the voltage across every edge (filled when first needed)."""
+    """A resistor-network state: the voltage of every node and the drop across every edge.
+
+    ``voltages`` holds every node (sources included), ``drops`` the voltage across every edge
+    (filled when first needed).
+
+    Parameters
+    ----------
+    s, x, nudge, info : see :class:`physlearn.State`
+        As for :class:`physlearn.State`: ``s`` holds the voltages of the free nodes.
+    voltages : ndarray, shape (batch, n_nodes), optional
+        The voltage of every node (volts, in units of the input scale), in the order of
+        ``nodes``.
+    nodes : tuple, default ()
+        The network's nodes, in the order of the columns of ``voltages``.
+
+    Notes
+    -----
+    At equilibrium Kirchhoff's current law holds at every free node: the voltages minimise
+    the co-content :math:`E = ½ \\sum_e g_e ΔV_e^2`, and ``drops`` holds the
+    :math:`ΔV_e = V_a − V_b` that the learning rules read (:math:`∂E/∂g_e = ½ΔV_e^2`).
+
+    References
+    ----------
+    .. [1] W. Millar, "Some general theorems for non-linear systems possessing resistance",
+       Phil. Mag. 42, 1150–1160 (1951).
+    """
 
     voltages: np.ndarray = None
     nodes: tuple = ()
@@ -55,36 +84,61 @@ class ResistorNetwork(EquilibriumSystem):
     Parameters
     ----------
     graph : networkx.Graph
-        Undirected graph; every edge is a resistor. If every edge has a ``"conductance"``
-        attribute it gives the initial conductances.
+        Undirected simple graph; every edge is a resistor. If every edge has a
+        ``"conductance"`` attribute it gives the initial conductances.
     inputs : list
         One entry per input feature: a node held at ``+x_k`` volts, or a pair ``(n_plus,
         n_minus)`` held at ``+x_k`` and ``−x_k`` (a differential drive, which lets a passive
         network realise negative weights; Kendall et al. 2020).
     outputs : list
-        Nodes whose voltages are the outputs. They must be free (not sources, not ground).
+        Nodes whose voltages (volts) are the outputs. They must be free (not sources, not
+        ground).
     ground : node
         The reference node, held at 0 V.
     bias_sources : dict, optional
         Extra fixed voltage sources, node → volts (a bias).
     conductance : array_like, optional
-        Initial conductances aligned with ``net.edges``; default: edge attributes, else uniform
-        in ``[0.1, 1]`` drawn from ``seed``.
+        Initial conductances ``g_e ≥ 0`` (units of the reference conductance) aligned with
+        ``net.edges``; default: edge attributes, else uniform in ``[0.1, 1]`` drawn from
+        ``seed``.
     min_conductance : float, default 1e-6
-        Floor of the conductances (keeps the network connected): an assignment below it is
-        refused, a learning step (:meth:`update_params`) clips onto it.
+        Floor of the conductances > 0 (units of the reference conductance; keeps the network
+        connected): an assignment below it is refused, a learning step
+        (:meth:`update_params`) clips onto it.
     seed : int, optional
         Seed for the initial conductances.
+
+    Raises
+    ------
+    TypeError
+        If ``graph`` is not a :class:`networkx.Graph`.
+    ValueError
+        If the graph is directed, a multigraph, has self-loops or no edges; a node of
+        ``inputs``, ``outputs``, ``ground`` or ``bias_sources`` is not in it; a node carries
+        two voltage sources; an output is not a free node; a node has no path to a source
+        (floating); ``min_conductance`` is not a finite number > 0; or the initial
+        conductances have the wrong shape, are not finite or lie below ``min_conductance``.
 
     Notes
     -----
     Dimensionless units: voltages in units of the input scale, conductances in units of a
-    reference conductance. The same class describes a *flow network*: read pressures for
-    voltages and pipe conductances for conductances (Stern et al. 2021); the dissipated power
-    is the same quadratic form.
+    reference conductance. At steady state Kirchhoff's current law holds at every free node,
+    which is the condition for a minimum over the free-node voltages of the co-content (half
+    the dissipated power)
 
-    The local learning signal is ∂E/∂g_e = ½ ΔV_e², the squared voltage drop across the
-    resistor, so every EP-family rule only needs the drops of a few runs.
+    .. math::
+
+        E(g, x, V) = \\tfrac12 \\sum_{e = (a, b)} g_e\\, (V_a − V_b)^2,
+
+    with the input nodes held at :math:`±x_k` and the ground at 0 (Millar 1951). A soft nudge
+    injects the current :math:`−β\\,∂C/∂V_{\\text{out}}` at each output node. The same class
+    describes a *flow network*: read pressures for voltages and pipe conductances for
+    conductances (Stern et al. 2021); the dissipated power is the same quadratic form.
+
+    The local learning signal is :math:`∂E/∂g_e = ½\\,ΔV_e^2`, the squared voltage drop across
+    the resistor, so every EP-family rule only needs the drops of a few runs. Everything is
+    linear in :math:`V`: the free-node Laplacian block is factorised once per parameter value
+    and serves every sample and every nudged phase.
 
     References
     ----------
@@ -94,6 +148,8 @@ class ResistorNetwork(EquilibriumSystem):
        from machine learning to learning machines", Phys. Rev. X 11, 021045 (2021).
     .. [3] B. Scellier, "A fast algorithm to simulate nonlinear resistive networks",
        ICML 2024, arXiv:2402.11674.
+    .. [4] W. Millar, "Some general theorems for non-linear systems possessing resistance",
+       Phil. Mag. 42, 1150–1160 (1951).
 
     Examples
     --------
@@ -107,8 +163,10 @@ class ResistorNetwork(EquilibriumSystem):
     capabilities = frozenset({"soft_nudge", "clamp", "complex"})
     _param_aliases = {"outputs": "output_nodes"}   # ``outputs(state)`` is the seam's method
 
-    def __init__(self, graph, inputs, outputs, ground, *, bias_sources=None, conductance=None,
-                 min_conductance=1e-6, seed=None):
+    def __init__(self, graph: nx.Graph, inputs: Sequence, outputs: Sequence, ground: Hashable,
+                 *, bias_sources: Mapping[Hashable, float] | None = None,
+                 conductance: ArrayLike | None = None, min_conductance: float = 1e-6,
+                 seed: int | None = None):
         self.graph = graph
         self.inputs = inputs
         self.ground = ground

@@ -103,26 +103,50 @@ class SelfLearningMachine(System):
     Parameters
     ----------
     n_oscillators : int, default 4
-        Evaluation oscillators ``ψ``; one learning degree of freedom per pair.
+        Evaluation oscillators ``ψ`` (≥ 2); one learning degree of freedom per pair.
     n_features : int, default 2
-        Inputs: initial displacements of the first oscillators.
+        Inputs: initial displacements of the first oscillators (length units).
     n_outputs : int, default 1
-        Outputs: final positions of the last oscillators.
+        Outputs: final positions of the last oscillators (length units).
     n_steps : int, default 50
+        Leapfrog steps of one run (≥ 1).
     dt : float, default 0.1
+        Leapfrog time step > 0 (units of ``1/ω``).
     omega : float, default 1.0
+        Natural frequency ``ω > 0`` of the evaluation oscillators (sets the time unit).
     anharmonicity : float, default 0.5
-        Quartic coefficient ``g``: the nonlinearity that lets the machine learn XOR-like maps.
+        Quartic coefficient ``g ≥ 0`` (energy per length⁴): the nonlinearity that lets the
+        machine learn XOR-like maps.
     weight_mass : float, default 10.0
-        Mass ``M`` of the learning degrees of freedom (heavy: they barely move during a run).
+        Mass ``M > 0`` of the learning degrees of freedom, in units of the evaluation
+        oscillators' mass (heavy: they barely move during a run).
     seed : int, optional
         Seed of the initial weights (normal, scale 0.3).
 
+    Raises
+    ------
+    ValueError
+        If a count is below its minimum, ``n_features + n_outputs > n_oscillators``,
+        ``omega`` or ``weight_mass`` is not positive, ``anharmonicity`` is negative, or ``dt``
+        is not a finite positive step.
+
     Notes
     -----
-    ``capabilities = {"heb"}``: the machine is time-reversal invariant and can take an error
-    kick, a momentum flip and an echo. :meth:`exact_gradient` is BPTT with respect to the
-    initial positions of the learning degrees of freedom.
+    The evaluation oscillators :math:`ψ` and the learning degrees of freedom :math:`w_e`
+    (one per pair :math:`e = (i, j)`) share one Hamiltonian,
+
+    .. math::
+
+        H = \\tfrac12‖p_ψ‖^2 + \\frac{‖p_w‖^2}{2M}
+          + \\sum_i \\big(\\tfrac12 ω^2 ψ_i^2 + \\tfrac14 g ψ_i^4\\big)
+          + \\sum_{e = (i, j)} w_e\\, ψ_i ψ_j,
+
+    integrated by leapfrog from the input displacements at rest. The trainable parameters are the
+    *initial positions* of the :math:`w_e`, as in Hamiltonian echo backpropagation, where the
+    gradient arrives as a momentum kick on them. ``capabilities = {"heb"}``: the machine is
+    time-reversal invariant and can take an error kick, a momentum flip and an echo.
+    :meth:`exact_gradient` is BPTT with respect to the initial positions of the learning degrees of
+    freedom.
 
     References
     ----------
@@ -132,8 +156,9 @@ class SelfLearningMachine(System):
 
     capabilities = frozenset({"heb"})
 
-    def __init__(self, n_oscillators=4, n_features=2, n_outputs=1, *, n_steps=50, dt=0.1,
-                 omega=1.0, anharmonicity=0.5, weight_mass=10.0, seed=None):
+    def __init__(self, n_oscillators: int = 4, n_features: int = 2, n_outputs: int = 1, *,
+                 n_steps: int = 50, dt: float = 0.1, omega: float = 1.0,
+                 anharmonicity: float = 0.5, weight_mass: float = 10.0, seed: int | None = None):
         self.n_oscillators = check_count("n_oscillators", n_oscillators, 2)
         self.n_features = check_count("n_features", n_features, 1)
         self.n_outputs = check_count("n_outputs", n_outputs, 1)

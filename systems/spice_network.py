@@ -54,7 +54,15 @@ class SpiceNetwork(EquilibriumSystem):
         (always a ``B`` source). Other laws (the ideal diode) are written as the circuit's
         :meth:`to_spice` writes them: ngspice then simulates its approximation of the law.
     timeout : float, default 120.0
-        Seconds one ngspice run (one whole batch) may take.
+        Seconds (> 0) one ngspice run (one whole batch) may take.
+
+    Raises
+    ------
+    ValueError
+        If ``circuit`` is not a resistor network, ``shockley_element`` is unknown, or
+        ``timeout`` is not a finite number of seconds > 0.
+    RuntimeError
+        If the ngspice ``executable`` is not on the ``PATH``.
 
     Attributes
     ----------
@@ -68,7 +76,9 @@ class SpiceNetwork(EquilibriumSystem):
     two-terminal elements with monotone current–voltage curves, the net current leaving a
     free node is the derivative of the total co-content (Millar 1951)
 
-        E(g, x, V) = ½ Σ_e g_e (V_a − V_b)² + Σ_d ∫₀^{u_d} i_D,
+    .. math::
+
+        E(g, x, V) = \\tfrac12 \\sum_e g_e (V_a − V_b)^2 + \\sum_d \\int_0^{u_d} i_D(u)\\,du,
 
     so KCL is ``∂E/∂V = 0``; ``E`` is strictly convex, hence the DC operating point is its
     unique minimum — the free state of equilibrium propagation.
@@ -121,7 +131,8 @@ class SpiceNetwork(EquilibriumSystem):
 
     capabilities = frozenset({"soft_nudge", "clamp"})
 
-    def __init__(self, circuit, *, executable="ngspice", shockley_element="B", timeout=120.0):
+    def __init__(self, circuit: ResistorNetwork, *, executable: str = "ngspice",
+                 shockley_element: str = "B", timeout: float = 120.0):
         if not isinstance(circuit, ResistorNetwork):
             raise ValueError(f"circuit={circuit!r} must be a ResistorNetwork or a "
                              "NonlinearResistorNetwork (the in-process description of the "

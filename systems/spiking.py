@@ -20,6 +20,8 @@ hard-sigmoid Hopfield network :meth:`SpikingNetwork.rate_network`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from physlearn.nudges import Clamp, Nudge
@@ -50,11 +52,11 @@ class SpikingNetwork(EquilibriumSystem):
     tau : float, default 20.0
         Membrane time constant ``τ > 0`` of the leaky neuron (time units; unused for ``"if"``).
     window : int, default 200
-        Time steps whose spikes are counted in each phase: the firing fractions (the state)
-        are ``count / window``.
+        Time steps (≥ 1) whose spikes are counted in each phase: the firing fractions (the
+        state, dimensionless) are ``count / window``.
     settle : int or None, default None
-        Time steps run before the counting starts in each phase, so that a phase's transient
-        is not counted; None: ``window // 2``.
+        Time steps (≥ 0) run before the counting starts in each phase, so that a phase's
+        transient is not counted; None: ``window // 2``.
     dt : float, default 1.0
         Duration of a time step (time units). Inputs are firing rates in ``[0, 1/dt]``.
     tau_trace : float, default 10.0
@@ -62,8 +64,8 @@ class SpikingNetwork(EquilibriumSystem):
         ``x ← x + (z − x)/(τ_x/dt)``: the running rate estimate that the output nudge reads and
         that EqSpike's synapses correlate with the other neuron's spikes.
     gain : float or sequence of float, default 1.0
-        Initial weights ``N(0, gain²/fan_in)``; a sequence gives one gain per layer of
-        couplings, input side first.
+        Initial weights ``N(0, gain²/fan_in)`` (dimensionless, > 0); a sequence gives one gain
+        per layer of couplings, input side first.
     initial_bias : float or sequence of float, default 0.0
         Initial bias current of every neuron (threshold units), or one per layer: a positive
         value starts the neurons firing, inside the range where their rate responds to a
@@ -72,18 +74,38 @@ class SpikingNetwork(EquilibriumSystem):
     seed : int, default 0
         Seeds the initial weights.
 
+    Raises
+    ------
+    ValueError
+        If ``neuron`` is unknown; ``threshold``, ``tau``, ``dt`` or ``tau_trace`` is not a
+        finite positive number; ``window`` or ``settle`` is not a valid number of steps;
+        ``tau_trace < dt``; or ``layers``, ``gain`` or ``initial_bias`` is invalid (as for
+        :class:`~physlearn.systems.hopfield.HopfieldNetwork`).
+
     Notes
     -----
-    **Dynamics** (module docstring). All layers update synchronously from the spikes of the
-    previous step; the input neurons are IF neurons driven by ``x·dt``, so they fire regular
-    trains of rate ``x``. Convolutional layers feed forward the pooled map of the convolved
-    spikes, ``P(W ⋆ z_{l−1}(t))``, and back the transposed convolution of the unpooled spikes of
-    the layer above. **Average pooling** is linear, so the time average of the pooled spikes is
-    the pooled average: the rates obey the rate network's fixed-point equation. **Max
-    pooling** picks, at every step, the window maximum of the *spike* map and unpools onto it;
-    the time average of a maximum is not the maximum of the averages (two alternating spikes:
-    1 against ½), so the spiking network settles elsewhere than the rate network, whose
-    couplings the EP gradient assumes (Lin et al. 2024).
+    **Dynamics.** Every step each neuron integrates its neighbours' spikes through the
+    symmetric couplings of the Hopfield network,
+
+    .. math::
+
+        v_l(t) = λ\\, u_l(t−1) + \\frac{A_l z_{l−1}(t−1) + A_{l+1}^{\\mathsf T} z_{l+1}(t−1)
+                 + \\hat b_l}{θ}, \\qquad
+        z_l(t) = H\\big(v_l(t) − 1\\big), \\qquad u_l(t) = v_l(t) − z_l(t),
+
+    (reset by subtraction; :math:`λ = 1` for IF, :math:`e^{−dt/τ}` for LIF). For a constant drive
+    :math:`I` an IF neuron fires the fraction :math:`r = \\operatorname{clip}(I/θ, 0, 1)` of the
+    steps, so the firing fractions settle to the fixed point
+    :math:`r = \\operatorname{clip}((A r + \\hat b)/θ, 0, 1)` of the hard-sigmoid Hopfield network.
+    All layers update synchronously from the spikes of the previous step; the input neurons are IF
+    neurons driven by ``x·dt``, so they fire regular trains of rate ``x``. Convolutional layers feed
+    forward the pooled map of the convolved spikes, ``P(W ⋆ z_{l−1}(t))``, and back the transposed
+    convolution of the unpooled spikes of the layer above. **Average pooling** is linear, so the
+    time average of the pooled spikes is the pooled average: the rates obey the rate network's
+    fixed-point equation. **Max pooling** picks, at every step, the window maximum of the *spike*
+    map and unpools onto it; the time average of a maximum is not the maximum of the averages (two
+    alternating spikes: 1 against ½), so the spiking network settles elsewhere than the rate
+    network, whose couplings the EP gradient assumes (Lin et al. 2024).
 
     **Phases.** :meth:`equilibrium` runs ``settle + window`` steps and returns the firing
     fractions of the last ``window`` as ``state.s``, with the membranes, last spikes and traces
@@ -135,8 +157,10 @@ class SpikingNetwork(EquilibriumSystem):
     True
     """
 
-    def __init__(self, layers, *, neuron="if", threshold=1.0, tau=20.0, window=200, settle=None,
-                 dt=1.0, tau_trace=10.0, gain=1.0, initial_bias=0.0, seed=0):
+    def __init__(self, layers: Sequence, *, neuron: str = "if", threshold: float = 1.0,
+                 tau: float = 20.0, window: int = 200, settle: int | None = None,
+                 dt: float = 1.0, tau_trace: float = 10.0, gain: float | Sequence[float] = 1.0,
+                 initial_bias: float | Sequence[float] = 0.0, seed: int = 0):
         self.layers = layers
         self.neuron = neuron
         self.threshold = threshold
@@ -316,7 +340,7 @@ class SpikingNetwork(EquilibriumSystem):
         Returns
         -------
         dict
-            Per-sample gradients, name → (batch, *shape).
+            Per-sample gradients, name → ``(batch, *shape)``.
         """
         from physlearn.systems.spiking_bptt import surrogate_gradient
 

@@ -22,7 +22,7 @@ def surrogate_gradient(net, x, y, cost, width):
     Returns
     -------
     dict
-        name → (batch, *shape).
+        name → ``(batch, *shape)``.
     """
     y = net.check_targets(y, len(x))
     steps, window = net.n_settle + net.window, net.window

@@ -27,6 +27,7 @@ through this module's ``equilibrium`` / ``param_gradient``; the exact reference
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -73,8 +74,22 @@ class Coupling:
         Trainable entries are parameters; input entries are the features ``x`` (in order);
         fixed entries keep ``value``.
     value : float or array_like, optional
-        Initial (trainable) or fixed value; trainable couplings without one are drawn uniformly
-        from [−1, 1] with the system's seed.
+        Initial (trainable) or fixed value, in units of the reference coupling J; trainable
+        couplings without one are drawn uniformly from [−1, 1] with the system's seed.
+
+    Notes
+    -----
+    A coupling contributes :math:`\\sum_i v_i O_i` to the Hamiltonian of a
+    :class:`SpinChain`: a term :math:`θ_j A_j` for a trainable entry (its local measurement
+    is :math:`⟨A_j⟩ = ⟨∂H/∂θ_j⟩`), :math:`x_l X_l` for an input entry, :math:`c_f F_f` for a
+    fixed one. The specs are checked when the chain is built (a ``ValueError`` names the
+    coupling).
+
+    References
+    ----------
+    .. [1] C. C. Wanjura, F. Marquardt, "Quantum equilibrium propagation for efficient training
+       of quantum systems based on Onsager reciprocity", Nat. Commun. 16, 6595 (2025),
+       arXiv:2406.06482.
     """
 
     name: str
@@ -89,6 +104,39 @@ class SpinState(State):
 
     ``s`` is ``[Re ψ, Im ψ]`` (batch, 2·dim) for ground states and the Boltzmann populations of
     all levels (batch, dim) for Gibbs states.
+
+    Parameters
+    ----------
+    s, x, nudge, info : see :class:`physlearn.State`
+        As for :class:`physlearn.State`.
+    psi : ndarray, shape (batch, dim), optional
+        Ground states (None at T > 0).
+    ensembles : list, optional
+        T > 0: per sample, the ``(weights, eigenvectors)`` of the levels kept.
+    energies : ndarray, shape (batch, 2), optional
+        The two lowest levels ``(E₀, E₁)`` (units of J; ``E₁`` is nan for nudged states).
+    nu : ndarray, shape (batch, n_outputs), optional
+        The output nudges ``ν_k`` that were applied (units of J per unit of ``B_k``).
+    expect : ndarray, shape (batch, n_ops), optional
+        Exact expectation values ``⟨O⟩`` of every operator of the basis.
+    measured : ndarray, shape (batch, n_ops), optional
+        The same as measured (with shot noise if ``shots`` is set).
+    temperature : float, default 0.0
+        The temperature of the states (units of J, ``k_B = 1``).
+    extra : dict
+        Solver-specific data.
+
+    Notes
+    -----
+    At T = 0 each row is the ground state :math:`|0⟩` of :math:`H(θ, x, ν)`; at T > 0 the
+    Gibbs state :math:`ρ = e^{−H/T}/Z`. :attr:`gap` is :math:`Δ = E_1 − E_0`, which bounds the
+    nudges a finite-difference estimate can take.
+
+    References
+    ----------
+    .. [1] C. C. Wanjura, F. Marquardt, "Quantum equilibrium propagation for efficient training
+       of quantum systems based on Onsager reciprocity", Nat. Commun. 16, 6595 (2025),
+       arXiv:2406.06482.
     """
 
     psi: np.ndarray = None          # (batch, dim) ground states; None at T > 0
@@ -185,12 +233,13 @@ class SpinChain(System):
     Parameters
     ----------
     n_spins : int
-        Number of qubits (Hilbert-space dimension 2**n_spins).
+        Number of qubits, 1 … 20 (Hilbert-space dimension 2**n_spins).
     couplings : sequence of Coupling
         The Hamiltonian terms: trainable, input and fixed couplings.
     observables : sequence
-        Output observables B_k (operator specs, see :func:`physlearn.systems.quantum.operator`); the
-        outputs are ⟨B_k⟩ and the nudge adds Σ_k ν_k B_k.
+        Output observables B_k (operator specs, see
+        :func:`physlearn.systems.quantum.operator`); the outputs are ⟨B_k⟩ (dimensionless for
+        Pauli strings) and the nudge adds Σ_k ν_k B_k.
     temperature : float, default 0
         0: ground states; T > 0: Gibbs states e^{−H/T}/Z (k_B = 1, same units as H).
     shots : int, optional
@@ -207,19 +256,48 @@ class SpinChain(System):
         What to do with a degenerate ground state (gap below ``min_gap``); with "raise" or
         "warn", a nudge with ``Σ_k |ν_k| ‖B_k‖ > nudge_gap_ratio · Δ`` also warns.
     min_gap : float, default 1e-8
-        Relative gap ``Δ / max(1, |E₀|)`` below which the ground state counts as degenerate.
+        Relative gap ``Δ / max(1, |E₀|)`` (dimensionless, ≥ 0) below which the ground state
+        counts as degenerate.
     nudge_gap_ratio : float, default 0.1
-        Nudge strength, in units of the free gap Δ (max(Δ, T) for Gibbs states), beyond which
-        the finite-nudge estimate is flagged as unreliable (:class:`NudgeNearGapWarning`).
+        Nudge strength, in units of the free gap Δ (max(Δ, T) for Gibbs states; ≥ 0), beyond
+        which the finite-nudge estimate is flagged as unreliable (:class:`NudgeNearGapWarning`).
     tol : float, default 1e-13
         Lanczos tolerance: a ground state is converged when ``‖Hψ − Eψ‖ ≤ tol · max(1, |E|)``;
         its expectation values are then accurate to about ``2 ‖A‖ tol |E| / Δ``, and a
         finite-nudge gradient to that divided by β.
-    seed : int, optional
+    seed : int, default 0
         Seeds the initial trainable couplings and the shot noise.
+
+    Raises
+    ------
+    ValueError
+        If ``n_spins`` is not an integer in 1..20; a coupling has an unknown role, no
+        operators, a repeated name or an invalid operator spec; ``observables`` is empty or
+        invalid; ``temperature`` is negative or not finite; ``shots`` is not a positive
+        integer or None; ``solver`` or ``gap_guard`` is unknown; or ``min_gap``,
+        ``nudge_gap_ratio`` or ``tol`` is negative or not finite.
+    TypeError
+        If a coupling is not a :class:`Coupling` or ``temperature`` is not a number.
+    DegenerateGroundStateError
+        (``gap_guard="raise"``.) When a relaxation meets a degenerate ground state.
 
     Notes
     -----
+    The Hamiltonian (energies in units of a reference coupling J, ħ = 1, k_B = 1) is
+
+    .. math::
+
+        H(θ, x, ν) = \\sum_f c_f F_f + \\sum_j θ_j A_j + \\sum_l x_l X_l + \\sum_k ν_k B_k,
+
+    with fixed, trainable and input couplings and output nudges :math:`ν_k`. For a loss of
+    expectation values, the chain rule and Onsager reciprocity
+    :math:`χ_{B_k A_j} = χ_{A_j B_k}` give (Wanjura & Marquardt 2025)
+
+    .. math::
+
+        \\frac{∂L}{∂θ_j} = \\sum_k ε_k \\frac{∂⟨B_k⟩}{∂θ_j}
+        = \\frac{d⟨A_j⟩}{dβ}\\Big|_{ν = βε}, \\qquad ε = \\frac{∂L}{∂⟨B⟩}\\Big|_{\\text{free}}.
+
     The local measurement is ``param_gradient = ⟨∂H/∂θ_j⟩ = ⟨A_j⟩`` (Hellmann–Feynman). A soft
     nudge ``physlearn.Nudge(cost, y, β)`` adds ``Σ_k ν_k B_k`` with ``ν = β ∂C/∂⟨B⟩`` evaluated
     at the *free* outputs (read from ``start``, the free state the engine passes), as in
@@ -236,8 +314,8 @@ class SpinChain(System):
     :func:`physlearn.systems.quantum.static_susceptibility`.
 
     Finite nudges are biased by O(β) (one-sided) or O(β²) (centered) with coefficients that grow
-    like (|ε|‖B‖/Δ)^k: the estimate fails where the gap Δ is small (near-degenerate, ordered
-    phases of finite chains) and once β|ε| ≳ Δ (the nudge crosses levels). A temperature T
+    like ``(|ε| ‖B‖/Δ)^k``: the estimate fails where the gap Δ is small (near-degenerate, ordered
+    phases of finite chains) and once ``β|ε| ≳ Δ`` (the nudge crosses levels). A temperature T
     smooths both.
 
     References
@@ -263,9 +341,10 @@ class SpinChain(System):
     capabilities = frozenset({"soft_nudge"})
     _STRUCTURE = ("n_spins", "couplings", "observables", "seed")
 
-    def __init__(self, n_spins, couplings, observables, *, temperature=0.0, shots=None,
-                 solver="auto", gap_guard="raise", min_gap=1e-8, nudge_gap_ratio=0.1,
-                 tol=1e-13, seed=0):
+    def __init__(self, n_spins: int, couplings: Sequence[Coupling], observables: Sequence, *,
+                 temperature: float = 0.0, shots: int | None = None, solver: str = "auto",
+                 gap_guard: str = "raise", min_gap: float = 1e-8, nudge_gap_ratio: float = 0.1,
+                 tol: float = 1e-13, seed: int | None = 0):
         self.n_spins = n_spins
         self.couplings = couplings
         self.observables = observables
@@ -566,7 +645,7 @@ class SpinChain(System):
         """Linear-response (Onsager) reference ``dL/dθ``, batch mean, exact expectations.
 
         T = 0: ``∂L/∂θ_j = 2 Re ⟨0|A_j|δψ⟩`` with ``(H − E₀) δψ = −(O − ⟨O⟩)|0⟩``,
-        ``O = Σ_k ε_k B_k``, solved on the complement of |0⟩ (dense solve, or conjugate
+        ``O = Σ_k ε_k B_k``, solved on the complement of ``|0⟩`` (dense solve, or conjugate
         gradients for Lanczos-sized chains). T > 0: ``Σ_k ε_k χ^T_{A_j B_k}`` with the
         isothermal Kubo–Mori susceptibility (full diagonalisation).
         """
@@ -915,12 +994,12 @@ def _spectral_norm(m):
 
 
 def _density(weights, vectors):
-    """ρ = Σ_n p_n |n⟩⟨n| (dense)."""
+    """``ρ = Σ_n p_n |n⟩⟨n|`` (dense)."""
     return (vectors * weights) @ vectors.conj().T
 
 
 def _reduced_solve(H, e0, psi, rhs, solver, tol):
-    """Solve (H − E₀) z = rhs on the complement of |ψ⟩ (rhs ⊥ ψ).
+    """Solve ``(H − E₀) z = rhs`` on the complement of ``|ψ⟩`` (``rhs ⊥ ψ``).
 
     The deflated operator ``H − E₀ + |ψ⟩⟨ψ|`` is positive definite (eigenvalues ≥ min(Δ, 1))
     and agrees with H − E₀ on the complement, so its solution is the reduced resolvent's.

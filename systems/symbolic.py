@@ -19,6 +19,9 @@ conductances in units of a reference conductance, energies in their product).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 import scipy.sparse as sps
 import scipy.sparse.linalg as spla
@@ -27,6 +30,9 @@ import sympy as sp
 from physlearn.nudges import Clamp, Nudge
 from physlearn.system import Bound, ConvergenceError, EquilibriumSystem, State
 from physlearn.systems.solvers import newton_direction, relax
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["SymbolicSystem", "resistor_cocontent", "symbolic_resistor", "spring_network",
            "SPARSE_ABOVE"]
@@ -89,7 +95,8 @@ class SymbolicSystem(EquilibriumSystem):
     Parameters
     ----------
     energy : sympy expression or str
-        ``E(θ, x, s)``: a real scalar expression of the declared symbols only.
+        ``E(θ, x, s)``: a real scalar expression of the declared symbols only, in the user's
+        energy units (the units of every other quantity follow from the symbols).
     state : list of sympy.Symbol
         The free degrees of freedom ``s`` (relaxed to the minimum of ``E + βC``).
     params : dict of str → list of sympy.Symbol
@@ -106,8 +113,8 @@ class SymbolicSystem(EquilibriumSystem):
         Parameters held ``≥ 0`` (``≥ floor``): an assignment below is refused naming the
         parameter, its symbol, the value and the bound; a learning step clips onto it.
     floor : float, default 0.0
-        Device floor of the ``nonnegative`` parameters (a minimum conductance keeps the
-        Hessian non-singular); 0 for none.
+        Device floor ``≥ 0`` of the ``nonnegative`` parameters, in their units (a minimum
+        conductance keeps the Hessian non-singular); 0 for none.
     seed : int, default 0
         Seed of the default initial parameters.
     initial_state : array_like, optional
@@ -117,12 +124,33 @@ class SymbolicSystem(EquilibriumSystem):
         the symbolic sparsity pattern) instead of dense per-sample blocks; ``"auto"``: sparse
         when ``n_state > 50``.
     tol : float, default 1e-10
-        Newton stops once ``‖∂(E + βC)/∂s‖∞ < tol`` (then one more full step to round-off).
+        Newton stops once ``‖∂(E + βC)/∂s‖∞ < tol`` (energy per unit of state; then one more
+        full step to round-off).
     max_iter : int, default 100
         Newton steps before :class:`~physlearn.ConvergenceError` is raised.
 
+    Raises
+    ------
+    ValueError
+        If ``energy`` is not a real scalar sympy expression; ``state``, ``inputs`` or
+        ``params`` is empty or malformed; a symbol is declared twice, undeclared, or a state
+        symbol does not appear in the energy; an output is not a state symbol; ``tol`` is
+        not a finite number > 0, ``floor`` is negative, ``max_iter`` is not a positive
+        integer or ``sparse`` is not "auto", True or False; or the initial parameters are
+        outside their bounds.
+
     Notes
     -----
+    **Energy.** The free state minimises the given energy, the nudged state the total energy,
+
+    .. math::
+
+        s^0 = \\arg\\min_s E(θ, x, s), \\qquad s^β = \\arg\\min_s E(θ, x, s) + β\\,C(o(s), y),
+
+    and every derivative a rule or a reference needs (:math:`∂E/∂s`, :math:`∂^2E/∂s^2`,
+    :math:`∂E/∂θ`, :math:`∂^2E/∂θ∂s`) is differentiated symbolically by sympy and lambdified
+    to numpy.
+
     **Relaxation.** Damped (modified) Newton on the lambdified gradient with the lambdified
     Hessian (:func:`~physlearn.systems.solvers.relax`): a Hessian that is not positive
     definite is shifted until it is, and only steps that lower ``E + βC`` are accepted there,
@@ -165,9 +193,12 @@ class SymbolicSystem(EquilibriumSystem):
                       "params": "param_symbols", "inputs": "input_symbols",
                       "outputs": "output_symbols"}
 
-    def __init__(self, energy, *, state, params, inputs, outputs, init=None, nonnegative=(),
-                 floor=0.0, seed=0, initial_state=None, sparse="auto", tol=1e-10,
-                 max_iter=100):
+    def __init__(self, energy: sp.Expr | str, *, state: Sequence[sp.Symbol],
+                 params: Mapping[str, Sequence[sp.Symbol]], inputs: Sequence[sp.Symbol],
+                 outputs: Sequence[sp.Symbol], init: Mapping[str, ArrayLike] | None = None,
+                 nonnegative: Sequence[str] = (), floor: float = 0.0, seed: int = 0,
+                 initial_state: ArrayLike | None = None, sparse: str | bool = "auto",
+                 tol: float = 1e-10, max_iter: int = 100):
         self.energy_expr = energy
         self.state_symbols = state
         self.param_symbols = params

@@ -81,7 +81,7 @@ class Gradients:
     Attributes
     ----------
     params : dict
-        name → (batch, *shape).
+        name → ``(batch, *shape)``.
     inputs : ndarray or None
         ``dc_b/dx_b`` per sample, (batch, T, n_features).
     blocks : list
@@ -301,7 +301,7 @@ class TrajectorySystem(System):
         """Echoes of block ``index`` at the nudges ``eps`` (see :func:`leapfrog.echo`).
 
         Returns the :class:`~physlearn.systems.leapfrog.Echo` with ``measure`` renamed to the
-        system's parameter names and broadcast to (S, batch, *shape).
+        system's parameter names and broadcast to ``(S, batch, *shape)``.
         """
         unit, prefix = self.blocks()[index]
         flow = run.flows[index]
@@ -369,7 +369,7 @@ class TrajectorySystem(System):
         return Gradients(grads, input_grad, details)
 
     def _complete(self, grads, batch):
-        """Every parameter present, float64, (batch, *shape)."""
+        """Every parameter present, float64, ``(batch, *shape)``."""
         out = {}
         for name, shape in self.param_shapes.items():
             value = grads.get(name, 0.0)

@@ -28,6 +28,8 @@ the *true* transpose ``Jᵀ``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from physlearn.nudges import Nudge
@@ -41,13 +43,14 @@ class VectorFieldNetwork(EquilibriumSystem):
     Parameters
     ----------
     layers : list of int
-        Layer sizes ``[n_in, n_1, …, n_L]``; the last layer is the output.
+        Layer sizes ``[n_in, n_1, …, n_L]`` (at least two positive integers); the last layer
+        is the output.
     alpha : float, default 0.0
         Asymmetry angle α (radians, 0 … π/2) of the initial backward weights
         ``B_{l+1} = sin α · B_rand + cos α · W_{l+1}ᵀ`` (Laborieux & Zenke 2024); α = 0 gives
         a symmetric network (an energy exists), α = π/2 unrelated random feedback.
     gain : float, default 1.0
-        Scale of the initial weights, ``N(0, gain²/fan_in)``.
+        Scale of the initial weights, ``N(0, gain²/fan_in)`` (dimensionless, > 0).
     seed : int, default 0
         Seeds the initial weights (``W``, ``B_rand``; biases start at 0).
     tol : float, default 1e-10
@@ -65,8 +68,33 @@ class VectorFieldNetwork(EquilibriumSystem):
         ``B`` parameters do not exist; needs ``alpha=0``): a layered Hopfield network with
         the energy ``E`` below, on which EP and holomorphic EP measure ``∂E/∂θ`` locally.
 
+    Raises
+    ------
+    ValueError
+        If ``layers`` has fewer than two entries or a non-positive size, ``alpha`` is outside
+        ``[0, π/2]``, ``gain``, ``tol`` or ``max_iter`` is invalid, ``activation`` is unknown,
+        ``tied`` is not a bool, or ``tied=True`` with ``alpha ≠ 0``.
+
     Notes
     -----
+    **Dynamics.** With :math:`a_0 = x`, :math:`a_l = ρ(s_l)`, the units relax under
+
+    .. math::
+
+        \\frac{ds}{dt} = −Φ(θ, x, s), \\qquad
+        Φ_l = s_l − ρ'(s_l) ⊙ \\big(W_l a_{l−1} + B_{l+1} ρ(s_{l+1}) + b_l\\big),
+
+    to a stable fixed point :math:`Φ = 0` (found by Newton's method). When every
+    :math:`B_{l+1} = W_{l+1}^{\\mathsf T}` the field is the gradient :math:`Φ = ∂E/∂s` of the
+    Hopfield energy
+
+    .. math::
+
+        E = \\tfrac12 ‖s‖^2 − \\sum_l ρ(s_l)^{\\mathsf T} W_l a_{l−1}
+            − \\sum_l b_l^{\\mathsf T} ρ(s_l);
+
+    otherwise the Jacobian :math:`J = ∂Φ/∂s` is not symmetric and there is no energy.
+
     **Parameters** (``params``): ``"W1" … "WL"`` (shape ``(n_l, n_{l−1})``), ``"B2" … "BL"``
     (shape ``(n_{l−1}, n_l)``, feeding layer ``l`` back into layer ``l−1``), ``"b1" … "bL"``.
     Forward and backward weights are independent parameters; a learning rule that updates them
@@ -123,8 +151,9 @@ class VectorFieldNetwork(EquilibriumSystem):
     _FLOW_STEPS = 1000
     _EULER_DT = 0.2
 
-    def __init__(self, layers, *, alpha=0.0, gain=1.0, seed=0, tol=1e-10, max_iter=100,
-                 activation="tanh", tied=False):
+    def __init__(self, layers: Sequence[int], *, alpha: float = 0.0, gain: float = 1.0,
+                 seed: int = 0, tol: float = 1e-10, max_iter: int = 100,
+                 activation: str = "tanh", tied: bool = False):
         self.layers = layers
         self.activation = activation
         self.tied = tied
@@ -595,7 +624,7 @@ class VectorFieldNetwork(EquilibriumSystem):
         return np.linalg.solve(np.swapaxes(J, 1, 2), np.asarray(rhs)[..., None])[..., 0]
 
     def mixed_vjp(self, state, lam):
-        """``Σ_i λ_i ∂Φ_i/∂θ``: dict name → (batch, *shape)."""
+        """``Σ_i λ_i ∂Φ_i/∂θ``: dict name → array of shape ``(batch, *shape)``."""
         s, rho, d1, _, _ = self._layers(state)
         L = self.n_layers
         out = {}
@@ -612,7 +641,7 @@ class VectorFieldNetwork(EquilibriumSystem):
         return {k: out[k] for k in self.param_shapes}
 
     def jacobian_param_vjp(self, state, a, b):
-        """``∂/∂θ (aᵀ J b)`` at fixed ``s``, ``a``, ``b``: dict name → (batch, *shape).
+        """``∂/∂θ (aᵀ J b)`` at fixed ``s``, ``a``, ``b``: dict name → ``(batch, *shape)``.
 
         Used by Jacobian homeostasis. Computed as the complex-step derivative
         ``Im mixed_vjp(s + i h b, a) / h`` (exact to round-off: ``Φ`` is holomorphic in ``s``

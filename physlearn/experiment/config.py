@@ -45,18 +45,29 @@ import inspect
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..registry import TABLES, did_you_mean
 from .encoding import decode
 
+if TYPE_CHECKING:
+    import os
+
 __all__ = ["ConfigError", "Experiment", "load_config", "validate", "build", "run_experiment",
            "schema", "schema_markdown", "TRAIN_KEYS"]
 
 
 class ConfigError(ValueError):
-    """A config that cannot run; the message is one line naming the problem and the choices."""
+    """A config that cannot run; the message is one line naming the problem and the choices.
+
+    Parameters
+    ----------
+    *args : object
+        The one-line message (the table, the key, the problem and the valid choices), as for
+        any exception. ``physlearn run`` prints it and exits with code 2.
+    """
 
 
 # -- the schema --------------------------------------------------------------------------------
@@ -210,8 +221,12 @@ def _table_keys(table, factory, defaults):
     return keys, open_ended
 
 
-def schema():
+def schema() -> dict:
     """Every table of a config and, for each registered factory, the keys it accepts.
+
+    A key's type is that of its default, unless the type in the factory's numpydoc
+    Parameters section allows alternatives (``"float or None"``, ``array_like``, ...); its
+    meaning is the first sentence of the parameter's description.
 
     Returns
     -------
@@ -233,8 +248,14 @@ def schema():
     return out
 
 
-def schema_markdown():
-    """``docs/config.md``: every table and key with type, default and meaning."""
+def schema_markdown() -> str:
+    """``docs/config.md``: every table and key with type, default and meaning.
+
+    Returns
+    -------
+    str
+        The Markdown page (tables of every registered factory's keys), ending in a newline.
+    """
     def default_text(key):
         if key.required:
             return "required"
@@ -296,8 +317,18 @@ def schema_markdown():
 
 
 # -- loading and validation --------------------------------------------------------------------
-def load_config(source):
+def load_config(source: dict | str | os.PathLike) -> dict:
     """A config dict from a dict (deep-copied) or the path of a TOML file.
+
+    Parameters
+    ----------
+    source : dict, str or os.PathLike
+        A config dict, or the path of a TOML file.
+
+    Returns
+    -------
+    dict
+        The config (a copy: editing it does not change ``source``).
 
     Raises
     ------
@@ -366,9 +397,26 @@ def _check_keys(where, kwargs, keys, open_ended, exempt=()):
                               f"got {type(value).__name__}")
 
 
-def validate(config):
-    """Check a config dict without building anything; raise :class:`ConfigError` on the first
-    problem. Returns the config."""
+def validate(config: dict) -> dict:
+    """Check a config dict without building anything, raising on the first problem.
+
+    Parameters
+    ----------
+    config : dict
+        The config: one table per ingredient (see the module docstring).
+
+    Returns
+    -------
+    dict
+        ``config`` itself, unchanged.
+
+    Raises
+    ------
+    ConfigError
+        An unknown table or key (with a did-you-mean and the valid names), a missing required
+        table, two selectors in one table, an unknown factory name, or a value of the wrong
+        type.
+    """
     if not isinstance(config, dict):
         raise ConfigError(f"a config must be a table, got {type(config).__name__}")
     for table in config:
@@ -396,7 +444,25 @@ def validate(config):
 # -- building ----------------------------------------------------------------------------------
 @dataclass
 class Experiment:
-    """The ingredients a config describes, built and checked against each other."""
+    """The ingredients a config describes, built and checked against each other.
+
+    Parameters
+    ----------
+    system : System
+        The physical system (wrapped by the ``[noise]`` model if there is one).
+    rule : Rule
+        The learning rule.
+    data : Dataset
+        The train/test split.
+    optimizer : Optimizer
+        The optimizer.
+    cost : Cost
+        The cost.
+    train : dict
+        The keyword arguments of :func:`physlearn.train` from the ``[train]`` table.
+    config : dict
+        The validated config.
+    """
 
     system: object
     rule: object
@@ -427,7 +493,8 @@ def _construct(table, body, base_dir, system=None):
     return obj
 
 
-def build(config, *, base_dir=None):
+def build(config: dict | str | os.PathLike, *,
+          base_dir: str | os.PathLike | None = None) -> Experiment:
     """Validate a config and build its ingredients.
 
     Parameters
@@ -481,7 +548,9 @@ def _check_fit(system, rule, data):
             raise ConfigError(f"[rule] {err}") from None
 
 
-def run_experiment(config, *, progress=True, resume=None, overwrite=False, run_dir=None):
+def run_experiment(config: dict | str | os.PathLike, *, progress: bool = True,
+                   resume: bool | None = None, overwrite: bool = False,
+                   run_dir: str | os.PathLike | None = None) -> dict:
     """Build and train the experiment a config describes; return a summary dict.
 
     A pure function of the config (so sweeps can map it over many configs with any engine).
@@ -506,6 +575,13 @@ def run_experiment(config, *, progress=True, resume=None, overwrite=False, run_d
         gradient against the system's exact reference at the final parameters on the first
         test samples; None where the rule is not a gradient estimator), ``run_dir`` and
         ``config``.
+
+    Raises
+    ------
+    ConfigError
+        If the config is invalid (before anything runs or is written).
+    RunExistsError
+        If ``run_dir`` already holds a run and neither ``resume`` nor ``overwrite`` is set.
     """
     from .train import train
 

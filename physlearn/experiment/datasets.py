@@ -64,10 +64,23 @@ class Dataset:
         The ``[data]`` config table that rebuilds the data set (``name`` and the loader's
         arguments); set by every loader of this module, empty for data built by hand.
 
+    Raises
+    ------
+    ValueError
+        If train and test arrays disagree in their trailing shapes or row counts, ``task`` is
+        unknown, ``n_classes`` does not fit the task, or classification targets are not
+        one-hot.
+
     Notes
     -----
     The arrays are stored as read-only copies; ``dataclasses.replace`` builds a
-    modified dataset.
+    modified dataset. Inputs are in the units the system reads (voltages, fields, strains,
+    forces); the loaders standardise them to a unit scale and ``input_scale`` sets it.
+
+    References
+    ----------
+    .. [1] F. Pedregosa et al., "Scikit-learn: machine learning in Python", J. Mach. Learn.
+       Res. 12, 2825–2830 (2011) (the source of the iris and digits data).
     """
 
     x_train: np.ndarray
@@ -209,6 +222,12 @@ def one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:
     Returns
     -------
     ndarray, shape (n, n_classes)
+        Row ``i`` has a 1 in column ``labels[i]`` and 0 elsewhere (dimensionless).
+
+    Raises
+    ------
+    IndexError
+        If a label is outside ``[−n_classes, n_classes)``.
     """
     labels = np.asarray(labels, dtype=np.int64)
     return np.eye(n_classes, dtype=np.float64)[labels]
@@ -322,6 +341,22 @@ def xor(input_scale: float = 1.0, bias: float = 0.0) -> Dataset:
     -------
     Dataset
         ``x`` of shape (4, 2), or (4, 3) with a bias; class 1 where the two inputs differ.
+
+    Raises
+    ------
+    ValueError
+        If ``input_scale`` is not a finite number > 0 or ``bias`` is not finite.
+
+    Notes
+    -----
+    The label is :math:`y = x_1 ⊕ x_2`: no hyperplane separates the classes, so a system
+    whose output is linear in its inputs (a linear resistor network) cannot learn it, and a
+    nonlinear one (diodes, an anharmonic potential, a sigmoid) can.
+
+    References
+    ----------
+    .. [1] M. Minsky, S. Papert, *Perceptrons: An Introduction to Computational Geometry*,
+       MIT Press (1969).
     """
     input_scale = _check_input_scale(input_scale)
     if not np.isfinite(bias):
@@ -354,6 +389,25 @@ def iris(seed: int = 0, test_size: float = 0.3, input_scale: float = 1.0) -> Dat
     Returns
     -------
     Dataset
+        Three-class classification: 4 standardised features (sepal and petal length and
+        width, originally in cm) and one-hot targets.
+
+    Raises
+    ------
+    ValueError
+        If ``seed`` is not a non-negative int, ``test_size`` is not in (0, 1) or
+        ``input_scale`` is not a finite number > 0.
+
+    Notes
+    -----
+    Each feature is scaled to :math:`(x − \\bar x_{\\text{train}})/σ_{\\text{train}} ·`
+    ``input_scale`` with the training statistics (also applied to the test set); the split
+    is stratified by class.
+
+    References
+    ----------
+    .. [1] R. A. Fisher, "The use of multiple measurements in taxonomic problems", Ann.
+       Eugenics 7, 179–188 (1936).
     """
     from sklearn.datasets import load_iris
 
@@ -389,6 +443,24 @@ def digits(seed: int = 0, test_size: float = 0.2, input_scale: float = 1.0,
     Returns
     -------
     Dataset
+        Ten-class classification: 64 pixel features and one-hot targets.
+
+    Raises
+    ------
+    ValueError
+        If ``seed`` is not a non-negative int, ``test_size`` is not in (0, 1),
+        ``input_scale`` is not a finite number > 0, or ``scaling`` is unknown.
+
+    Notes
+    -----
+    The 8×8 images are the UCI "optical recognition of handwritten digits" test set (pixel
+    counts 0…16 of 4×4 blocks of 32×32 bitmaps), the small stand-in for MNIST on which the
+    examples reproduce the papers' classification experiments on a CPU.
+
+    References
+    ----------
+    .. [1] E. Alpaydin, C. Kaynak, "Optical recognition of handwritten digits", UCI Machine
+       Learning Repository (1998).
     """
     from sklearn.datasets import load_digits
 
@@ -449,6 +521,28 @@ def linear_regression(
         the other loaders, is not re-standardised (so ``y = x Aᵀ + b`` holds exactly for
         ``noise=0``);
         ``y`` is not standardised. ``meta`` holds ``A``, ``b``, ``gain`` and ``noise``.
+
+    Raises
+    ------
+    ValueError
+        If a size is not a positive int (or ``n_samples < 2``), ``gain`` is outside (0, 1),
+        ``noise`` is negative, or ``seed``, ``test_size`` or ``input_scale`` is invalid.
+
+    Notes
+    -----
+    .. math::
+
+        y = A x + b + σ ξ, \\qquad ‖A_k‖_1 = \\text{gain}, \\qquad
+        |b_k| ≤ \\tfrac12 (1 − \\text{gain}),
+
+    so :math:`‖A_k‖_1 + |b_k| ≤ 1`: every output is a weighted average of the boundary
+    voltages ±x and a unit bias, which a passive resistor network can realise exactly
+    (Kirchhoff's laws make its node voltages convex combinations of the source voltages).
+
+    References
+    ----------
+    .. [1] M. Stern, D. Hexner, J. W. Rocks, A. J. Liu, "Supervised learning in physical
+       networks: from machine learning to learning machines", Phys. Rev. X 11, 021045 (2021).
     """
     from sklearn.model_selection import train_test_split
 
@@ -500,7 +594,9 @@ def sequences(
     A task for trajectory systems (Hamiltonian recurrent units, oscillator chains): the
     target depends on the whole sequence, not only on its last step,
 
-        h_t = memory · h_{t−1} + x_t,    y = h_T Bᵀ / ‖B‖,
+    .. math::
+
+        h_t = m\\, h_{t−1} + x_t, \\qquad y = \\frac{B\\, h_T}{‖B‖}, \\qquad m = \\text{memory},
 
     with ``x_t`` standard normal (scaled by 0.5) and ``B`` a random Gaussian matrix.
 
@@ -528,6 +624,22 @@ def sequences(
     Dataset
         Regression task with ``x`` of shape (n, n_steps, n_features) and ``y`` of shape
         (n, n_outputs); ``meta`` holds ``B`` and ``memory``.
+
+    Raises
+    ------
+    ValueError
+        If a size is not a positive int, ``memory`` is outside [0, 1), ``noise`` is negative,
+        or ``seed`` or ``test_size`` is invalid.
+
+    Notes
+    -----
+    The memory of the target is about :math:`1/(1 − m)` steps (:math:`m^{T}` weights the
+    first input), the kind of long-range dependency Hamiltonian echo learning is tested on.
+
+    References
+    ----------
+    .. [1] G. Pourcel, M. Ernoult, "Learning long range dependencies through time reversal
+       symmetry breaking", NeurIPS 2025, arXiv:2506.05259.
     """
     from sklearn.model_selection import train_test_split
 
@@ -575,7 +687,24 @@ def cluster_ising_phases(n_samples: int = 200, seed: int = 0, test_size: float =
     Returns
     -------
     Dataset
-        Three-class classification with 3 input features.
+        Three-class classification with 3 input features (couplings in units of J).
+
+    Raises
+    ------
+    ValueError
+        If ``seed`` is not a non-negative int or ``test_size`` is not in (0, 1).
+
+    Notes
+    -----
+    The couplings of :math:`H = g_{zxz}\\sum_j Z_j X_{j+1} Z_{j+2} − g_{zz}\\sum_j Z_j Z_{j+1}
+    − g_x\\sum_j X_j` are drawn uniformly on the triangle :math:`g_{zxz} + g_{zz} + g_x = 4`
+    and labelled by the phase the infinite chain is in there.
+
+    References
+    ----------
+    .. [1] C. C. Wanjura, F. Marquardt, "Quantum equilibrium propagation for efficient training
+       of quantum systems based on Onsager reciprocity", Nat. Commun. 16, 6595 (2025),
+       arXiv:2406.06482.
     """
     from sklearn.model_selection import train_test_split
 

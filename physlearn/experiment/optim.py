@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -98,6 +98,29 @@ class Optimizer(HyperParams):
         not its biases.
     decayed : str
         ``"*"`` (every parameter) unless the subclass takes it as a hyperparameter.
+
+    Raises
+    ------
+    ValueError
+        From :meth:`step`, when the gradient's keys or shapes differ from the parameters', the
+        state was built for other parameters, or ``decayed`` matches no parameter while
+        ``weight_decay > 0``; from :meth:`load_state_dict`, for a foreign state.
+
+    Notes
+    -----
+    Every optimizer subtracts a direction :math:`d_t` computed from the (decayed) gradient,
+
+    .. math::
+
+        θ_{t+1} = θ_t − d_t\\big(g_t + λ θ_t\\big), \\qquad g_t ≈ \\frac{∂L}{∂θ}\\Big|_{θ_t},
+
+    with :math:`λ` = ``weight_decay`` on the ``decayed`` parameters (0 elsewhere); the
+    physical bounds are applied afterwards by ``system.update_params``.
+
+    References
+    ----------
+    .. [1] H. Robbins, S. Monro, "A stochastic approximation method", Ann. Math. Stat. 22,
+       400–407 (1951).
     """
 
     _slots: tuple[str, ...] = ()
@@ -240,6 +263,25 @@ class SGD(Optimizer):
         L2 penalty ``λ >= 0`` on the parameters ``decayed`` (see :class:`Optimizer`).
     decayed : str, default "*"
         Names (a shell pattern) of the decayed parameters; every one by default.
+
+    Raises
+    ------
+    TypeError
+        If a hyperparameter is not a real number.
+    ValueError
+        If ``lr`` is not finite and positive, ``weight_decay`` is negative, or ``decayed``
+        is not a string.
+
+    Notes
+    -----
+    :math:`θ_{t+1} = θ_t − η\\, s(t)\\, g_t`, with :math:`η` = ``lr`` (units of parameter² per
+    unit of loss) and :math:`s(t)` the schedule's factor: stochastic gradient descent on the
+    mini-batch estimates of a learning rule.
+
+    References
+    ----------
+    .. [1] H. Robbins, S. Monro, "A stochastic approximation method", Ann. Math. Stat. 22,
+       400–407 (1951).
     """
 
     def __init__(self, lr: float = 0.01, weight_decay: float = 0.0, decayed: str = "*") -> None:
@@ -267,6 +309,28 @@ class Momentum(Optimizer):
         L2 penalty ``λ >= 0`` on the parameters ``decayed`` (see :class:`Optimizer`).
     decayed : str, default "*"
         Names (a shell pattern) of the decayed parameters; every one by default.
+
+    Raises
+    ------
+    TypeError
+        If a hyperparameter is not a real number.
+    ValueError
+        If ``lr`` is not finite and positive, ``momentum`` is outside [0, 1),
+        ``weight_decay`` is negative, or ``decayed`` is not a string.
+
+    Notes
+    -----
+    .. math::
+
+        v_t = μ\\, v_{t−1} + g_t, \\qquad θ_{t+1} = θ_t − η\\, s(t)\\, v_t,
+
+    Polyak's heavy ball, which averages the noisy estimates over about :math:`1/(1 − μ)`
+    steps.
+
+    References
+    ----------
+    .. [1] B. T. Polyak, "Some methods of speeding up the convergence of iteration methods",
+       USSR Comput. Math. Math. Phys. 4(5), 1–17 (1964).
     """
 
     _slots = ("velocity",)
@@ -290,15 +354,15 @@ class Momentum(Optimizer):
 class Adam(Optimizer):
     """Adam (Kingma & Ba 2015) with bias-corrected moment estimates.
 
-    ``m ← β1 m + (1−β1) g``, ``v ← β2 v + (1−β2) |g|²``,
-    ``θ ← θ − lr · m̂ / (√v̂ + eps)`` with ``m̂ = m / (1−β1^t)``, ``v̂ = v / (1−β2^t)``.
-    The first step therefore moves every component by ``lr · |g| / (|g| + eps) ≈ lr``,
-    whatever the scale of the gradient.
+    ``m ← β1 m + (1−β1) g``, ``v ← β2 v + (1−β2) |g|²``, ``θ ← θ − lr · m̂ / (√v̂ + eps)`` with
+    ``m̂ = m / (1−β1^t)``, ``v̂ = v / (1−β2^t)`` (``|g|²`` so that complex parameters get a real
+    second moment). The first step therefore moves every component by
+    ``lr · |g| / (|g| + eps) ≈ lr``, whatever the scale of the gradient.
 
     Parameters
     ----------
     lr : float, default 1e-3
-        Learning rate, > 0; roughly the largest per-component step.
+        Learning rate, > 0; roughly the largest per-component step (parameter units).
     beta1 : float, default 0.9
         Decay of the first-moment estimate, in [0, 1).
     beta2 : float, default 0.999
@@ -309,6 +373,27 @@ class Adam(Optimizer):
         L2 penalty ``λ >= 0`` on the parameters ``decayed`` (see :class:`Optimizer`).
     decayed : str, default "*"
         Names (a shell pattern) of the decayed parameters; every one by default.
+
+    Raises
+    ------
+    TypeError
+        If a hyperparameter is not a real number.
+    ValueError
+        If ``lr`` or ``eps`` is not finite and positive, ``beta1`` or ``beta2`` is outside
+        [0, 1), ``weight_decay`` is negative, or ``decayed`` is not a string.
+
+    Notes
+    -----
+    .. math::
+
+        m_t = β_1 m_{t−1} + (1 − β_1) g_t, \\qquad v_t = β_2 v_{t−1} + (1 − β_2) |g_t|^2,
+
+        θ_{t+1} = θ_t − η\\, s(t)\\, \\frac{m_t/(1 − β_1^t)}{\\sqrt{v_t/(1 − β_2^t)} + ε}.
+
+    References
+    ----------
+    .. [1] D. P. Kingma, J. Ba, "Adam: a method for stochastic optimization", ICLR 2015,
+       arXiv:1412.6980.
     """
 
     _slots = ("m", "v")
@@ -444,7 +529,17 @@ class BinaryFlip(_BinaryWeights, Optimizer):
     **Sign convention.** ``g`` is the estimate of ``∂L/∂W`` (descent); the paper's signal is
     its negative, so its condition ``−sign(W) m > τ`` is ``sign(W) m > τ`` here.
 
-    Dimensionless: ``τ`` has the units of the gradient (loss per unit weight).
+    ``τ`` has the units of the gradient (loss per unit weight); ``momentum`` is dimensionless.
+
+    Raises
+    ------
+    TypeError
+        If ``threshold``, ``momentum``, ``lr`` or ``scale_lr`` is not a real number.
+    ValueError
+        If a threshold is negative, ``momentum`` is outside [0, 1), ``lr`` is not positive,
+        ``scale_lr`` is negative, or ``binary`` is not a pattern or tuple of patterns; from
+        :meth:`step`, when a pattern matches nothing, a binary parameter starts all zeros
+        or is no longer ``±α``.
 
     References
     ----------
@@ -458,7 +553,8 @@ class BinaryFlip(_BinaryWeights, Optimizer):
     _slots = ("filter", "alpha")
 
     def __init__(self, threshold: float | Mapping[str, float] = 1e-5, momentum: float = 0.9999,
-                 lr: float = 0.01, scale_lr: float = 0.0, binary="W*") -> None:
+                 lr: float = 0.01, scale_lr: float = 0.0,
+                 binary: str | Sequence[str] = "W*") -> None:
         for value in (threshold.values() if isinstance(threshold, Mapping) else (threshold,)):
             _check_real("threshold", value)
             if not value >= 0:
@@ -530,7 +626,10 @@ class Metaplastic(_BinaryWeights, Adam):
     gradient estimates ``g = ∂L/∂W`` (of any rule) by Adam steps ``u``; a step that pushes
     ``W_h`` toward zero, toward a flip of the binary weight, is attenuated,
 
-        u ← (1 − tanh²(m |W_h|)) u    where  sign(W_h) u < 0,
+    .. math::
+
+        u ← \\big(1 − \\tanh^2(m\\,|W_h|)\\big)\\,u \\quad\\text{where}\\quad
+        \\operatorname{sign}(W_h)\\,u < 0,
 
     so a synapse that has grown large while learning one task becomes hard to flip while
     learning the next: the network consolidates what it learnt without knowing the task
@@ -559,6 +658,15 @@ class Metaplastic(_BinaryWeights, Adam):
     calls of :func:`physlearn.train`, so training task after task with one optimizer is
     the paper's protocol; :meth:`reset` forgets them (and the binarisation).
 
+    Raises
+    ------
+    TypeError
+        If a hyperparameter is not a real number.
+    ValueError
+        If ``m`` is negative, an Adam hyperparameter is invalid (as for :class:`Adam`), or
+        ``binary`` is not a pattern or tuple of patterns; from :meth:`step`, when a binary
+        parameter starts all zeros or was changed from outside.
+
     References
     ----------
     .. [1] A. Laborieux, M. Ernoult, T. Hirtzlin, D. Querlioz, "Synaptic metaplasticity in
@@ -568,7 +676,8 @@ class Metaplastic(_BinaryWeights, Adam):
     _slots = ("m", "v", "hidden", "alpha")
 
     def __init__(self, m: float = 1.0, lr: float = 5e-3, beta1: float = 0.9,
-                 beta2: float = 0.999, eps: float = 1e-8, binary="W*") -> None:
+                 beta2: float = 0.999, eps: float = 1e-8,
+                 binary: str | Sequence[str] = "W*") -> None:
         _check_nonnegative("m", m)
         self._set_binary(binary)
         super().__init__(lr=lr, beta1=beta1, beta2=beta2, eps=eps)
@@ -628,6 +737,7 @@ def lr_factor(schedule: str, epoch: int, epochs: int) -> float:
     Returns
     -------
     float
+        The dimensionless factor ``s(epoch)`` in ``(0, 1]``.
 
     Raises
     ------
@@ -635,10 +745,18 @@ def lr_factor(schedule: str, epoch: int, epochs: int) -> float:
         For an unknown schedule (the message lists the known ones), or an epoch outside
         ``1..epochs``.
 
+    Notes
+    -----
+    .. math::
+
+        s(e) = \\tfrac12\\Big(1 + \\cos\\frac{π (e − 1)}{E}\\Big), \\qquad e = 1 … E,
+
+    cosine annealing without restarts, evaluated once per epoch.
+
     References
     ----------
-    Loshchilov, I. & Hutter, F. (2017). SGDR: stochastic gradient descent with warm restarts.
-    ICLR.
+    .. [1] I. Loshchilov, F. Hutter, "SGDR: stochastic gradient descent with warm restarts",
+       ICLR 2017, arXiv:1608.03983.
     """
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {list(SCHEDULES)}, got {schedule!r}")

@@ -30,8 +30,19 @@ import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from numpy.typing import ArrayLike
+
+    from ..check import BiasOrder
+    from ..costs import Cost
+    from ..system import System
+    from .train import History
 
 __all__ = ["figure_dir", "accuracy_curves", "learning_curve", "gradient_error", "sweep_metric",
            "network", "plot_directory", "read_results", "save_figure", "seed_band"]
@@ -45,7 +56,7 @@ _SWEEP_FILES = ("results.jsonl", "results.csv")   # JSON keeps the types
 _SWEEP_METRICS = ("test_loss", "test_accuracy", "gradient_error")
 
 
-def figure_dir(script=None):
+def figure_dir(script: PathLike | None = None) -> Path:
     """The folder for figures: ``$PHYSLEARN_FIGURES``, else ``figures/`` beside ``script``.
 
     Parameters
@@ -77,7 +88,8 @@ def _new_axes(figsize, *, layout="constrained"):
     return fig.add_subplot()
 
 
-def seed_band(ax, curves, *, label=None, alpha=0.2, **line):
+def seed_band(ax: Axes, curves: ArrayLike, *, label: str | None = None, alpha: float = 0.2,
+              **line) -> tuple[np.ndarray, np.ndarray]:
     """Draw the mean of per-seed curves with a band of ± their sample sd (``ddof=1``).
 
     Parameters
@@ -106,7 +118,8 @@ def seed_band(ax, curves, *, label=None, alpha=0.2, **line):
     return mean, sd
 
 
-def accuracy_curves(curves, *, title, bar=None, figsize=(6, 4)):
+def accuracy_curves(curves: Mapping[str, ArrayLike], *, title: str, bar: float | None = None,
+                    figsize: tuple[float, float] = (6, 4)) -> Figure:
     """Test accuracy against epoch, one seed band per setting, on a new figure.
 
     Parameters
@@ -414,7 +427,8 @@ def _learning_figure(records, *, metric=None, cost=None, title=None, ax=None,
     return loss_ax.figure
 
 
-def learning_curve(history, *, metric=None, cost=None, ax=None):
+def learning_curve(history: History | list[dict] | PathLike, *, metric: str | None = None,
+                   cost: Cost | str | None = None, ax: Axes | None = None) -> Figure:
     """Train and test loss (log axis) and a metric (accuracy) against epoch.
 
     Parameters
@@ -465,7 +479,8 @@ def learning_curve(history, *, metric=None, cost=None, ax=None):
 # -- gradient error against β ------------------------------------------------------------------
 
 
-def gradient_error(results, *, ax=None):
+def gradient_error(results: Mapping[str, BiasOrder] | BiasOrder, *,
+                   ax: Axes | None = None) -> Figure:
     """Relative gradient error against nudge strength β, log-log, with the fitted slope per rule.
 
     Parameters
@@ -490,6 +505,12 @@ def gradient_error(results, *, ax=None):
     least-squares intercept at that slope). At very small β the estimate loses digits to
     round-off, ``∝ ε/β`` with the machine precision ``ε``, and the points turn up: fit the slope
     over the β where the bias dominates.
+
+    References
+    ----------
+    .. [1] A. Laborieux, M. Ernoult, B. Scellier, Y. Bengio, J. Grollier, D. Querlioz,
+       "Scaling equilibrium propagation to deep ConvNets by drastically reducing its gradient
+       estimator bias", Front. Neurosci. 15:633674 (2021).
     """
     from physlearn.check import BiasOrder
 
@@ -565,7 +586,7 @@ def _table_file(path: Path) -> Path | None:
     return None
 
 
-def read_results(table) -> list[dict]:
+def read_results(table: PathLike | list[dict]) -> list[dict]:
     """The rows of a sweep's results table.
 
     Parameters
@@ -676,7 +697,8 @@ def _sweep_layout(rows):
     return grid, params, replicates
 
 
-def sweep_metric(table, metric, *, kind=None, ax=None):
+def sweep_metric(table: PathLike | list[dict], metric: str, *, kind: str | None = None,
+                 ax: Axes | None = None) -> Figure:
     """A final metric against the swept parameters of a sweep.
 
     Parameters
@@ -1013,7 +1035,8 @@ def _layout(graph, spec):
     return nx.spring_layout(graph, seed=0), None
 
 
-def network(system, param=None, *, ax=None):
+def network(system: System, param: str | ArrayLike | None = None, *,
+            ax: Axes | None = None) -> Figure:
     """Draw a network with its edges (or nodes) coloured by a parameter.
 
     Parameters

@@ -96,7 +96,7 @@ import socket
 import time
 import traceback
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -543,7 +543,9 @@ def _point_text(point):
     return ", ".join(f"{k}={v!r}" for k, v in point.items()) or "(the base config)"
 
 
-def sweep(base, grid, out, *, workers=2, scheduler=None, client=None, progress=None):
+def sweep(base: dict | str | os.PathLike, grid: Mapping[str, Sequence] | Sequence[str],
+          out: str | os.PathLike, *, workers: int = 2, scheduler: str | None = None,
+          client: object | None = None, progress: bool | None = None) -> list[dict]:
     """Run every point of ``grid`` on top of the ``base`` config; collect one tidy table.
 
     Parameters

@@ -27,6 +27,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
@@ -35,6 +36,16 @@ from ..costs import make_cost
 from ..system import ConvergenceError
 from .optim import SGD, Optimizer, lr_factor, make_optimizer
 from .rundir import RunDir, config_differences, describe_run, load_checkpoint
+
+if TYPE_CHECKING:
+    import os
+
+    from numpy.typing import ArrayLike
+
+    from ..costs import Cost
+    from ..rules.base import Rule
+    from ..system import System
+    from .datasets import Dataset
 
 __all__ = ["History", "train", "evaluate", "FixedPointWarning"]
 
@@ -53,6 +64,22 @@ class History:
     params : dict of ndarray, optional
         Parameters at the end of training.
 
+    Raises
+    ------
+    KeyError
+        From ``history[key]``, when no record has ``key``.
+    IndexError
+        From :attr:`final`, when the history is empty.
+
+    Notes
+    -----
+    A record holds the quantities :func:`train` measures after an epoch: ``train_loss`` and
+    ``test_loss`` (the batch-mean cost of the free equilibrium on each set, in the cost's
+    units), ``grad_norm`` (the mean norm :math:`‖\\hat g‖` of the epoch's gradient estimates),
+    ``seconds``, and for classification the accuracies; ``history[key]`` is one column as a
+    float array. Learning curves of physical learning are read from it
+    (:func:`physlearn.plots.learning_curve`).
+
     Examples
     --------
     >>> history["test_loss"]          # doctest: +SKIP
@@ -61,7 +88,8 @@ class History:
     2
     """
 
-    def __init__(self, records=None, params=None):
+    def __init__(self, records: list[dict] | None = None,
+                 params: Mapping[str, np.ndarray] | None = None):
         self.records: list[dict] = list(records or [])
         self.params: dict[str, np.ndarray] = dict(params or {})
 
@@ -110,7 +138,8 @@ class FixedPointWarning(UserWarning):
 # -- evaluation ---------------------------------------------------------------------------
 
 
-def evaluate(system, data_x, data_y, cost=None, task="regression") -> dict:
+def evaluate(system: System, data_x: ArrayLike, data_y: ArrayLike,
+             cost: Cost | str | None = None, task: str = "regression") -> dict:
     """Loss (and accuracy) of the system's free equilibrium on a data set.
 
     Parameters
@@ -118,18 +147,32 @@ def evaluate(system, data_x, data_y, cost=None, task="regression") -> dict:
     system : EquilibriumSystem
         Anything with ``predict(x) -> (batch, n_out)``.
     data_x : ndarray, shape (n, n_features)
-        Inputs.
+        Inputs, in the system's input units.
     data_y : ndarray, shape (n, n_out)
-        Targets (one-hot rows for classification).
-    cost : Cost, str or None
+        Targets (one-hot rows for classification), in the units of the outputs.
+    cost : Cost, str or None, default None
         Per-sample cost; None means squared error.
-    task : {"regression", "classification"}
+    task : {"regression", "classification"}, default "regression"
         For classification the accuracy (argmax of outputs vs argmax of targets) is added.
 
     Returns
     -------
     dict
-        ``{"loss": mean cost}`` plus ``"accuracy"`` for classification.
+        ``{"loss": mean cost}`` (the cost's units) plus ``"accuracy"`` (a fraction in
+        ``[0, 1]``) for classification.
+
+    Raises
+    ------
+    ValueError
+        If the outputs and ``data_y`` differ in shape, or ``task`` is unknown.
+    ConvergenceError
+        If a free relaxation does not converge.
+
+    Notes
+    -----
+    The loss is :math:`\\frac1n \\sum_b \\operatorname{Re} C(o(s^0_b), y_b)` at the free
+    equilibria :math:`s^0_b` (the real part, for a system evaluated at a complex state); the
+    accuracy is the fraction of samples with :math:`\\arg\\max_k o_{bk} = \\arg\\max_k y_{bk}`.
     """
     cost = make_cost(cost)
     data_y = np.asarray(data_y, dtype=float)
@@ -356,17 +399,17 @@ def _postfix(record: Mapping) -> dict:
 
 
 def train(
-    system,
-    rule,
-    data,
+    system: System,
+    rule: Rule,
+    data: Dataset,
     *,
     epochs: int = 10,
-    optimizer=None,
+    optimizer: Optimizer | str | None = None,
     batch_size: int = 16,
     schedule: str = "constant",
-    cost=None,
+    cost: Cost | str | None = None,
     seed: int = 0,
-    run_dir=None,
+    run_dir: str | os.PathLike | None = None,
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
@@ -451,6 +494,29 @@ def train(
         system's state non-finite: the step is refused (parameters and optimizer state left
         at the previous step, the last checkpoint intact) and the error names the parameters
         whose change breaks the state.
+
+    Notes
+    -----
+    Each epoch draws a fresh permutation of the training set and, for every mini-batch
+    :math:`\\mathcal B`, asks the rule for its estimate
+    :math:`\\hat g ≈ \\frac{1}{|\\mathcal B|}\\sum_{b∈\\mathcal B} ∂C_b/∂θ` (the physical
+    relaxations happen there) and lets the optimizer step, e.g. for SGD
+
+    .. math::
+
+        θ ← Π\\big(θ − η\\, f(e)\\, \\hat g\\big),
+
+    with :math:`f(e)` the schedule's factor in epoch :math:`e` and :math:`Π` the projection
+    onto the system's physical bounds (``update_params``: a conductance or a spring constant
+    saturates at its floor, as a device does). This is stochastic gradient descent on
+    :math:`L(θ)` whenever the rule's estimate is unbiased in the limit of small nudges.
+
+    References
+    ----------
+    .. [1] H. Robbins, S. Monro, "A stochastic approximation method", Ann. Math. Stat. 22,
+       400–407 (1951).
+    .. [2] B. Scellier, Y. Bengio, "Equilibrium propagation: bridging the gap between
+       energy-based models and backpropagation", Front. Comput. Neurosci. 11:24 (2017).
     """
     epochs = _check_positive_int("epochs", epochs)
     batch_size = _check_positive_int("batch_size", batch_size)

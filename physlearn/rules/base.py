@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..abstract import not_implemented
 from ..costs import make_cost
 from ..params import HyperParams
 from ..system import batch_mean
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from ..costs import Cost
+    from ..system import System
 
 
 class Rule(HyperParams):
@@ -18,6 +26,38 @@ class Rule(HyperParams):
     declared order ``p`` of the estimator's error ``O(β^p)`` (``None``: not a gradient
     estimator, e.g. contrastive learning). ``is_reference`` marks a rule that *is* the exact
     gradient (BPTT), checked against finite differences rather than against a reference.
+
+    A subclass implements ``per_sample_gradient(system, x, y, cost)`` (checked inputs, a cost
+    instance; dict name → array of shape ``(batch, *params[name].shape)``) and declares
+    ``requires``; :meth:`gradient` checks the inputs and the capabilities and averages over the
+    batch. Its constructor arguments are its hyperparameters (``get_params``/``set_params``).
+
+    Raises
+    ------
+    ValueError
+        From :meth:`gradient`, when the system lacks a capability in ``requires`` or the
+        inputs or targets are malformed.
+
+    Notes
+    -----
+    Most rules of the equilibrium-propagation family contrast a local measurement
+    :math:`∂E/∂θ` at two states of the system relaxed under two nudges :math:`β_1, β_2`,
+
+    .. math::
+
+        \\hat g = \\frac{∂_θE(s^{β_2}) − ∂_θE(s^{β_1})}{β_2 − β_1},
+        \\qquad s^β = \\arg\\min_s\\, E(θ, x, s) + β\\,C(o(s), y),
+
+    which tends to :math:`dL/dθ` as the nudges shrink (the EP identity). The declared
+    ``bias_order`` :math:`p` is the order of the error :math:`O(β^p)` that
+    :func:`physlearn.bias_order` measures.
+
+    References
+    ----------
+    .. [1] B. Scellier, Y. Bengio, "Equilibrium propagation: bridging the gap between
+       energy-based models and backpropagation", Front. Comput. Neurosci. 11:24 (2017).
+    .. [2] B. Scellier, M. Ernoult, J. Kendall, S. Kumar, "Energy-based learning algorithms
+       for analog computing: a comparative study", NeurIPS 2023, arXiv:2312.15103.
     """
 
     requires = frozenset({"soft_nudge"})
@@ -27,8 +67,31 @@ class Rule(HyperParams):
     bias_order = None
     is_reference = False
 
-    def gradient(self, system, x, y, cost=None):
-        """Gradient estimate: dict with the keys and shapes of ``system.params``."""
+    def gradient(self, system: System, x: ArrayLike, y: ArrayLike,
+                 cost: Cost | str | None = None) -> dict[str, np.ndarray]:
+        """Gradient estimate (batch mean): dict with the keys and shapes of ``system.params``.
+
+        Parameters
+        ----------
+        system : System
+            The physical system; it must offer the capabilities in ``requires``.
+        x : array_like, shape (batch, n_features)
+            Inputs, in the system's input units.
+        y : array_like, shape (batch, n_outputs)
+            Targets, in the units of the output observables.
+        cost : Cost, str or None, default None
+            The cost ``C(o, y)``: an instance, a registered name, or None for squared error.
+
+        Returns
+        -------
+        dict of str to ndarray
+            The estimate of ``dL/dθ``, averaged over the batch.
+
+        Raises
+        ------
+        ValueError
+            If the system lacks a required capability, or ``x`` or ``y`` is malformed.
+        """
         x = system.check_inputs(x)
         y = system.check_targets(y, x.shape[0])
         self.check_system(system)

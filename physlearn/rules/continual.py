@@ -65,6 +65,15 @@ class ContinualEP(Rule):
         parameters (the projected gradient of ``E + βC`` for the hard sigmoid) below ``tol``;
         None: the system's own relaxation tolerance ``system.tol``.
 
+    Raises
+    ------
+    ValueError
+        From :meth:`gradient` and :meth:`run`: ``beta`` or ``lr`` not finite and positive,
+        ``max_steps`` not a positive integer, an unknown ``variant``, ``tol=None`` on a system
+        without a tolerance, or a system without the ``"step"`` capability.
+    ConvergenceError
+        If the nudged phase has not converged within ``max_steps`` steps.
+
     Notes
     -----
     **The rule** (Ernoult et al. 2020). The free phase relaxes to the minimum ``s_0`` of
@@ -72,7 +81,9 @@ class ContinualEP(Rule):
     ``E + βC`` one step at a time (``system.step``, capability ``"step"``), from ``s_0``; after
     every step ``s_t → s_{t+1}`` the parameters move by the local rule
 
-        θ_{t+1} = θ_t − (η/β) [∂E/∂θ(s_{t+1}) − ∂E/∂θ(s_t)],
+    .. math::
+
+        θ_{t+1} = θ_t − \\frac{η}{β}\\Big[\\frac{∂E}{∂θ}(s_{t+1}) − \\frac{∂E}{∂θ}(s_t)\\Big],
 
     and the next step runs at ``θ_{t+1}``. Each measurement ``∂E/∂θ(s_t)`` is taken right after
     the step that reached ``s_t`` (at the parameters that step ran with) and serves both
@@ -129,7 +140,8 @@ class ContinualEP(Rule):
     requires = frozenset({"soft_nudge", "step"})
     bias_order = 1
 
-    def __init__(self, beta=0.1, lr=0.01, max_steps=1000, variant="positive", tol=None):
+    def __init__(self, beta: float = 0.1, lr: float = 0.01, max_steps: int = 1000,
+                 variant: str = "positive", tol: float | None = None):
         self.beta = beta
         self.lr = lr
         self.max_steps = max_steps

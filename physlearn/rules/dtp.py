@@ -10,6 +10,7 @@ ICML 2022).
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -26,14 +27,37 @@ class Backprop(Rule):
 
     The reference DTP is compared with, and the baseline for training comparisons; it is
     ``system.exact_gradient`` (hand-written backprop), checked against finite differences of
-    the loss by the contract suite.
+    the loss by the contract suite. The rule has no hyperparameters.
+
+    Raises
+    ------
+    ValueError
+        From :meth:`gradient`, on a system without the ``"feedforward"`` capability.
+
+    Notes
+    -----
+    For the layers :math:`h_i = f(a_i)`, :math:`a_i = W_i h_{i−1} + b_i`, the chain rule sends
+    the error :math:`δ_N = f'(a_N) ⊙ ∂C/∂h_N` down by
+
+    .. math::
+
+        δ_{i−1} = f'(a_{i−1}) ⊙ W_i^{\\mathsf T} δ_i, \\qquad
+        \\frac{∂L}{∂W_i} = δ_i\\, h_{i−1}^{\\mathsf T}, \\qquad \\frac{∂L}{∂b_i} = δ_i,
+
+    which needs the transposed forward weights (weight transport) that DTP's learned feedback
+    maps replace.
+
+    References
+    ----------
+    .. [1] D. E. Rumelhart, G. E. Hinton, R. J. Williams, "Learning representations by
+       back-propagating errors", Nature 323, 533–536 (1986).
     """
 
     requires = frozenset({"feedforward"})
     bias_order = None
     is_reference = True
 
-    def __init__(self):
+    def __init__(self) -> None:
         pass
 
     def gradient(self, system, x, y, cost=None):
@@ -83,11 +107,22 @@ class DTP(Rule):
     seed : int, default 0
         Seed of the perturbations (see Notes: no random state is kept).
 
+    Raises
+    ------
+    ValueError
+        At construction: ``beta``, ``feedback_lr`` or ``feedback_noise`` not finite and
+        positive, ``feedback_iterations`` not an integer >= 0, ``feedback_samples`` not an
+        integer >= 1, ``seed`` not a non-negative integer. From :meth:`gradient`: a per-map
+        sequence whose length is not the network's number of feedback maps, or a system
+        without the ``"feedforward"`` and ``"feedback"`` capabilities.
+
     Notes
     -----
     **Targets.** A forward pass gives ``h_i = F_i(h_{i−1})``. The first target is
     ``t_N = h_N − β ∂C/∂h_N``; each feedback map ``G_i: h_i → h_{i−1}`` carries it down by
     the *difference correction*
+
+    .. math::
 
         t_{i−1} = h_{i−1} + G_i(t_i) − G_i(h_i),
 
@@ -107,7 +142,11 @@ class DTP(Rule):
     perturbations ``ε_x ~ N(0, σ²)`` of ``h_{i−1}`` and ``ε_y ~ N(0, σ²)`` of ``h_i``,
     ``feedback_iterations`` plain SGD steps on the batch mean of
 
-        L_i = (−2 ε_xᵀ [G_i(F_i(h_{i−1} + ε_x)) − G_i(h_i)] + ‖G_i(h_i + ε_y) − G_i(h_i)‖²) / σ²,
+    .. math::
+
+        L_i = \\frac{1}{σ^2}\\Big(
+              −2\\, ε_x^{\\mathsf T}\\big[G_i(F_i(h_{i−1} + ε_x)) − G_i(h_i)\\big]
+              + ‖G_i(h_i + ε_y) − G_i(h_i)‖^2\\Big),
 
     whose expectation for small σ is ``‖J_{G_i} − J_{F_i}ᵀ‖²_F − ‖J_{F_i}‖²_F``: its minimum
     is the Jacobian matching ``J_{G_i} = J_{F_i}ᵀ`` that makes the targets backprop's (the
@@ -156,8 +195,10 @@ class DTP(Rule):
     requires = frozenset({"feedforward", "feedback"})
     bias_order = None
 
-    def __init__(self, beta=0.7, feedback_iterations=20, feedback_lr=0.05, feedback_noise=0.1,
-                 feedback_samples=1, seed=0):
+    def __init__(self, beta: float = 0.7, feedback_iterations: int | Sequence[int] = 20,
+                 feedback_lr: float | Sequence[float] = 0.05,
+                 feedback_noise: float | Sequence[float] = 0.1, feedback_samples: int = 1,
+                 seed: int = 0):
         self.beta = beta
         self.feedback_iterations = feedback_iterations
         self.feedback_lr = feedback_lr

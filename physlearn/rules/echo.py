@@ -50,7 +50,7 @@ class EchoEstimate:
     Attributes
     ----------
     params : dict
-        ``dL/dθ`` estimates, name → (batch, *shape).
+        ``dL/dθ`` estimates, name → ``(batch, *shape)``.
     inputs : ndarray or None
         ``dc_b/dx_b`` estimates, (batch, T, n_features).
     initial_state : tuple or None
@@ -85,6 +85,18 @@ class RHEL(Rule):
         It costs nothing (the two final states are computed anyway); None turns it off. The
         one-sided variant runs no second echo and is not checked.
 
+    Raises
+    ------
+    ValueError
+        From :meth:`gradient`: ``eps`` not a finite positive real number, an unknown
+        ``variant``, ``echo_tol`` neither None nor a finite positive ratio, or a system without
+        the ``"echo"`` capability (friction, a non-symplectic kick, no trajectory).
+
+    Warns
+    -----
+    EchoMissWarning
+        When the centered echoes miss the flipped initial state by more than ``echo_tol``.
+
     Notes
     -----
     For a separable, time-reversal-invariant ``H = T(p) + V(q, u)`` integrated by leapfrog,
@@ -93,9 +105,16 @@ class RHEL(Rule):
     and integrates the half-step read-out ``∂H_{1/2}/∂θ`` (Pourcel & Ernoult 2025, Alg. 1,
     Cor. A.8). Then
 
-        dL/dθ   ≈ −(∫∂_θH dt |_{+ε} − ∫∂_θH dt |_{−ε}) / 2ε,
-        dL/du_j ≈ −δ (∂_uV_j |_{+ε} − ∂_uV_j |_{−ε}) / 2ε,
-        dL/dS_0 ≈ Σ_x (Φ^e_K(+ε) − Φ^e_K(−ε)) / 2ε     (position ↔ momentum swap),
+    .. math::
+
+        \\frac{dL}{dθ} ≈ −\\frac{1}{2ε}\\Big(\\int ∂_θH\\,dt\\Big|_{+ε}
+                                          − \\int ∂_θH\\,dt\\Big|_{−ε}\\Big),
+
+        \\frac{dL}{du_j} ≈ −\\frac{δ}{2ε}\\big(∂_uV_j\\big|_{+ε} − ∂_uV_j\\big|_{−ε}\\big),
+
+        \\frac{dL}{dS_0} ≈ \\frac{1}{2ε}\\,Σ_x\\big(Φ^e_K(+ε) − Φ^e_K(−ε)\\big)
+
+    (:math:`Σ_x` swaps positions and momenta),
 
     equal to backpropagation through time at every step in the limit ε → 0 (Thm. 3.2). When
     the loss is a quadratic function of a linear system (linear HRU, coupled springs), each
@@ -127,7 +146,8 @@ class RHEL(Rule):
 
     requires = frozenset({"echo"})
 
-    def __init__(self, eps=1e-3, variant="centered", echo_tol=0.3):
+    def __init__(self, eps: float = 1e-3, variant: str = "centered",
+                 echo_tol: float | None = 0.3):
         self.eps = eps
         self.variant = variant
         self.echo_tol = echo_tol
@@ -256,14 +276,42 @@ class BPTT(Rule):
     """Backpropagation through time: the exact gradient of a trajectory system, as a rule.
 
     Stores the whole trajectory (memory ``O(T)``); the reference RHEL is checked against, and
-    a baseline for training comparisons.
+    a baseline for training comparisons. The rule has no hyperparameters.
+
+    Raises
+    ------
+    ValueError
+        From :meth:`gradient`, on a system without the ``"trajectory"`` capability.
+
+    Notes
+    -----
+    The free run :math:`S_{k+1} = M(S_k, θ, u_k)` (one drift–kick–drift leapfrog step of
+    :math:`H = T(p) + V(q, θ, u)`, :math:`S = (q, p)`) is stored, and the adjoint
+    :math:`λ_k = dL/dS_k` is propagated backwards through the exact discrete map,
+
+    .. math::
+
+        λ_K = \\frac{∂ℓ_K}{∂S_K}, \\qquad
+        λ_k = \\Big(\\frac{∂M}{∂S_k}\\Big)^{\\mathsf T} λ_{k+1} + \\frac{∂ℓ_k}{∂S_k}, \\qquad
+        \\frac{dL}{dθ} = \\sum_k \\Big(\\frac{∂M}{∂θ}\\Big|_k\\Big)^{\\mathsf T} λ_{k+1},
+
+    with :math:`ℓ_k` the loss read at step :math:`k` (only the last step for a final-state
+    readout). It is the gradient of the discretised problem ("discretise, then optimise"),
+    so RHEL matches it to :math:`O(ε^2)` without any time-step error.
+
+    References
+    ----------
+    .. [1] P. J. Werbos, "Backpropagation through time: what it does and how to do it",
+       Proc. IEEE 78, 1550–1560 (1990).
+    .. [2] G. Pourcel, M. Ernoult, "Learning long range dependencies through time reversal
+       symmetry breaking", NeurIPS 2025, arXiv:2506.05259.
     """
 
     requires = frozenset({"trajectory"})
     bias_order = None
     is_reference = True
 
-    def __init__(self):
+    def __init__(self) -> None:
         pass
 
     def per_sample_gradient(self, system, x, y, cost):

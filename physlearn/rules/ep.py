@@ -18,12 +18,26 @@ class EP(Rule):
     variant : {"positive", "negative", "centered"}, default "centered"
         Nudge pair ``(0, β)``, ``(−β, 0)`` or ``(−β, β)``.
 
+    Raises
+    ------
+    ValueError
+        From :meth:`gradient`: ``beta`` not a finite positive real number, an unknown
+        ``variant``, or a system without the ``"soft_nudge"`` capability.
+
     Notes
     -----
-    With total energy ``F = E + βC`` minimised at ``s_β``, the EP identity (Scellier & Bengio
-    2017) is ``dL/dθ = d/dβ|₀ ∂E/∂θ(s_β)``. The estimate is the finite difference
+    With total energy :math:`F = E + βC` minimised at :math:`s^β`, the EP identity (Scellier &
+    Bengio 2017) is
 
-        ĝ = (∂E/∂θ(s_β₂) − ∂E/∂θ(s_β₁)) / (β₂ − β₁),
+    .. math::
+
+        \\frac{dL}{dθ} = \\frac{d}{dβ}\\Big|_{β=0} \\frac{∂E}{∂θ}(s^β).
+
+    The estimate is the finite difference
+
+    .. math::
+
+        \\hat g = \\frac{∂_θE(s^{β_2}) − ∂_θE(s^{β_1})}{β_2 − β_1},
 
     whose error is ``O(β)`` for the one-sided variants and ``O(β²)`` for the centered one
     (Laborieux et al. 2021). The centered estimate is exactly the mean of the positive and
@@ -40,7 +54,7 @@ class EP(Rule):
 
     chains = True     # trains FFEBM chains (capability "chained_nudge") block by block
 
-    def __init__(self, beta=0.1, variant="centered"):
+    def __init__(self, beta: float = 0.1, variant: str = "centered"):
         self.beta = beta
         self.variant = variant
 

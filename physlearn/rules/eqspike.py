@@ -15,6 +15,12 @@ class EqSpike(EP):
     variant : {"positive", "negative", "centered"}, default "centered"
         Nudge pair ``(0, β)``, ``(−β, 0)`` or ``(−β, β)``, as for :class:`physlearn.EP`.
 
+    Raises
+    ------
+    ValueError
+        From :meth:`gradient`: ``beta`` not a finite positive real number, an unknown
+        ``variant``, or a system without the ``"spikes"`` capability.
+
     Notes
     -----
     EP's free and nudged runs (:class:`physlearn.EP`), with another measurement. Each synapse
@@ -23,9 +29,11 @@ class EqSpike(EP):
     ``P_ij = (1/T) Σ_t ½ (z_i(t) x_j(t−1) + x_i(t−1) z_j(t))``: a symmetric spike-timing
     window ``e^{−|Δt|/τ_x}`` (:func:`physlearn.systems.spiking.stdp_window`), local in space and
     in time (the synapse updates at each of its spikes). The update contrasts the nudged and
-    the free phase,
+    the free phase (θ the firing threshold),
 
-        ĝ = −(P(β₂) − P(β₁)) / (θ (β₂ − β₁)),
+    .. math::
+
+        \\hat g = −\\frac{P(β_2) − P(β_1)}{θ\\,(β_2 − β_1)},
 
     so nearby spike pairs potentiate in the nudged phase and depress in the free one. Its mean
     is EP's ``(∂E/∂W(r_β₂) − ∂E/∂W(r_β₁))/(β₂ − β₁)`` on the firing rates, ``∂E/∂W = −r_i r_j/θ``,
@@ -48,7 +56,7 @@ class EqSpike(EP):
     chains = False    # spike pairs need spikes: no FFEBM chain
     bias_order = None            # the spike pairs' covariance does not vanish with beta
 
-    def __init__(self, beta=0.2, variant="centered"):
+    def __init__(self, beta: float = 0.2, variant: str = "centered"):
         super().__init__(beta=beta, variant=variant)
 
     def _relax(self, system, x, nudge=None, start=None):

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..nudges import Nudge
 from .base import Rule, check_strength
 from .holomorphic import cauchy_nudges, check_circle, check_contour, relax_on_circle
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from ..costs import Cost
+    from ..system import EquilibriumSystem
 
 
 class GeneralizedEP(Rule):
@@ -36,6 +44,16 @@ class GeneralizedEP(Rule):
         every step; the same call always gives the same estimate, so the rule has no random
         state of its own (training runs resume bitwise).
 
+    Raises
+    ------
+    ValueError
+        From :meth:`gradient`: ``beta`` not a finite positive real number, ``points`` not a
+        positive integer, ``homeostasis`` negative or not finite, a Cauchy circle at or beyond
+        the system's radius of convergence, or a system without the ``"vector_field"`` (and,
+        for ``points ≥ 3``, ``"complex"``) capability.
+    ConvergenceError
+        If a nudged fixed point does not exist (see Notes).
+
     Notes
     -----
     With the generalized force ``Φ = −F`` (``∂E/∂s`` when an energy exists) and
@@ -44,11 +62,21 @@ class GeneralizedEP(Rule):
     free state (physlearn's sign convention; Laborieux & Zenke nudge with ``+β`` and omit the
     sign)
 
-        ĝ = (∂Φ/∂θ)ᵀ ds*/dβ = −(∂Φ/∂θ)ᵀ J⁻¹ ∂C/∂s,
+    .. math::
 
-    while the true gradient is ``dL/dθ = −(∂Φ/∂θ)ᵀ J⁻ᵀ ∂C/∂s``. Their difference
+        \\hat g = \\Big(\\frac{∂Φ}{∂θ}\\Big)^{\\mathsf T} \\frac{ds^*}{dβ}
+        = −\\Big(\\frac{∂Φ}{∂θ}\\Big)^{\\mathsf T} J^{-1} \\frac{∂C}{∂s},
 
-        ĝ − dL/dθ = −(∂Φ/∂θ)ᵀ (J⁻¹ − J⁻ᵀ) ∂C/∂s = −(∂Φ/∂θ)ᵀ J⁻¹ (Jᵀ − J) J⁻ᵀ ∂C/∂s
+    while the true gradient is
+    :math:`dL/dθ = −(∂Φ/∂θ)^{\\mathsf T} J^{-\\mathsf T}\\, ∂C/∂s`. Their difference
+
+    .. math::
+
+        \\hat g − \\frac{dL}{dθ}
+        = −\\Big(\\frac{∂Φ}{∂θ}\\Big)^{\\mathsf T} \\big(J^{-1} − J^{-\\mathsf T}\\big)
+          \\frac{∂C}{∂s}
+        = −\\Big(\\frac{∂Φ}{∂θ}\\Big)^{\\mathsf T} J^{-1} \\big(J^{\\mathsf T} − J\\big)
+          J^{-\\mathsf T} \\frac{∂C}{∂s}
 
     is driven by the antisymmetric part ``J − Jᵀ`` and does not vanish as β → 0; the finite
     nudge adds a second, β-dependent bias that the centered and Cauchy estimates remove to
@@ -79,7 +107,8 @@ class GeneralizedEP(Rule):
        gradients through finite size oscillations", NeurIPS 2022, arXiv:2209.00530.
     """
 
-    def __init__(self, beta=0.1, points=2, homeostasis=0.0, samples=5, seed=0):
+    def __init__(self, beta: float = 0.1, points: int = 2, homeostasis: float = 0.0,
+                 samples: int | None = 5, seed: int = 0):
         self.beta = beta
         self.points = points
         self.homeostasis = homeostasis
@@ -152,7 +181,9 @@ def _cosines(a, b):
     return np.where(np.isfinite(c), c, 0.0)
 
 
-def error_alignment(system, x, y, cost=None, beta=0.01, points=2, per_sample=False):
+def error_alignment(system: EquilibriumSystem, x: ArrayLike, y: ArrayLike,
+                    cost: Cost | str | None = None, beta: float | None = 0.01, points: int = 2,
+                    per_sample: bool = False) -> dict:
     """Cosine between generalized EP's and recurrent backprop's neuronal errors, per layer.
 
     Parameters
@@ -179,7 +210,15 @@ def error_alignment(system, x, y, cost=None, beta=0.01, points=2, per_sample=Fal
         ``"hidden_1" … "hidden_{L−1}"`` and ``"output"``: the batch mean of the per-sample
         cosine on that layer's units; ``"hidden"``: the same over all hidden units pooled;
         ``"all"``: over every unit. Each also with a ``"_std"`` suffix (batch standard
-        deviation).
+        deviation). Cosines are dimensionless, in ``[−1, 1]``.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` or ``y`` is malformed, ``cost`` is not a cost, or the nudge settings are
+        invalid (as for :class:`GeneralizedEP`).
+    ConvergenceError
+        If the free or a nudged fixed point does not exist.
 
     Notes
     -----

@@ -6,8 +6,10 @@ With the half-step positions ``Q_1 … Q_K`` (where the kicks act) and the virtu
 ``Q_0``, ``Q_{K+1}``, the state after step ``i`` is the link ``(φ_i, π_i) = ((Q_i + Q_{i+1})/2,
 (Q_{i+1} − Q_i)/δ)``, and
 
-    S_β[Q] = Σ_{i=0}^{K} ½‖Q_{i+1} − Q_i‖²/δ − δ Σ_{i=1}^{K} V(Q_i, u_{i−1})
-             − β Σ_{i=1}^{K} g_i · φ_i,
+.. math::
+
+    S_β[Q] = \\sum_{i=0}^{K} \\frac{‖Q_{i+1} − Q_i‖^2}{2δ} − δ \\sum_{i=1}^{K} V(Q_i, u_{i−1})
+             − β \\sum_{i=1}^{K} g_i · φ_i,
 
 whose Euler–Lagrange equations ``Q_{i+1} − 2Q_i + Q_{i−1} = −δ²∇V(Q_i) − ½δβ(g_{i−1} + g_i)``
 are the leapfrog recursion. The nudge is the per-step loss ``ℓ_i(φ_i)`` linearised about the
@@ -15,7 +17,11 @@ are the leapfrog recursion. The nudge is the per-step loss ``ℓ_i(φ_i)`` linea
 exact. With ``G = δ Σ_i ∂_θV(Q_i)`` and the end momenta ``P_0 = π_0``, ``P = (Q_{K+1} − Q_K)/δ
 − ½β g_K``, mixed partials of the on-shell action give
 
-    dC/dθ = dG/dβ |₀ − R,   R = [∂_βP·∂_θQ_{K+1} − ∂_θP·∂_βQ_{K+1}] − [same at the start].
+.. math::
+
+    \\frac{dC}{dθ} = \\frac{dG}{dβ}\\Big|_{β=0} − R, \\qquad
+    R = \\big[∂_βP · ∂_θQ_{K+1} − ∂_θP · ∂_βQ_{K+1}\\big]
+        − \\big[\\text{the same at the start}\\big].
 
 Which boundary conditions the paths obey decides whether ``R`` vanishes:
 
@@ -56,6 +62,7 @@ References
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -63,12 +70,55 @@ from ..costs import make_cost
 from ..system import ConvergenceError
 from .base import check_choice, check_strength
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from ..costs import Cost
+
 BOUNDARIES = ("fixed-endpoints", "periodic", "initial-value", "final-value")
 
 
 @dataclass
 class Problem:
-    """A trajectory learning problem on the discrete action (one block, unit masses)."""
+    """A trajectory learning problem on the discrete action (one block, unit masses).
+
+    Parameters
+    ----------
+    system : TrajectorySystem
+        A single-block system with ``readout="trajectory"`` and unit masses
+        (``T = ½‖p‖²``), e.g. :class:`physlearn.systems.hru.HRU`.
+    x : ndarray, shape (batch, K, n_features)
+        Input sequences (``K`` steps of the time step ``δ = system.dt``).
+    y : ndarray
+        Targets of the trajectory readout, as the system checks them.
+    cost : Cost, str or None
+        The per-step cost ``c(o_i, y_i)``; None: squared error.
+    end : ndarray, shape (batch, n), optional
+        The fixed end point ``Q_{K+1}`` of the fixed-endpoints problem.
+
+    Raises
+    ------
+    ValueError
+        If the system has more than one block, another readout or non-unit masses, or ``x``
+        and ``y`` do not fit it.
+
+    Notes
+    -----
+    The stationary paths of the discrete action :math:`S_β[Q]` (module docstring) under the
+    four boundary conditions: :meth:`causal` (initial value, integrated forwards),
+    :meth:`final_value` (integrated backwards from the free run's end), and :meth:`relaxed`
+    (fixed endpoints or periodic: Newton's method on the Euler–Lagrange equations
+    :math:`Q_{i+1} − 2Q_i + Q_{i−1} = −δ^2∇V(Q_i) − ½δβ(g_{i−1} + g_i)` of all points at
+    once).
+
+    References
+    ----------
+    .. [1] G. Pourcel, D. Basu, M. Ernoult, A. Gilra, "Lagrangian-based equilibrium propagation:
+       generalisation to arbitrary boundary conditions & equivalence with Hamiltonian echo
+       learning", arXiv:2506.06248 (2025).
+    .. [2] S. Massar, "Equilibrium propagation for learning in Lagrangian dynamical systems",
+       Phys. Rev. E 112, 035304 (2025), arXiv:2505.07363.
+    """
 
     system: object
     x: np.ndarray
@@ -224,27 +274,70 @@ def _problem(system, x, y, cost, end):
     return Problem(system, np.asarray(x, dtype=float), y, cost, end)
 
 
-def glep_gradient(system, x, y, cost=None, *, boundary="final-value", beta=1e-3,
-                  residual=False, end=None, theta_step=1e-6):
+def glep_gradient(system: object, x: ArrayLike, y: ArrayLike, cost: Cost | str | None = None,
+                  *, boundary: str = "final-value", beta: float = 1e-3, residual: bool = False,
+                  end: np.ndarray | None = None,
+                  theta_step: float = 1e-6) -> dict[str, np.ndarray]:
     """The GLEP estimate of ``dC/dθ`` (batch mean) for the block's parameters.
 
     Parameters
     ----------
     system : TrajectorySystem
         Single block, unit masses, ``readout="trajectory"``.
-    boundary : {"fixed-endpoints", "periodic", "initial-value", "final-value"}
-    beta : float
-        Nudge strength; the contrast is centered, ``(G(β) − G(−β)) / 2β``.
-    residual : bool
+    x : array_like, shape (batch, K, n_features)
+        Input sequences.
+    y : array_like
+        Targets of the trajectory readout.
+    cost : Cost, str or None, default None
+        The per-step cost; None: squared error.
+    boundary : {"fixed-endpoints", "periodic", "initial-value", "final-value"}, optional
+        The boundary conditions the free and nudged paths obey (see the module docstring);
+        default "final-value".
+    beta : float, default 1e-3
+        Nudge strength > 0 (dimensionless); the contrast is centered,
+        ``(G(β) − G(−β)) / 2β``.
+    residual : bool, default False
         Subtract the boundary residual ``R`` (only non-zero for "initial-value"), computed
         from finite-difference Jacobians ``∂_θ(Q_{K+1}, P)`` (``2 × n_params`` extra runs).
     end : ndarray, optional
         The fixed end point ``Q_{K+1}`` for "fixed-endpoints" (default: the causal run's).
+    theta_step : float, default 1e-6
+        Finite-difference step of the parameters for the residual's Jacobians (parameter
+        units).
 
     Returns
     -------
-    dict
-        name → array, the block's parameters.
+    dict of str to ndarray
+        name → array, the block's parameters (without the block prefix of the system).
+
+    Raises
+    ------
+    ValueError
+        An unknown ``boundary``, ``beta`` not finite and positive, or a system the action does
+        not describe (see :class:`Problem`).
+    ConvergenceError
+        If the Newton solve of a fixed-endpoints or periodic path does not converge.
+
+    Notes
+    -----
+    With :math:`G = δ \\sum_i ∂_θV(Q_i, u_{i−1})` measured on the nudged stationary paths,
+
+    .. math::
+
+        \\widehat{\\frac{dC}{dθ}} = \\frac{G(β) − G(−β)}{2β} \\;[\\,−\\, R\\,],
+
+    which equals the gradient of the model the boundary conditions define up to
+    :math:`O(β^2)` when :math:`R = 0` (fixed endpoints, periodic, final value) and, for the
+    initial-value problem, only once the residual :math:`R` is subtracted. The final-value
+    contrast is RHEL's echo.
+
+    References
+    ----------
+    .. [1] G. Pourcel, D. Basu, M. Ernoult, A. Gilra, "Lagrangian-based equilibrium propagation:
+       generalisation to arbitrary boundary conditions & equivalence with Hamiltonian echo
+       learning", arXiv:2506.06248 (2025).
+    .. [2] S. Massar, "Equilibrium propagation for learning in Lagrangian dynamical systems",
+       Phys. Rev. E 112, 035304 (2025), arXiv:2505.07363.
     """
     boundary = check_choice("boundary", boundary, BOUNDARIES)
     beta = check_strength("beta", beta)
@@ -291,17 +384,107 @@ def _initial_value_residual(prob, paths, beta, g, h):
     return R
 
 
-def boundary_loss(system, x, y, cost=None, *, boundary="final-value", end=None):
-    """Batch-mean loss of the ``β = 0`` path under ``boundary`` (the model that BC defines)."""
+def boundary_loss(system: object, x: ArrayLike, y: ArrayLike, cost: Cost | str | None = None,
+                  *, boundary: str = "final-value", end: np.ndarray | None = None) -> float:
+    """Batch-mean loss of the ``β = 0`` path under ``boundary`` (the model that BC defines).
+
+    Parameters
+    ----------
+    system : TrajectorySystem
+        Single block, unit masses, ``readout="trajectory"``.
+    x : array_like, shape (batch, K, n_features)
+        Input sequences.
+    y : array_like
+        Targets of the trajectory readout.
+    cost : Cost, str or None, default None
+        The per-step cost; None: squared error.
+    boundary : {"fixed-endpoints", "periodic", "initial-value", "final-value"}, optional
+        The boundary conditions of the path; default "final-value".
+    end : ndarray, optional
+        The fixed end point ``Q_{K+1}`` for "fixed-endpoints" (default: the causal run's).
+
+    Returns
+    -------
+    float
+        ``mean_b (1/K) Σ_i c(o_i, y_i)`` on the free stationary path.
+
+    Raises
+    ------
+    ValueError
+        A system the action does not describe (see :class:`Problem`).
+    ConvergenceError
+        If the Newton solve of a fixed-endpoints or periodic path does not converge.
+
+    Notes
+    -----
+    "initial-value" and "final-value" share the causal free path (the leapfrog run from
+    rest); "fixed-endpoints" and "periodic" define other models, whose free path is the
+    solution of a boundary-value problem over the whole trajectory.
+
+    References
+    ----------
+    .. [1] G. Pourcel, D. Basu, M. Ernoult, A. Gilra, "Lagrangian-based equilibrium propagation:
+       generalisation to arbitrary boundary conditions & equivalence with Hamiltonian echo
+       learning", arXiv:2506.06248 (2025).
+    .. [2] S. Massar, "Equilibrium propagation for learning in Lagrangian dynamical systems",
+       Phys. Rev. E 112, 035304 (2025), arXiv:2505.07363.
+    """
     prob = _problem(system, x, y, cost, end)
     return float(np.mean(prob.loss(prob.free(boundary))))
 
 
-def boundary_gradient(system, x, y, cost=None, *, boundary="final-value", end=None, h=1e-6):
+def boundary_gradient(system: object, x: ArrayLike, y: ArrayLike,
+                      cost: Cost | str | None = None, *, boundary: str = "final-value",
+                      end: np.ndarray | None = None, h: float = 1e-6) -> dict[str, np.ndarray]:
     """The exact ``dC/dθ`` of the model ``boundary`` defines (central differences), batch mean.
 
     For "initial-value" and "final-value" this is the causal model (equal to BPTT); for the
     other two it is a different model: the stationary path of a global problem.
+
+    Parameters
+    ----------
+    system : TrajectorySystem
+        Single block, unit masses, ``readout="trajectory"``; its parameters are restored on
+        return, also on error.
+    x : array_like, shape (batch, K, n_features)
+        Input sequences.
+    y : array_like
+        Targets of the trajectory readout.
+    cost : Cost, str or None, default None
+        The per-step cost; None: squared error.
+    boundary : {"fixed-endpoints", "periodic", "initial-value", "final-value"}, optional
+        The boundary conditions of the model; default "final-value".
+    end : ndarray, optional
+        The fixed end point ``Q_{K+1}`` for "fixed-endpoints" (default: the causal run's at
+        the current parameters, held fixed while they are perturbed).
+    h : float, default 1e-6
+        Central-difference step of each parameter entry (parameter units).
+
+    Returns
+    -------
+    dict of str to ndarray
+        name → array, the block's parameters (without the block prefix of the system).
+
+    Raises
+    ------
+    ValueError
+        A system the action does not describe (see :class:`Problem`).
+    ConvergenceError
+        If the Newton solve of a fixed-endpoints or periodic path does not converge.
+
+    Notes
+    -----
+    Each entry is :math:`(C(θ + h e_i) − C(θ − h e_i))/2h` with :func:`boundary_loss`:
+    ``2 × n_params`` solves of the free path, the reference :func:`glep_gradient` is checked
+    against.
+
+    References
+    ----------
+    .. [1] G. Pourcel, D. Basu, M. Ernoult, A. Gilra, "Lagrangian-based equilibrium propagation:
+       generalisation to arbitrary boundary conditions & equivalence with Hamiltonian echo
+       learning", arXiv:2506.06248 (2025).
+    .. [2] S. Massar, "Equilibrium propagation for learning in Lagrangian dynamical systems",
+       Phys. Rev. E 112, 035304 (2025), arXiv:2505.07363.
     """
     original = {k: v.copy() for k, v in system.params.items()}
     unit, prefix = system.blocks()[0]

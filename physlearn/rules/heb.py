@@ -6,7 +6,8 @@ SelfLearningMachine`). One learning cycle is purely physical:
 
 1. evolve the machine for a time ``T`` from the input and the current weights (momenta zero);
 2. *error injection*: a brief evolution under ``η C`` kicks the output momenta by ``−η ∂C/∂ψ``;
-3. flip every momentum (time reversal), 4. evolve again for ``T`` under the same ``H``,
+3. flip every momentum (time reversal);
+4. evolve again for ``T`` under the same ``H``;
 5. flip again: the machine is back at its start except for a kick ``p_w ≈ −η ∂C/∂w`` on the
    weights (and a spurious shift ``δw ≈ η ∂C/∂p_w``);
 6. *decay*: friction turns the kick into a displacement, ``w ← w + κ p_w / m`` with
@@ -88,14 +89,34 @@ class HEB(Rule):
         Decay mass ``m`` > 0 of the decay step (a small ``m`` makes the momentum kick dominate
         the spurious position shift).
     friction : float, default 5.0
-        Friction ``γ`` of the decay step.
+        Friction ``γ`` > 0 of the decay step (dimensionless: the momentum decays by
+        ``e^{−γ}``).
     variant : {"averaged", "simple"}, default "averaged"
         One cycle, or the pair ``(η, m)``, ``(−η, −m)`` whose spurious shifts cancel.
 
+    Raises
+    ------
+    ValueError
+        From :meth:`gradient`: ``eta``, ``mass`` or ``friction`` not a finite positive number,
+        an unknown ``variant``, or a system without the ``"heb"`` capability (a
+        :class:`~physlearn.systems.SelfLearningMachine`).
+
+    Warns
+    -----
+    EchoMissWarning
+        (Averaged variant.) When the midpoint of the ``±η`` cycles misses the initial state.
+
     Notes
     -----
-    The estimate is the displacement the machine gives itself, rescaled to a gradient:
-    ``ĝ = −m Δw / (η κ)`` (simple) or ``−m (Δw₊ + Δw₋) / (2 η κ)`` (averaged). With
+    The estimate is the displacement the machine gives itself, rescaled to a gradient, with
+    :math:`κ = 1 − e^{−γ}`:
+
+    .. math::
+
+        \\hat g = −\\frac{m\\,Δw}{η κ} \\quad\\text{(simple)}, \\qquad
+        \\hat g = −\\frac{m\\,(Δw_+ + Δw_−)}{2 η κ} \\quad\\text{(averaged)}.
+
+    With
     ``Δw = η s − (η κ / m) g + O(η²)`` (``g = ∂C/∂w_0``, ``s = ∂C/∂p_{w,0}``, from the echo
     identity ``Σ_x(Φ^e_K − Σ_z Φ_0) = η ∂C/∂Φ_0``), the simple estimate carries a bias
     ``−m s / κ`` that does not vanish with η, while the averaged one is exact up to ``O(η m)``.
@@ -110,7 +131,8 @@ class HEB(Rule):
 
     requires = frozenset({"heb"})
 
-    def __init__(self, eta=1e-3, mass=1e-2, friction=5.0, variant="averaged"):
+    def __init__(self, eta: float = 1e-3, mass: float = 1e-2, friction: float = 5.0,
+                 variant: str = "averaged"):
         self.eta = eta
         self.mass = mass
         self.friction = friction

@@ -18,17 +18,29 @@ class HolomorphicEP(Rule):
     Parameters
     ----------
     beta : float, default 0.1
-        Radius ``r`` of the circle of complex nudges.
+        Radius ``r`` of the circle of complex nudges (dimensionless, like EP's β).
     points : int, default 4
         Number ``N`` of equally spaced nudges ``β_k = r e^{2πik/N}``.
 
+    Raises
+    ------
+    ValueError
+        From :meth:`gradient`: ``beta`` not a finite positive real number, ``points`` not a
+        positive integer, a circle that reaches the system's known radius of convergence, or a
+        system without the ``"complex"`` capability.
+    ConvergenceError
+        If the equilibrium at a nudge of the circle does not exist.
+
     Notes
     -----
-    If ``F = E + βC`` is holomorphic in the state and in β, then ``g(β) = ∂E/∂θ(s_β)`` is
-    holomorphic near 0 and Cauchy's formula gives its derivative from finite nudges
-    (Laborieux & Zenke 2022):
+    If :math:`F = E + βC` is holomorphic in the state and in β, then
+    :math:`g(β) = ∂E/∂θ(s^β)` is holomorphic near 0 and Cauchy's formula gives its derivative
+    from finite nudges (Laborieux & Zenke 2022):
 
-        dL/dθ = g'(0) = (1/2πi) ∮ g(β)/β² dβ ≈ (1/N) Σ_k (g(β_k) − g(0)) / β_k.
+    .. math::
+
+        \\frac{dL}{dθ} = g'(0) = \\frac{1}{2πi} \\oint \\frac{g(β)}{β^2}\\,dβ
+        ≈ \\frac{1}{N} \\sum_{k=0}^{N−1} \\frac{g(β_k) − g(0)}{β_k}.
 
     The discrete sum aliases the Taylor coefficients ``a_{1+N}, a_{1+2N}, …`` onto ``a_1``, so
     the error is ``O(r^N)`` — provided ``r`` lies inside the radius of convergence of ``g``,
@@ -60,7 +72,7 @@ class HolomorphicEP(Rule):
 
     requires = frozenset({"soft_nudge", "complex"})
 
-    def __init__(self, beta=0.1, points=4):
+    def __init__(self, beta: float = 0.1, points: int = 4):
         self.beta = beta
         self.points = points
 

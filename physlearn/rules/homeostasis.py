@@ -5,8 +5,11 @@ Jacobian ``J = ∂Φ/∂s`` at the fixed point (``J⁻¹`` where the true gradie
 Laborieux & Zenke (2024) add a homeostatic loss that measures that asymmetry per unit of the
 state (``n`` units),
 
-    L_homeo = E_ε[‖Jε‖² − εᵀJ²ε] / n = (‖J‖²_F − tr(J²)) / n = ½‖J − Jᵀ‖²_F / n,
-    ε ~ N(0, 1),
+.. math::
+
+    L_{\\text{homeo}} = \\frac{1}{n}\\,\\mathbb{E}_ε\\big[‖Jε‖^2 − ε^{\\mathsf T}J^2ε\\big]
+    = \\frac{‖J‖_F^2 − \\operatorname{tr}(J^2)}{n} = \\frac{‖J − J^{\\mathsf T}‖_F^2}{2n},
+    \\qquad ε \\sim \\mathcal N(0, I),
 
 estimated Hutchinson-style from a few Gaussian probes (each needs only the Jacobian-vector
 products ``Jε`` and ``J(Jε)``: local in a physical system), and descend its gradient together
@@ -22,8 +25,14 @@ References
 from __future__ import annotations
 
 import zlib
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from ..system import EquilibriumSystem, State
 
 
 def _probes(shape, samples, seed):
@@ -33,7 +42,7 @@ def _probes(shape, samples, seed):
     return np.random.default_rng(seed).normal(size=(int(samples),) + tuple(shape))
 
 
-def probe_seed(seed, x):
+def probe_seed(seed: int, x: ArrayLike) -> np.random.SeedSequence:
     """The seed of a mini-batch's probes: fresh for every batch, yet no random state.
 
     Parameters
@@ -46,6 +55,7 @@ def probe_seed(seed, x):
     Returns
     -------
     numpy.random.SeedSequence
+        Seeded by ``[seed, crc32(x)]``.
 
     Notes
     -----
@@ -53,12 +63,18 @@ def probe_seed(seed, x):
     the batch gives a different draw for every mini-batch of a shuffled epoch while the same
     call always returns the same estimate, so a resumed run stays bitwise equal to an
     uninterrupted one.
+
+    References
+    ----------
+    .. [1] A. Laborieux, F. Zenke, "Improving equilibrium propagation without weight symmetry
+       through Jacobian homeostasis", ICLR 2024, arXiv:2309.02214.
     """
     crc = zlib.crc32(np.ascontiguousarray(np.asarray(x, dtype=float)).tobytes())
     return np.random.SeedSequence([int(seed), crc])
 
 
-def homeostatic_loss(J, samples=None, seed=0):
+def homeostatic_loss(J: ArrayLike, samples: int | None = None,
+                     seed: int | np.random.SeedSequence = 0) -> float | np.ndarray:
     """``½‖J − Jᵀ‖²_F / n``, exactly or by the Hutchinson estimate ``mean (‖Jε‖² − εᵀJ²ε)/n``.
 
     Parameters
@@ -74,12 +90,26 @@ def homeostatic_loss(J, samples=None, seed=0):
     Returns
     -------
     float or ndarray of shape (batch,)
+        The loss per matrix, in the squared units of the Jacobian's entries.
+
+    Raises
+    ------
+    ValueError
+        If ``J`` is not a (batch of) square matrices, or ``samples`` is not a positive integer
+        or None.
 
     Notes
     -----
-    ``E[εᵀAε] = tr A`` for ``ε ~ N(0, 1)``, so ``E[‖Jε‖² − εᵀJ²ε] = tr(JᵀJ) − tr(J²) =
-    ‖J‖²_F − tr(J²) = ½‖J − Jᵀ‖²_F``. For a symmetric ``J`` every single probe gives exactly
-    ``‖Jε‖² − εᵀJJε = 0``.
+    :math:`\\mathbb{E}[ε^{\\mathsf T}Aε] = \\operatorname{tr} A` for
+    :math:`ε \\sim \\mathcal N(0, I)` (Hutchinson's trace estimator), so
+
+    .. math::
+
+        \\mathbb{E}\\big[‖Jε‖^2 − ε^{\\mathsf T}J^2ε\\big]
+        = \\operatorname{tr}(J^{\\mathsf T}J) − \\operatorname{tr}(J^2)
+        = ‖J‖_F^2 − \\operatorname{tr}(J^2) = \\tfrac12 ‖J − J^{\\mathsf T}‖_F^2.
+
+    For a symmetric ``J`` every single probe gives exactly ``‖Jε‖² − εᵀJJε = 0``.
 
     **Normalisation.** The value is divided by the number ``n`` of units (the state size), as
     in Laborieux & Zenke (2024): ``½‖J − Jᵀ‖²_F`` sums ``n²`` entries and grows with the
@@ -87,6 +117,13 @@ def homeostatic_loss(J, samples=None, seed=0):
     homeostasis more the larger the network is. Per unit, ``½‖J − Jᵀ‖²_F / n`` is the mean
     squared antisymmetric coupling a unit sees, of the same order for every width and depth
     at a fixed weight scale, and one λ transfers between network sizes.
+
+    References
+    ----------
+    .. [1] A. Laborieux, F. Zenke, "Improving equilibrium propagation without weight symmetry
+       through Jacobian homeostasis", ICLR 2024, arXiv:2309.02214.
+    .. [2] M. F. Hutchinson, "A stochastic estimator of the trace of the influence matrix for
+       Laplacian smoothing splines", Commun. Stat. Simul. Comput. 18, 1059–1076 (1989).
     """
     J = np.asarray(J, dtype=float)
     if J.ndim < 2 or J.shape[-1] != J.shape[-2]:
@@ -102,7 +139,8 @@ def homeostatic_loss(J, samples=None, seed=0):
     return np.mean(np.sum((Je - JTe) * Je, axis=-1), axis=0) / n
 
 
-def homeostatic_gradient(system, state, samples=5, seed=0):
+def homeostatic_gradient(system: EquilibriumSystem, state: State, samples: int | None = 5,
+                         seed: int | np.random.SeedSequence = 0) -> dict[str, np.ndarray]:
     """Per-sample gradient ``∂L_homeo/∂θ`` at a (free) fixed point, state held fixed.
 
     Parameters
@@ -121,8 +159,14 @@ def homeostatic_gradient(system, state, samples=5, seed=0):
     Returns
     -------
     dict
-        name → (batch, *shape): the gradient of each sample's loss (their batch mean is the
+        name → ``(batch, *shape)``: the gradient of each sample's loss (their batch mean is the
         gradient of the batch-mean loss, which is what Laborieux & Zenke descend).
+
+    Raises
+    ------
+    ValueError
+        If the system has no ``jacobian`` or ``jacobian_param_vjp``, or ``samples`` is not a
+        positive integer or None.
 
     Notes
     -----
@@ -131,6 +175,11 @@ def homeostatic_gradient(system, state, samples=5, seed=0):
     ``d ½‖A‖² = 2 Σ_j (Ae_j)ᵀ dJ e_j`` with the antisymmetric ``A = J − Jᵀ``. The loss is per
     unit (divided by the state size ``n``, see :func:`homeostatic_loss`), so the coefficient λ
     of a rule does not have to be retuned with the network's size.
+
+    References
+    ----------
+    .. [1] A. Laborieux, F. Zenke, "Improving equilibrium propagation without weight symmetry
+       through Jacobian homeostasis", ICLR 2024, arXiv:2309.02214.
     """
     for method in ("jacobian", "jacobian_param_vjp"):
         if not hasattr(system, method):
