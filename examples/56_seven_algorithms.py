@@ -1,9 +1,18 @@
 # %% [markdown]
 # # Seven energy-based learning algorithms side by side (Scellier et al. 2023)
 #
-# One deep Hopfield network, the papers' hard-sigmoid units relaxed by odd/even sweeps
-# (``relaxation="async"``), trained by seven algorithms that differ only in the two states
-# they contrast, ``ĝ = (∂E/∂θ(state 2) − ∂E/∂θ(state 1)) / (β₂ − β₁)``:
+# One deep Hopfield network with the energy
+#
+# $$E(\theta, x, s) = \tfrac12\|s\|^2 - \sum_l \rho(s_l)^\top W_l\,\rho(s_{l-1})
+#   - \sum_l b_l^\top \rho(s_l), \qquad \rho(s_0) \equiv x,$$
+#
+# the papers' hard-sigmoid units $\rho(s) = \min(\max(s, 0), 1)$ relaxed by odd/even layer
+# sweeps (`relaxation="async"`), trained by seven algorithms. They differ only in the two
+# states they contrast: with the local measurements $\partial E/\partial\theta$ (for a
+# weight, minus the product of the two unit activities it connects),
+#
+# $$\hat g = \frac{\partial E/\partial\theta\,(\text{state 2}) -
+#   \partial E/\partial\theta\,(\text{state 1})}{\beta_2 - \beta_1}.$$
 #
 # | algorithm | (β₁, β₂) | state 1 | state 2 |
 # |---|---|---|---|
@@ -11,18 +20,21 @@
 # | PEP / NEP / CEP | (0, β) / (−β, 0) / (−β, β) | free / −β / −β | +β / free / +β |
 # | PCpL / NCpL / CCpL | (0, β) / (−β, 0) / (−β, β) | free / o₊ / o₊ | o₋ / free / o₋ |
 #
-# (EP relaxes every layer under ``E + βC``; contrastive and coupled learning clamp the output
-# layer — at ``o₋ = o − β(o − y)`` or ``o₊ = o + β(o − y)``, ``o`` the free outputs — and
-# relax the hidden ones under ``E``.) The published ordering: centered EP best,
-# negative perturbations better than positive ones, contrastive learning weakest; the gaps
-# grow with the difficulty of the task. The script trains each algorithm on digits and on a
-# harder task (digits with Gaussian pixel noise) over several seeds and prints the table
-# (test accuracy mean ± sd, wall time per epoch) and whether each part of the ordering holds.
+# Equilibrium propagation (PEP, NEP, CEP: positive, negative, centered) relaxes every layer
+# under $E + \beta C$. Contrastive learning and coupled learning (CpL) clamp the output layer
+# instead, at $o_- = o - \beta(o - y)$ or $o_+ = o + \beta(o - y)$ ($o$ the free outputs), and
+# relax the hidden layers under $E$. The published ordering: centered EP best, negative
+# perturbations better than positive ones, contrastive learning weakest; the gaps grow with
+# the difficulty of the task. The script trains each algorithm on digits and on a harder
+# task (digits with Gaussian pixel noise) over several seeds and prints the table (test
+# accuracy mean ± sd, wall time per epoch) and whether each part of the ordering holds.
 #
-# The default run is reduced (1 seed, 2 epochs, 400 training samples, digits only; about a
-# minute). ``SEVEN_FULL=1``: 3 seeds, both tasks, full training sets, ``SEVEN_EPOCHS``
-# (default 10) epochs; ``SEVEN_WORKERS=2`` runs the trainings in two processes. Dimensionless
-# units.
+# The default run is reduced (1 seed, 2 epochs, 400 training samples, digits only; well
+# under a minute). `SEVEN_FULL=1`: 3 seeds, both tasks, full training sets, `SEVEN_EPOCHS`
+# (default 10) epochs; `SEVEN_WORKERS=2` runs the trainings in two processes.
+# The default run takes seconds, so `PHYSLEARN_FAST=1` keeps its sizes and only makes sure
+# the trainings run in this process (a notebook's functions need not reach worker
+# processes); `SEVEN_FULL=1` wins over it. Dimensionless units.
 
 # %%
 import os
@@ -34,6 +46,7 @@ from threadpoolctl import threadpool_limits
 
 import physlearn as pl
 from physlearn.experiment.datasets import Dataset, digits
+from physlearn.experiment.fast import fast_mode
 from physlearn.experiment.optim import Momentum
 from physlearn.experiment.parallel import run_jobs
 from physlearn.experiment.plots import figure_dir
@@ -42,7 +55,9 @@ from physlearn.systems.hopfield import HopfieldNetwork
 
 FIGURES = figure_dir(globals().get("__file__"))
 FULL = os.environ.get("SEVEN_FULL", "0") == "1"
-WORKERS = int(os.environ.get("SEVEN_WORKERS", 1))
+# PHYSLEARN_FAST=1: the default sizes (seconds already), in one process; SEVEN_FULL wins
+FAST = fast_mode() and not FULL
+WORKERS = 1 if FAST else int(os.environ.get("SEVEN_WORKERS", 1))
 EPOCHS = int(os.environ.get("SEVEN_EPOCHS", 10 if FULL else 2))
 SEEDS = (0, 1, 2) if FULL else (0,)
 N_TRAIN = None if FULL else 400
@@ -88,6 +103,12 @@ def run(job):
             "failed": int(history.failed_batches)}
 
 
+# %% [markdown]
+# ## The trainings
+#
+# Every (task, algorithm, seed) trains a fresh network 64–hidden–10 (linear output layer)
+# with momentum SGD on mini-batches of 32, and records the test accuracy after every epoch.
+
 # %%
 jobs = [(task, name, seed) for task in tasks() for name in ALGORITHMS for seed in SEEDS]
 start = time.perf_counter()
@@ -97,6 +118,10 @@ print(f"{len(jobs)} trainings in {time.perf_counter() - start:.0f} s "
 
 # %% [markdown]
 # ## The table, and the published ordering
+#
+# With one seed and two epochs (the default) the ordering is a noisy test: small differences
+# may lie within the spread between seeds, which one seed cannot show; `SEVEN_FULL=1`
+# averages over three.
 
 # %%
 summary = {}
@@ -117,14 +142,19 @@ for task in tasks():
     print(f"  contrastive learning weakest: {min(mean, key=mean.get) == 'CL'} "
           f"(weakest: {min(mean, key=mean.get)})")
 
+# %% [markdown]
+# The test accuracy against the epoch, one line per algorithm (mean over the seeds).
+
 # %%
-fig, axes = plt.subplots(1, len(tasks()), figsize=(5.5 * len(tasks()), 3.8), squeeze=False)
+fig, axes = plt.subplots(1, len(tasks()), figsize=(5.5 * len(tasks()), 4.0), squeeze=False,
+                         layout="constrained")
 for ax, task in zip(axes[0], tasks()):
     for name in ALGORITHMS:
         curves = np.array([r["curve"] for r in results
                            if r["task"] == task and r["algorithm"] == name])
         ax.plot(np.arange(curves.shape[1]), curves.mean(axis=0), marker="o", ms=3, label=name)
-    ax.set(xlabel="epoch", ylabel="test accuracy", title=task, ylim=(0, 1))
+    ax.set(xlabel="epoch", ylabel="test accuracy (fraction)", title=task, ylim=(0, 1))
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.legend(fontsize=8, ncol=2)
-fig.tight_layout()
+fig.suptitle(f"seven algorithms, {len(SEEDS)} seed(s), β = {BETA}")
 fig.savefig(FIGURES / "seven_algorithms.png", dpi=110)
