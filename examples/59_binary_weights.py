@@ -205,3 +205,4 @@ fig = accuracy_curves({name: [r["curve"] for r in results if r["name"] == name]
                       title=f"digits, 64-{HIDDEN}-10, EP ({len(SEEDS)} seed(s))")
 fig.savefig(FIGURES / "binary_weights.png", dpi=110)
 print(f"done in {time.time() - start:.0f} s")
+fig  # noqa: B018  (the last expression of a cell: a notebook shows the figure)

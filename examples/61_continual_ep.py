@@ -235,3 +235,4 @@ fig = accuracy_curves({"C-EP": [r["curve"] for r in results]}, bar=BAR, figsize=
                       title=f"digits, 64-{HIDDEN}-10, C-EP ({len(SEEDS)} seed(s))")
 fig.savefig(FIGURES / "continual_ep_digits.png", dpi=110)
 print(f"done in {time.time() - start:.0f} s")
+fig  # noqa: B018  (the last expression of a cell: a notebook shows the figure)

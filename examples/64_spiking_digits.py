@@ -169,3 +169,4 @@ fig = accuracy_curves({name: [r["curve"] for r in results if r["name"] == name]
                       title=f"spiking networks on digits ({len(SEEDS)} seed(s))")
 fig.savefig(FIGURES / "spiking_digits.png", dpi=110)
 print(f"done in {time.time() - start:.0f} s")
+fig  # noqa: B018  (the last expression of a cell: a notebook shows the figure)

@@ -92,3 +92,14 @@ def test_fast_mode_unset_and_typo(monkeypatch):
     monkeypatch.setenv("PHYSLEARN_FAST", "yes")
     with pytest.raises(ValueError, match="PHYSLEARN_FAST='yes'"):
         fast_mode()
+
+
+def test_accuracy_curves_is_publishable():
+    from physlearn.experiment.plots import accuracy_curves
+
+    fig = accuracy_curves({"EP": [[10, 50, 80], [12, 55, 82]], "BP": [[10, 60, 90]]},
+                          title="digits (2 seeds)", bar=85)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["EP", "BP", "bar 85 %"]
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [11, 52.5, 81])
+    assert figure_problems(fig) == []
