@@ -299,8 +299,7 @@ def plot(histories, stats, path):
     ax2.set(xlabel="energy blocks (training rule)", ylabel="final test accuracy (%)",
             title=f"mean ± sd over {len(next(iter(histories.values())))} seed(s)")
     fig.suptitle(f"Deep Hopfield network ({DEPTH} hidden layers) split into energy blocks")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    fig.savefig(path, dpi=110)     # left open: a notebook shows it below the cell
 
 
 # %% [markdown]
