@@ -15,9 +15,13 @@ Both are even in ``p`` (time-reversal invariant) and separable, as the leapfrog 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from numba import njit
 
 from .leapfrog import SeparableHamiltonian
+from .leapfrog_kernels import Physics, compile_loops
 
 
 def log_cosh(z):
@@ -26,10 +30,35 @@ def log_cosh(z):
     return a + np.log1p(np.exp(-2.0 * a)) - np.log(2.0)
 
 
+# -- compiled physics of one oscillator (systems.leapfrog_kernels): P = (A, B), d = B u -------
+# V_i = ½ A_i q_i² − q_i d_i
+@njit(inline="always")
+def _linear_kick(P, i, a, d, w, acc, r, read, couple):
+    if read:
+        acc[0][r, i] += w * 0.5 * a * a
+    return P[0][i] * a - d, -a
+
+
+@njit(inline="always")
+def _linear_vjp(P, i, a, d, v, w, acc, r):
+    acc[0][r, i] += w * v * a
+    return P[0][i] * v, -v
+
+
+LINEAR_LOOPS = compile_loops(Physics(_linear_kick, _linear_vjp))
+
+
 class LinearHRUPhysics(SeparableHamiltonian):
     """``H = ½‖p‖² + ½ Σ A_i q_i² − qᵀBu`` (see module notes)."""
 
     linear = True
+    loops = LINEAR_LOOPS
+
+    @staticmethod
+    def packed(params):
+        """The parameters as the compiled loops take them: ``(A, B)``."""
+        return (np.ascontiguousarray(params["A"], dtype=float),
+                np.ascontiguousarray(params["B"], dtype=float))
 
     def __init__(self, n_dof, n_inputs):
         self.n_dof, self.n_inputs = n_dof, n_inputs
@@ -63,8 +92,46 @@ class LinearHRUPhysics(SeparableHamiltonian):
         return float(np.sqrt(max(np.max(params["A"]), 0.0)))
 
 
+# -- P = (A, B, b, [alpha]); V_i = (α/2) q_i² + log cosh(z_i)/A_i, z_i = A_i q_i + d_i + b_i ---
+@njit(inline="always")
+def _nonlinear_kick(P, i, a, d, w, acc, r, read, couple):
+    A = P[0][i]
+    z = A * a + d + P[2][i]
+    t = math.tanh(z)
+    c = t / A if read or couple else 0.0
+    if read:
+        z_abs = abs(z)
+        log_cosh = z_abs + math.log1p(math.exp(-2.0 * z_abs)) - math.log(2.0)
+        acc[0][r, i] += w * (c * a - log_cosh / (A * A))
+        acc[2][r, i] += w * c
+        acc[3][r] += w * 0.5 * a * a
+    return P[3][0] * a + t, c
+
+
+@njit(inline="always")
+def _nonlinear_vjp(P, i, a, d, v, w, acc, r):
+    A = P[0][i]
+    t = math.tanh(A * a + d + P[2][i])
+    s = v * (1.0 - t * t)
+    acc[0][r, i] += w * s * a
+    acc[2][r, i] += w * s
+    acc[3][r] += w * v * a
+    return P[3][0] * v + A * s, s
+
+
+NONLINEAR_LOOPS = compile_loops(Physics(_nonlinear_kick, _nonlinear_vjp))
+
+
 class NonlinearHRUPhysics(SeparableHamiltonian):
     """``H = ½‖p‖² + (α/2)‖q‖² + Σ log cosh(A q + B u + b)/A`` (see module notes)."""
+
+    loops = NONLINEAR_LOOPS
+
+    @staticmethod
+    def packed(params):
+        """The parameters as the compiled loops take them: ``(A, B, b, [alpha])``."""
+        A, B, b = (np.ascontiguousarray(params[k], dtype=float) for k in ("A", "B", "b"))
+        return A, B, b, np.reshape(np.asarray(params["alpha"], dtype=float), 1)
 
     def __init__(self, n_dof, n_inputs):
         self.n_dof, self.n_inputs = n_dof, n_inputs

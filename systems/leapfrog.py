@@ -89,6 +89,10 @@ class SeparableHamiltonian:
     n_inputs: int
     kinetic_params = frozenset()
     linear = False
+    #: compiled loops (:class:`~physlearn.systems.leapfrog_kernels.Loops`) for a bank of
+    #: unit-mass oscillators driven through ``d = B u``, with ``packed(params)`` giving the
+    #: parameter tuple they take; ``None``: the numpy loops of this module
+    loops = None
 
     def param_shapes(self):
         raise not_implemented(self, "param_shapes", "a dict name → shape of the block's parameters")
@@ -167,16 +171,14 @@ class SeparableHamiltonian:
 class Cotangents:
     """Loss gradients ``g_k = ∂L/∂q_k`` on the states ``k = 1 … K`` of one block.
 
-    Built from a final-time gradient only (``final``, shape (batch, n)), a dense sequence
-    (``dense``, shape (batch, K, n), entry ``k−1`` for state ``k``), or a function
-    ``fn(k) -> (batch, n)`` (e.g. a readout pulled back lazily).
+    Built from a final-time gradient only (``final``, shape (batch, n)) or a dense sequence
+    (``dense``, shape (batch, K, n), entry ``k−1`` for state ``k``).
     """
 
-    def __init__(self, n_steps, final=None, dense=None, fn=None):
+    def __init__(self, n_steps, final=None, dense=None):
         self.n_steps = n_steps
         self.final = final
         self.dense = dense
-        self.fn = fn
         if dense is not None and dense.shape[1] != n_steps:
             raise ValueError(f"cotangent sequence has {dense.shape[1]} steps, expected {n_steps}")
 
@@ -186,8 +188,6 @@ class Cotangents:
             return None
         if self.dense is not None:
             return self.dense[:, k - 1]
-        if self.fn is not None:
-            return self.fn(k)
         return self.final if k == self.n_steps else None
 
 
@@ -207,6 +207,7 @@ class Flow:
     ps: np.ndarray = None
     measure: dict = None       # ∫ ∂H/∂θ dt along the run (half-step read-out), per sample
     measure_inputs: np.ndarray = None  # δ ∂V/∂u_j, (batch, K, n_inputs)
+    positions: np.ndarray = None       # q_k after step k = 1 … K, (batch, K, n), when kept
 
 
 def check_stability(unit, params, scheme):
@@ -247,8 +248,8 @@ def forward(unit, params, q0, p0, inputs, scheme, **options):
     return flow
 
 
-def integrate(unit, params, q0, p0, inputs, scheme, *, visit=None, store=False, measure=False,
-              measure_inputs=False):
+def integrate(unit, params, q0, p0, inputs, scheme, *, store=False, positions=False,
+              measure=False, measure_inputs=False):
     """Free run ``S_{j+1} = M(S_j, u_j)`` for ``j = 0 … K−1``, unchecked (see :func:`forward`).
 
     Parameters
@@ -260,14 +261,24 @@ def integrate(unit, params, q0, p0, inputs, scheme, *, visit=None, store=False, 
         Initial state.
     inputs : ndarray, shape (batch, K, n_inputs)
     scheme : Leapfrog
-    visit : callable, optional
-        ``visit(k, q, p)`` after each step ``k = 1 … K`` (read-outs, recording).
     store : bool
         Keep the whole trajectory (for BPTT); memory ``O(K)``.
+    positions : bool
+        Keep the positions after every step (``Flow.positions``, for read-outs and coupled
+        blocks); memory ``O(K)``.
     measure, measure_inputs : bool
         Integrate the half-step read-outs ``δ ∂H/∂θ`` (and record ``δ ∂V/∂u_j``) along the free
         run: the ``ε = 0`` measurement of the one-sided echo estimate.
+
+    Notes
+    -----
+    A unit with compiled physics (a ``loops`` attribute, see
+    :mod:`~physlearn.systems.leapfrog_kernels`) runs its compiled loop; any other unit runs
+    the loop below, one numpy call per term and step.
     """
+    if getattr(unit, "loops", None) is not None:
+        return _integrate_compiled(unit, params, q0, p0, inputs, scheme, store, positions,
+                                   measure, measure_inputs)
     h, dt, decay = scheme.dt / 2, scheme.dt, scheme.decay
     batch, n_steps = inputs.shape[:2]
     q, p = np.array(q0, dtype=float), np.array(p0, dtype=float)
@@ -276,6 +287,8 @@ def integrate(unit, params, q0, p0, inputs, scheme, *, visit=None, store=False, 
         flow.qs = np.empty((batch, n_steps + 1, q.shape[-1]))
         flow.ps = np.empty_like(flow.qs)
         flow.qs[:, 0], flow.ps[:, 0] = q, p
+    if positions:
+        flow.positions = np.empty((batch, n_steps, q.shape[-1]))
     acc = {} if measure else None
     acc_u = np.empty((batch, n_steps, unit.n_inputs)) if measure_inputs else None
     for j in range(n_steps):
@@ -294,10 +307,118 @@ def integrate(unit, params, q0, p0, inputs, scheme, *, visit=None, store=False, 
         q, p = a + h * unit.kinetic_grad(params, p_new), p_new
         if store:
             flow.qs[:, j + 1], flow.ps[:, j + 1] = q, p
-        if visit is not None:
-            visit(j + 1, q, p)
+        if positions:
+            flow.positions[:, j] = q
     flow.q, flow.p, flow.measure, flow.measure_inputs = q, p, acc, acc_u
     return flow
+
+
+# -- compiled loops (units with a ``loops`` attribute) -----------------------------------------
+_NONE = np.empty((0, 0, 0))           # an option's array when the option is off
+_NONE1 = np.empty(0)
+
+
+def _rows(x, n):
+    return np.array(np.reshape(x, (-1, n)), dtype=float, order="C")
+
+
+def _accumulators(unit, rows):
+    return tuple(np.zeros((rows,) + tuple(shape)) for shape in unit.param_shapes().values())
+
+
+def _named_rows(unit, acc, lead):
+    """The accumulators as a dict name → ``(*lead, *shape)``."""
+    return {name: a.reshape(tuple(lead) + a.shape[1:])
+            for name, a in zip(unit.param_shapes(), acc)}
+
+
+def _per_step(unit, steps, n_steps, lead):
+    """Per-step accumulators (a row per (step, row)) as a list of dicts, and their sum."""
+    rows = int(np.prod(lead))
+    split = tuple(a.reshape((n_steps, rows) + a.shape[1:]) for a in steps)
+    listed = [_named_rows(unit, tuple(a[j] for a in split), lead) for j in range(n_steps)]
+    return listed, tuple(a.sum(axis=0) for a in split)
+
+
+def _integrate_compiled(unit, params, q0, p0, inputs, scheme, store, positions, measure,
+                        measure_inputs):
+    n = unit.n_dof
+    q, p = _rows(q0, n), _rows(p0, n)
+    rows, n_steps = q.shape[0], inputs.shape[1]
+    inputs = np.ascontiguousarray(np.broadcast_to(inputs, (rows,) + inputs.shape[1:]),
+                                  dtype=float)
+    qs = np.empty((rows, n_steps + 1, n)) if store else _NONE
+    ps = np.empty_like(qs) if store else _NONE
+    kept = np.empty((rows, n_steps, n)) if positions else _NONE
+    acc = _accumulators(unit, rows if measure else 0)
+    acc_u = np.empty((rows, n_steps, unit.n_inputs)) if measure_inputs else _NONE
+    unit.loops.run(unit.packed(params), q, p, inputs, _NONE1, _NONE, float(scheme.dt),
+                   scheme.decay, False, qs, ps, kept, acc, acc_u,
+                   half=scheme.kick == "half-step", read=measure, read_inputs=measure_inputs,
+                   dense=False)
+    shape = np.shape(q0)
+    return Flow(q.reshape(shape), p.reshape(shape), qs if store else None,
+                ps if store else None, _named_rows(unit, acc, (rows,)) if measure else None,
+                acc_u if measure_inputs else None, kept if positions else None)
+
+
+def _reversed_nudges(cotangents):
+    """Cotangents in the order a run backwards in time meets them (an echo, an adjoint
+    sweep): entry ``m`` is ``g_j``, ``j = K−1−m``, added after the ``m``-th step back (the
+    one that replays ``u_j``); zero after the last step (``g_0`` is never added)."""
+    if cotangents.dense is None:
+        return _NONE
+    nudges = np.zeros_like(cotangents.dense, dtype=float)
+    nudges[:, :-1] = cotangents.dense[:, -2::-1]
+    return nudges
+
+
+def _echo_compiled(unit, params, q, p, inputs, scheme, eps, cotangents, want_inputs, record):
+    # a run through the inputs reversed: echo step m replays u_j, j = K−1−m, then adds
+    # ε g_j; what it records is flipped back to the order of j
+    lead, n_steps = q.shape[:2], inputs.shape[1]
+    q, p = _rows(q, unit.n_dof), _rows(p, unit.n_dof)
+    rows = q.shape[0]
+    acc = _accumulators(unit, n_steps * rows if record else rows)
+    acc_u = np.empty((rows, n_steps, unit.n_inputs)) if want_inputs else _NONE
+    qs = np.empty((rows, n_steps + 1, unit.n_dof)) if record else _NONE
+    ps = np.empty_like(qs) if record else _NONE
+    unit.loops.run(unit.packed(params), q, p, np.asarray(inputs, dtype=float)[:, ::-1],
+                   np.ascontiguousarray(eps.ravel()), _reversed_nudges(cotangents),
+                   float(scheme.dt), scheme.decay, record, qs, ps, _NONE, acc,
+                   acc_u, half=scheme.kick == "half-step", read=True,
+                   read_inputs=want_inputs, dense=cotangents.dense is not None)
+    states = steps = None
+    if record:
+        states = np.concatenate([qs, ps], axis=-1)[:, ::-1].reshape(lead + (n_steps + 1, -1))
+        steps, acc = _per_step(unit, acc, n_steps, lead)
+        steps = steps[::-1]
+    return Echo(_named_rows(unit, acc, lead),
+                acc_u[:, ::-1].reshape(lead + acc_u.shape[1:]) if want_inputs else None,
+                q.reshape(lead + (-1,)), p.reshape(lead + (-1,)), states, steps)
+
+
+def _backward_compiled(unit, params, flow, inputs, scheme, cotangents, lq, want_inputs,
+                       record):
+    # the sweep runs through reversed views; what it records is flipped back
+    batch, n_steps = inputs.shape[:2]
+    n = unit.n_dof
+    lq, lp = _rows(lq, n), np.zeros((batch, n))
+    grads = _accumulators(unit, n_steps * batch if record else batch)
+    grads_u = np.empty((batch, n_steps, unit.n_inputs)) if want_inputs else _NONE
+    adjoints = np.empty((batch, n_steps + 1, 2 * n)) if record else _NONE
+    unit.loops.backward(unit.packed(params), flow.qs, flow.ps,
+                        np.asarray(inputs, dtype=float)[:, ::-1], _reversed_nudges(cotangents),
+                        float(scheme.dt), scheme.decay, record, lq, lp, grads, grads_u,
+                        adjoints, half=scheme.kick == "half-step", read_inputs=want_inputs,
+                        dense=cotangents.dense is not None)
+    steps = None
+    if record:
+        steps, grads = _per_step(unit, grads, n_steps, (batch,))
+        steps = steps[::-1]
+    return Adjoint(_named_rows(unit, grads, (batch,)),
+                   grads_u[:, ::-1] if want_inputs else None, lq, lp,
+                   adjoints[:, ::-1] if record else None, steps)
 
 
 @dataclass
@@ -357,6 +478,9 @@ def echo(unit, params, q_final, p_final, inputs, scheme, eps, cotangents, *,
     g = cotangents.at(n_steps)
     if g is not None:
         p += eps * g
+    if getattr(unit, "loops", None) is not None:
+        return _echo_compiled(unit, params, q, p, inputs, scheme, eps, cotangents, want_inputs,
+                              record)
     acc = {}
     acc_u = np.empty((eps.shape[0], batch, n_steps, unit.n_inputs)) if want_inputs else None
     states = np.empty((eps.shape[0], batch, n_steps + 1, 2 * q.shape[-1])) if record else None
@@ -425,6 +549,9 @@ def backward(unit, params, flow, inputs, scheme, cotangents, *, want_inputs=Fals
     g = cotangents.at(n_steps)
     if g is not None:
         lq = lq + g
+    if getattr(unit, "loops", None) is not None:
+        return _backward_compiled(unit, params, flow, inputs, scheme, cotangents, lq,
+                                  want_inputs, record)
     grads = {}
     grads_u = np.empty((batch, n_steps, unit.n_inputs)) if want_inputs else None
     adjoints = np.empty((batch, n_steps + 1, 2 * n)) if record else None

@@ -169,10 +169,13 @@ class TrajectorySystem(System):
         return g
 
     def read_param_grad(self, q, g_out):
-        """Per-sample ``dL/dθ`` of the readout parameters for one read-out time."""
+        """Per-sample ``dL/dθ`` of the readout parameters: ``q`` and ``g_out`` of shape
+        (batch, n) for one read-out time, or (batch, T, n) summed over the times."""
         if "C" not in self.params:
             return {}
-        return {"C": g_out[:, :, None] * q[:, None, :], "d": g_out}
+        if q.ndim == 2:
+            return {"C": g_out[:, :, None] * q[:, None, :], "d": g_out}
+        return {"C": np.einsum("bto,btn->bon", g_out, q), "d": g_out.sum(axis=1)}
 
     # -- inputs -----------------------------------------------------------------------------
     def check_inputs(self, x):
@@ -237,60 +240,41 @@ class TrajectorySystem(System):
         batch, n_steps = x.shape[:2]
         units = self.blocks()
         inputs, positions, flows = [x], [], []
-        top_state = {}
         for index, (unit, _) in enumerate(units):
             top = index == len(units) - 1
             zeros = np.zeros((batch, unit.n_dof))
-            record = None if top else np.empty((batch, n_steps, unit.n_dof))
-            visit = self._visitor(record, top, y, cost, top_state, batch, n_steps)
             flow = lf.forward(unit, self.local(index), zeros, zeros, inputs[index], self.scheme,
-                              visit=visit, store=store, measure=measure,
+                              store=store, positions=not top or self.readout == "trajectory",
+                              measure=measure,
                               measure_inputs=measure and (index > 0 or measure_inputs))
             flows.append(flow)
-            positions.append(record)
+            positions.append(None if top else flow.positions)
             if not top:
-                inputs.append(self.couple(index, record))
+                inputs.append(self.couple(index, flow.positions))
         run = Run(inputs, positions, flows, None)
-        self._finish_readout(run, y, cost, top_state, n_steps)
+        self._finish_readout(run, y, cost, n_steps)
         return run
 
-    def _visitor(self, record, top, y, cost, state, batch, n_steps):
-        if not top:
-            def visit(k, q, p):
-                record[:, k - 1] = q
-            return visit
-        if self.readout != "trajectory":
-            return None
-        state["outputs"] = np.empty((batch, n_steps, self.n_outputs))
-        if y is not None:
-            state["g_out"] = np.empty_like(state["outputs"])
-            state["grads"] = {}
-
-        def visit(k, q, p):
-            o = self.read(q)
-            state["outputs"][:, k - 1] = o
-            if y is not None:
-                g = cost.gradient(o, y[:, k - 1]) / n_steps
-                state["g_out"][:, k - 1] = g
-                lf._add(state["grads"], self.read_param_grad(q, g))
-        return visit
-
-    def _finish_readout(self, run, y, cost, state, n_steps):
-        q_top = run.flows[-1].q
+    def _finish_readout(self, run, y, cost, n_steps):
+        flow = run.flows[-1]
         if self.readout == "final":
-            run.outputs = self.read(q_top)
+            run.outputs = self.read(flow.q)
             if y is not None:
                 g = cost.gradient(run.outputs, y)
                 run.loss = cost.value(run.outputs, y)
                 run.cotangents = lf.Cotangents(n_steps, final=self.read_vjp(g))
-                run.readout_grads = self.read_param_grad(q_top, g)
+                run.readout_grads = self.read_param_grad(flow.q, g)
             return
-        run.outputs = state["outputs"]
+        # a trajectory read-out: every step at once, from the kept positions
+        q, flow.positions = flow.positions, None
+        run.outputs = self.read(q)
         if y is not None:
-            g_out = state["g_out"]
+            batch, n_out = y.shape[0], y.shape[-1]
+            g = cost.gradient(run.outputs.reshape(-1, n_out), y.reshape(-1, n_out))
+            g = g.reshape(batch, n_steps, n_out) / n_steps
             run.loss = np.mean(cost.value(run.outputs, y), axis=1)
-            run.cotangents = lf.Cotangents(n_steps, fn=lambda k: self.read_vjp(g_out[:, k - 1]))
-            run.readout_grads = state["grads"]
+            run.cotangents = lf.Cotangents(n_steps, dense=self.read_vjp(g))
+            run.readout_grads = self.read_param_grad(q, g)
 
     def predict(self, x):
         """Outputs of the free run: (batch, n_out), or (batch, T, n_out) for a trajectory."""

@@ -1,0 +1,220 @@
+"""Compiled leapfrog loops (numba) for banks of oscillators driven through an input map.
+
+A Python loop over time steps costs microseconds per step whatever the work inside, which
+dominates a small block (32 oscillators, batch 4: ~200 flops per step). A block whose
+potential is a sum of one-oscillator terms driven through a linear input map,
+
+    V(q, u) = Σ_i V_i(q_i, d_i),    d = B u,
+
+(both Hamiltonian recurrent units) gets the free run, the RHEL echo and the BPTT adjoint of
+:mod:`physlearn.systems.leapfrog` as compiled loops instead: the same drift–kick–drift map,
+the same half-step read-outs, the same adjoint. A loop takes one sample (row) at a time, step
+after step; a step is one pass over the oscillators (drift, force, kick and the oscillator's
+own read-outs, unit-stride so that the compiler vectorises it) between the drive ``d = B u``
+and the read-outs that involve the inputs, ``∂V/∂B_ik = c_i u_k`` and
+``∂V/∂u_k = Σ_i c_i B_ik`` with ``c_i = ∂V_i/∂d_i``. Every option of the Python loops is
+covered (stored trajectories, kept positions, free-run measurements, input read-outs,
+recorded echo states, adjoints and per-step read-outs, friction and the start-of-step kick),
+so such a block takes no other path. An echo is a free run through the inputs reversed (a
+reversed view, no copy).
+
+The physics is a :class:`Physics` of two numba functions of oscillator ``i`` of one row
+(``P`` is the tuple of the block's parameter arrays with the input map ``B`` at ``P[1]``,
+``a`` the position where the force is read, ``d`` the oscillator's drive, ``w`` a weight,
+``acc`` the tuple of per-row accumulators in the order of ``P``, ``r`` the accumulator row):
+
+* ``kick(P, i, a, d, w, acc, r, read, couple) -> (∂V_i/∂q_i, ∂V_i/∂d_i)``, adding
+  ``w ∂V_i/∂θ`` for the oscillator's own parameters (all but ``B``) to ``acc[·][r]`` when
+  ``read``; the second value is only used when ``couple``;
+* ``vjp(P, i, a, d, v, w, acc, r) -> (v ∂²V_i/∂q_i², v ∂²V_i/∂d_i∂q_i)``, adding
+  ``w v ∂²V_i/∂θ∂q_i`` for the oscillator's own parameters to ``acc[·][r]``.
+
+The kinetic term is ``T = ½‖p‖²`` (unit masses): velocity ``p``, no kinetic parameters.
+A loop is compiled (at its first call, a second or two) for each combination of the options
+that act inside the oscillator loop: the kick's position, the read-outs, the nudges; there
+they are constants, so the loop carries no branch it does not take. Compiled code is not
+cached on disk (numba cannot cache closures), so every process compiles what it uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from numba import njit
+
+# reassociation and fused multiply-adds let the oscillator loop vectorise; NaN and inf keep
+# their IEEE meaning (a diverging run must end non-finite, and is refused as such)
+_FAST = {"contract", "reassoc", "nsz", "arcp"}
+
+
+@dataclass(frozen=True)
+class Physics:
+    """The numba functions of one oscillator's potential (see the module notes)."""
+
+    kick: Callable
+    vjp: Callable
+
+
+@dataclass
+class Loops:
+    """The compiled runs (free run and echo) and adjoint of one :class:`Physics`, one loop
+    per set of options (compiled at first use)."""
+
+    physics: Physics
+    _compiled: dict = field(default_factory=dict, repr=False)
+
+    def run(self, *args, half, read, read_inputs, dense):
+        """A run (see :func:`_run`); the keywords select the compiled loop."""
+        return self._get(_run, half, read, read_inputs, dense)(*args)
+
+    def backward(self, *args, half, read_inputs, dense):
+        """The adjoint sweep (see :func:`_backward`); the keywords select the compiled
+        loop."""
+        return self._get(_backward, half, read_inputs, dense)(*args)
+
+    def _get(self, make, *options):
+        key = (make.__name__,) + tuple(bool(o) for o in options)
+        if key not in self._compiled:
+            self._compiled[key] = make(self.physics, *key[1:])
+        return self._compiled[key]
+
+
+def compile_loops(physics: Physics) -> Loops:
+    """The leapfrog loops around ``physics`` (each compiled at its first call)."""
+    return Loops(physics)
+
+
+@njit(inline="always")
+def _drive(BT, u, out):
+    """``out = B u`` (``BT`` is ``Bᵀ``, (n_in, n))."""
+    out[:] = 0.0
+    for k in range(u.size):
+        uk = u[k]
+        for i in range(out.size):
+            out[i] += BT[k, i] * uk
+
+
+@njit(inline="always")
+def _outer_add(acc, row, c, u, w):
+    """``acc[row] += w c uᵀ`` (the input map's read-out, ``∂V/∂B_ik = c_i u_k``)."""
+    for k in range(u.size):
+        wu = w * u[k]
+        for i in range(c.size):
+            acc[row, i, k] += c[i] * wu
+
+
+@njit(inline="always")
+def _contract(BT, c, w, out, r, j):
+    """``out[r, j] = w Bᵀ c`` (the inputs' read-out, ``∂V/∂u_k = Σ_i c_i B_ik``)."""
+    for k in range(BT.shape[0]):
+        total = 0.0
+        for i in range(c.size):
+            total += BT[k, i] * c[i]
+        out[r, j, k] = w * total
+
+
+def _run(physics, half, read, read_inputs, dense):
+    """A run from ``(q, p)`` through the inputs in order, compiled for ``half`` (the force at
+    the half step, or at the start of the step), ``read`` (the read-outs ``δ ∂V/∂θ``),
+    ``read_inputs`` (``δ ∂V/∂u`` per step) and ``dense`` (nudges).
+
+    Rows ``r = s·batch + b`` run sample ``b``; with ``dense`` the momenta of row ``r`` are
+    nudged by ``eps[s] nudges[b, j]`` after step ``j`` (an echo is such a run through the
+    inputs reversed). ``per_step``: ``acc`` has a row per (step, row), ``j·rows + r``.
+    """
+    kick = physics.kick
+    couple = read or read_inputs
+
+    @njit(nogil=True, fastmath=_FAST)
+    def run(P, q, p, inputs, eps, nudges, dt, decay, per_step, qs, ps, positions, acc, acc_u):
+        # q, p: (rows, n), updated in place; qs, ps[r, k] (when sized) hold S_k,
+        # positions[r, j] (when sized) the positions after step j
+        batch, n_steps, n_in = inputs.shape
+        rows, n = q.shape
+        store, keep = qs.shape[0] > 0, positions.shape[0] > 0
+        h = 0.5 * dt
+        BT = np.ascontiguousarray(P[1].T)           # (n_in, n): loops over i run unit-stride
+        u, d, c = np.empty(n_in), np.empty(n), np.empty(n)
+        for r in range(rows):
+            s, b = r // batch, r % batch
+            qr, pr = q[r], p[r]
+            if store:
+                qs[r, 0] = qr
+                ps[r, 0] = pr
+            for j in range(n_steps):
+                for k in range(n_in):                   # inputs may be a reversed view
+                    u[k] = inputs[b, j, k]
+                row = j * rows + r if per_step else r
+                _drive(BT, u, d)
+                for i in range(n):
+                    a = qr[i] + h * pr[i]
+                    force, c[i] = kick(P, i, a if half else qr[i], d[i], dt, acc, row, read,
+                                       couple)
+                    pr[i] = decay * pr[i] - dt * force
+                    qr[i] = a + h * pr[i]
+                if read:
+                    _outer_add(acc[1], row, c, u, dt)
+                if read_inputs:
+                    _contract(BT, c, dt, acc_u, r, j)
+                if dense:
+                    for i in range(n):
+                        pr[i] += eps[s] * nudges[b, j, i]
+                if store:
+                    for i in range(n):
+                        qs[r, j + 1, i] = qr[i]
+                        ps[r, j + 1, i] = pr[i]
+                if keep:
+                    for i in range(n):
+                        positions[r, j, i] = qr[i]
+
+    return run
+
+
+def _backward(physics, half, read_inputs, dense):
+    """The adjoint of a stored run ``qs, ps`` (states 0 … K), sweeping back: its ``m``-th step
+    undoes step ``K−1−m``, with the input ``inputs[r, m]`` (the caller passes the inputs and
+    the nudges reversed), and adds ``nudges[r, m]`` to ``λ_q`` after it."""
+    vjp = physics.vjp
+
+    @njit(nogil=True, fastmath=_FAST)
+    def backward(P, qs, ps, inputs, nudges, dt, decay, per_step, lq, lp, grads, grads_u,
+                 adjoints):
+        # lq, lp: (rows, n), from dL/dS_K to dL/dS_0; with per_step, adjoints[r, m] is λ
+        # after m steps back and grads has a row per (step, row), m·rows + r
+        rows, n_steps, n_in = inputs.shape
+        n = lq.shape[1]
+        h = 0.5 * dt
+        BT = np.ascontiguousarray(P[1].T)
+        u, d, c = np.empty(n_in), np.empty(n), np.empty(n)
+        for r in range(rows):
+            lqr, lpr = lq[r], lp[r]
+            if per_step:
+                adjoints[r, 0, :n] = lqr
+                adjoints[r, 0, n:] = lpr
+            for m in range(n_steps):
+                for k in range(n_in):
+                    u[k] = inputs[r, m, k]
+                row = m * rows + r if per_step else r
+                _drive(BT, u, d)
+                jj = n_steps - 1 - m                           # the step undone
+                for i in range(n):
+                    a = qs[r, jj, i] + h * ps[r, jj, i]
+                    lp_new = lpr[i] + h * lqr[i]              # q' = a + h p'
+                    hv, c[i] = vjp(P, i, a if half else qs[r, jj, i], d[i], lp_new, -dt,
+                                   grads, row)                # p' = e^{−γδ}p − δ∂V/∂q
+                    old = lqr[i]
+                    lqr[i] = old - dt * hv
+                    lpr[i] = decay * lp_new + h * (lqr[i] if half else old)  # a = q + hp
+                _outer_add(grads[1], row, c, u, -dt)
+                if read_inputs:
+                    _contract(BT, c, -dt, grads_u, r, m)
+                if dense:
+                    for i in range(n):
+                        lqr[i] += nudges[r, m, i]
+                if per_step:
+                    adjoints[r, m + 1, :n] = lqr
+                    adjoints[r, m + 1, n:] = lpr
+
+    return backward
