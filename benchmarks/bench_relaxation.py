@@ -12,7 +12,8 @@ energy from the same start to the same gradient tolerance, for
 * **an elastic network**: ``ElasticNetwork.random(10_000)`` (a Delaunay spring network with
   its convex hull pinned, ~30,000 springs), 2 source strains and 3 target strains, source
   strains ``0.05 × standard normal``. physlearn: damped (modified) Newton on the free
-  positions with the sparse Hessian.
+  positions with the sparse Hessian, whose positive-definite factorisation later steps
+  reuse while the residual contracts (chord steps; the final step is a fresh Newton step).
 
 ``quick=True`` uses a 32 × 32 grid (1,024 nodes) and a 1,000-node spring network.
 

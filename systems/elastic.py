@@ -483,7 +483,7 @@ class ElasticNetwork(EquilibriumSystem):
     def _minimise(self, x, nudge, s0, boundary, what=None):
         """Minimise ``E + βC`` over the free coordinates by damped (modified) Newton."""
         def newton_step(state, r):
-            return newton_direction(self.hessian(state, nudge), r, len(r))
+            return newton_direction(self.hessian(state, nudge), r, len(r), keep_factor=True)
 
         return relax(self, lambda s: self._state(s, x, nudge, boundary), s0, nudge,
                      newton_step, what=what)

@@ -16,6 +16,9 @@ import scipy.sparse.linalg as spla
 from physlearn.nudges import Nudge
 from physlearn.system import ConvergenceError
 
+CHORD_CONTRACTION = 0.25    # a chord step is kept while the residual shrinks by this factor
+CHORD_HALVINGS = 3          # a chord step that needs more halvings gives way to fresh Newton
+
 
 def damped_newton(s0, merit, gradient, newton_step, *, tol, max_iter, what="system",
                   max_halvings=60):
@@ -33,7 +36,9 @@ def damped_newton(s0, merit, gradient, newton_step, *, tol, max_iter, what="syst
     newton_step : callable
         ``newton_step(s, r) -> (d, exact)``: the direction ``d`` (the step is ``s − t d``) and,
         per sample, whether it is the exact Newton direction of a positive-definite Hessian
-        (see :func:`newton_direction`).
+        (see :func:`newton_direction`). It may return ``(d, exact, solve)`` with ``solve(r)``
+        the solve with the same (factorised) Hessian: then, while the iteration contracts,
+        the later steps reuse it (see Notes).
     tol : float
         Convergence when ``‖r‖∞ < tol`` for every sample; one more full Newton step then takes
         the residual to round-off (kept only where it does not grow).
@@ -61,21 +66,40 @@ def damped_newton(s0, merit, gradient, newton_step, *, tol, max_iter, what="syst
     Hessian is positive definite and Newton converges quadratically on the residual; where
     the Hessian is indefinite (a saddle region) only a decrease of the merit is accepted, so
     saddles repel the iteration instead of attracting it.
+
+    *Chord steps.* When ``newton_step`` offers the solve of its Hessian and that Hessian was
+    positive definite for every sample, the next steps reuse it (``d = H_k⁻¹ r``, a descent
+    direction) as long as each step shrinks the largest residual by at least
+    ``CHORD_CONTRACTION``; otherwise, or where a chord step is not accepted within
+    ``CHORD_HALVINGS`` halvings, a fresh Newton step is taken. Near a minimum, where the
+    Hessian changes little over the remaining steps, this trades factorisations for solves.
+    The final step (the polish, which also checks that the end point is a minimum) is always
+    a fresh Newton step.
     """
     s = np.array(s0, dtype=float)
     r = gradient(s)
     f = merit(s) if merit is not None else None
+    chord, last = None, np.inf
     for step in range(max_iter):
         res = np.max(np.abs(r), axis=1)
         if np.all(res < tol):
             return _polish(s, r, gradient, newton_step, merit is not None, what)
-        d, exact = newton_step(s, r)
-        if not np.all(np.isfinite(d)):
-            raise ConvergenceError(
-                f"{what}: Newton step diverged at step {step}: residual max|dF/ds| = "
-                f"{np.max(res):.3e}; E + beta*C has no minimum (a large negative nudge?)")
-        t, trial, r_t, f_t = _line_search(s, r, f, d, exact, merit, gradient, res < tol,
-                                          max_halvings)
+        t = None
+        if chord is not None and np.max(res) <= CHORD_CONTRACTION * last:
+            d = chord(r)                  # H_k positive definite: a descent direction
+            if np.all(np.isfinite(d)):
+                t, trial, r_t, f_t = _line_search(s, r, f, d, np.ones(len(s), bool), merit,
+                                                  gradient, res < tol, CHORD_HALVINGS)
+        last = np.max(res)
+        if t is None:                     # a fresh Newton step (also where a chord step failed)
+            d, exact, *solve = newton_step(s, r)
+            chord = solve[0] if solve and np.all(exact) else None
+            if not np.all(np.isfinite(d)):
+                raise ConvergenceError(
+                    f"{what}: Newton step diverged at step {step}: residual max|dF/ds| = "
+                    f"{np.max(res):.3e}; E + beta*C has no minimum (a large negative nudge?)")
+            t, trial, r_t, f_t = _line_search(s, r, f, d, exact, merit, gradient, res < tol,
+                                              max_halvings)
         if t is None:
             raise ConvergenceError(
                 f"{what}: Newton line search failed at step {step}: residual "
@@ -115,7 +139,7 @@ def _line_search(s, r, f, d, exact, merit, gradient, frozen, max_halvings):
 
 def _polish(s, r, gradient, newton_step, minimising, what):
     """One more full Newton step, kept for the samples whose residual does not grow."""
-    d, exact = newton_step(s, r)
+    d, exact, *_ = newton_step(s, r)
     if minimising and not np.all(exact):
         bad = np.flatnonzero(~exact)[:5]
         raise ConvergenceError(
@@ -128,7 +152,7 @@ def _polish(s, r, gradient, newton_step, minimising, what):
     return np.where(better[:, None], trial, s)
 
 
-def newton_direction(H, r, batch, max_shifts=40):
+def newton_direction(H, r, batch, max_shifts=40, keep_factor=False):
     """Solve ``H d = r`` for a block-diagonal symmetric ``H``; modify indefinite blocks.
 
     Parameters
@@ -137,12 +161,17 @@ def newton_direction(H, r, batch, max_shifts=40):
         Block-diagonal (one ``n × n`` block per sample) symmetric Hessian.
     r : ndarray, shape (batch, n)
     batch : int
+    keep_factor : bool, default False
+        Also return the solve with the factorisation (for :func:`damped_newton`'s chord
+        steps).
 
     Returns
     -------
     d : ndarray, shape (batch, n)
     exact : ndarray of bool, shape (batch,)
         True where the block was positive definite (``d`` is the Newton direction).
+    solve : callable, only with ``keep_factor``
+        ``solve(r) -> d`` with the (possibly shifted) factorised ``H``.
 
     Notes
     -----
@@ -168,8 +197,9 @@ def newton_direction(H, r, batch, max_shifts=40):
             owner = np.argsort(lu.perm_c) // n    # sample owning each pivot
             bad[owner[~(pivots > 0)]] = True
         if not np.any(bad):
-            d = lu.solve(np.ascontiguousarray(r, dtype=float).ravel()).reshape(batch, n)
-            return d, tau == 0
+            def solve(rhs, lu=lu):
+                return lu.solve(np.ascontiguousarray(rhs, dtype=float).ravel()).reshape(batch, n)
+            return (solve(r), tau == 0, solve) if keep_factor else (solve(r), tau == 0)
         tau = np.where(bad, np.maximum(2.0 * tau, 1e-3 * scale), tau)
     raise ConvergenceError("could not make the Hessian positive definite by diagonal shifts")
 

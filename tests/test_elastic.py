@@ -116,6 +116,33 @@ def test_buckling_saddle_is_refused_and_minimum_found():
     assert eig.min() > 0                              # a minimum, not a saddle
 
 
+def test_chord_steps_reach_the_fresh_newton_minimum_with_fewer_factorisations(monkeypatch):
+    """damped_newton reuses a positive-definite factorisation while the residual contracts:
+    the same equilibrium (to round-off) as fresh Newton steps, with fewer sparse LU."""
+    import scipy.sparse.linalg as spla
+
+    from physlearn.systems import solvers
+
+    big = ElasticNetwork.random(400, n_sources=2, n_targets=3, seed=1)
+    x = 0.05 * np.random.default_rng(1).normal(size=(3, 2))
+    counted = {"n": 0}
+    splu = spla.splu
+
+    def counting(*args, **kwargs):
+        counted["n"] += 1
+        return splu(*args, **kwargs)
+
+    monkeypatch.setattr(spla, "splu", counting)
+    chord = big.equilibrium(x)
+    with_chord = counted["n"]
+    monkeypatch.setattr(solvers, "CHORD_CONTRACTION", 0.0)      # every step a fresh Newton
+    counted["n"] = 0
+    fresh = big.equilibrium(x)
+    assert with_chord < counted["n"]
+    assert relative_error({"s": chord.s}, {"s": fresh.s}) < 1e-12
+    assert np.max(np.abs(big.residual(chord))) < 1e-10
+
+
 def test_non_convergence_raises_with_the_residual(problem):
     x, _ = problem
     net = ElasticNetwork.random(40, n_sources=2, n_targets=3, seed=3, max_iter=1)
