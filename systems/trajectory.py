@@ -307,8 +307,7 @@ class TrajectorySystem(System):
     def _named(unit, prefix, measure, lead):
         out = {}
         for name, shape in unit.param_shapes().items():
-            value = measure.get(name, 0.0)
-            out[prefix + name] = np.broadcast_to(value, tuple(lead) + tuple(shape))
+            out[prefix + name] = _shaped(measure.get(name, 0.0), tuple(lead) + tuple(shape))
         return out
 
     def pullback(self, run, index, input_grad):
@@ -354,11 +353,9 @@ class TrajectorySystem(System):
 
     def _complete(self, grads, batch):
         """Every parameter present, float64, ``(batch, *shape)``."""
-        out = {}
-        for name, shape in self.param_shapes.items():
-            value = grads.get(name, 0.0)
-            out[name] = np.array(np.broadcast_to(value, (batch,) + tuple(shape)), dtype=float)
-        return out
+        return {name: np.array(_shaped(grads.get(name, 0.0), (batch,) + tuple(shape)),
+                               dtype=float)
+                for name, shape in self.param_shapes.items()}
 
     def exact_gradient(self, x, y, cost):
         """BPTT ``dL/dθ``, batch mean (the reference every echo rule is checked against)."""
@@ -372,6 +369,12 @@ class TrajectorySystem(System):
         """Energy of block ``index`` at the given state and input (for conservation checks)."""
         unit, _ = self.blocks()[index]
         return unit.energy(self.local(index), q, p, u)
+
+
+def _shaped(value, shape):
+    """``value`` broadcast to ``shape`` (itself when it has that shape already: the common
+    case, and ``np.broadcast_to`` costs microseconds)."""
+    return value if np.shape(value) == shape else np.broadcast_to(value, shape)
 
 
 def check_count(name, value, low=0):
