@@ -211,7 +211,7 @@ def jacobi_condition(K):
     return float(hi / lo) if lo > 0 else np.inf
 
 
-def solve(H, R, *, method="auto", rtol=None, memory=MEMORY, max_shifts=40):
+def solve(H, R, *, method="auto", rtol=None, memory=MEMORY, max_shifts=40, keep_factor=False):
     """Solve ``H_b d_b = r_b`` for every sample; shift indefinite blocks (modified Newton).
 
     Parameters
@@ -226,6 +226,10 @@ def solve(H, R, *, method="auto", rtol=None, memory=MEMORY, max_shifts=40):
         Bytes a chunk of factorisations may take.
     max_shifts : int
         Shift doublings before :class:`ConvergenceError`.
+    keep_factor : bool, default False
+        Also return ``solve(R)``, the solves with the factorisations just made (for the
+        chord steps of :func:`~physlearn.systems.solvers.damped_newton`); None when a sample
+        was solved by conjugate gradients (nothing to reuse).
 
     Returns
     -------
@@ -238,6 +242,7 @@ def solve(H, R, *, method="auto", rtol=None, memory=MEMORY, max_shifts=40):
     d = np.zeros_like(R)
     exact = np.ones(len(R), bool)
     todo = np.arange(len(R))
+    factors = []                      # (sample rows, solve of those rows) per factorisation
     if method == "cg":
         rtol = np.full(len(R), _CG_TOL_FLOOR) if rtol is None else np.maximum(rtol,
                                                                               _CG_TOL_FLOOR)
@@ -246,30 +251,44 @@ def solve(H, R, *, method="auto", rtol=None, memory=MEMORY, max_shifts=40):
         method = _direct_method(H)
     if len(todo):
         solver = _dense if method == "dense" else _sparse_chunks
-        d[todo], exact[todo] = solver(H, R, todo, memory, max_shifts)
-    return d, exact
+        d[todo], exact[todo] = solver(H, R, todo, memory, max_shifts, factors)
+    if not keep_factor:
+        return d, exact
+    return d, exact, (_reuse(factors, H.n) if len(todo) == len(R) else None)
+
+
+def _reuse(factors, n):
+    """``solve(R)`` with the kept factorisations, each for its samples."""
+    def solve(R):
+        R = np.ascontiguousarray(R, dtype=float)
+        out = np.empty((len(R), n))
+        for rows, fn in factors:
+            out[rows] = fn(R[rows])
+        return out
+    return solve
 
 
 def _shift_scale(H):
     return max(float(np.max(np.abs(H.K.diagonal()), initial=0.0)), 1e-12)
 
 
-def _dense(H, R, rows, memory, max_shifts):
+def _dense(H, R, rows, memory, max_shifts, factors):
     """One dense Cholesky per sample; a failed one is retried shifted."""
     d = np.empty((len(rows), H.n))
     exact = np.ones(len(rows), bool)
     scale = _shift_scale(H)
     with serial_blas() if H.n < _SERIAL_BELOW else contextlib.nullcontext():
-        _dense_loop(H, R, rows, d, exact, scale, max_shifts)
+        _dense_loop(H, R, rows, d, exact, scale, max_shifts, factors)
     return d, exact
 
 
-def _dense_loop(H, R, rows, d, exact, scale, max_shifts):
+def _dense_loop(H, R, rows, d, exact, scale, max_shifts, factors):
     for i, b in enumerate(rows):
         factor, tau = shifted_cholesky(lambda tau, b=b: H.block(b, tau, dense=True), scale,
                                        max_shifts)
         d[i] = cho_solve(factor, R[b])
         exact[i] = tau == 0.0
+        factors.append(([b], lambda rhs, factor=factor: cho_solve(factor, rhs[0])[None]))
 
 
 def shifted_cholesky(matrix, scale, max_shifts=40, diagonal=None):
@@ -334,7 +353,7 @@ def cho_solve(factor, r):
     return x
 
 
-def _sparse_chunks(H, R, rows, memory, max_shifts):
+def _sparse_chunks(H, R, rows, memory, max_shifts, factors):
     """Sparse LDLᵀ over chunks of samples, the chunk bounded by the fill of one factor."""
     from physlearn.systems.solvers import newton_direction
 
@@ -349,6 +368,8 @@ def _sparse_chunks(H, R, rows, memory, max_shifts):
             if np.all(first.U.diagonal() > 0):     # LDLᵀ with positive pivots: H_b > 0, and
                 d[0] = first.solve(np.ascontiguousarray(R[rows[0]], dtype=float))
                 done = 1                           # the probe's factor is that sample's solve
+                factors.append(([rows[0]], lambda rhs, lu=first: lu.solve(
+                    np.ascontiguousarray(rhs[0]))[None]))
         except RuntimeError:               # a zero pivot: keep the dense bound
             pass
     per_sample = 16 * fill + 64 * H.n
@@ -356,8 +377,9 @@ def _sparse_chunks(H, R, rows, memory, max_shifts):
     for start in range(done, len(rows), chunk):
         sel = rows[start:start + chunk]
         block = sp.block_diag([H.block(b) for b in sel], format="csc")
-        d[start:start + len(sel)], exact[start:start + len(sel)] = newton_direction(
-            block, R[sel], len(sel), max_shifts=max_shifts)
+        d[start:start + len(sel)], exact[start:start + len(sel)], chunk_solve = \
+            newton_direction(block, R[sel], len(sel), max_shifts=max_shifts, keep_factor=True)
+        factors.append((sel, chunk_solve))
     return d, exact
 
 

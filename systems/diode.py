@@ -680,14 +680,23 @@ class NonlinearResistorNetwork(ResistorNetwork):
         """
         H = self.batch_hessian(state, nudge)
         rtol = np.minimum(1e-2, np.max(np.abs(r), axis=1))
-        d = np.zeros_like(r)
-        if np.all(active):
-            d[:], exact = batched.solve(H, r, method=self._solver_method(), rtol=rtol)
-            return d, exact
         keep = np.flatnonzero(active)
-        d[:, keep], exact = batched.solve(H.restrict(keep), r[:, keep],
-                                          method=self._solver_method(), rtol=rtol)
-        return d, exact
+        if len(keep) < len(active):
+            H = H.restrict(keep)
+        d = np.zeros_like(r)
+        d[:, keep], exact, solve = batched.solve(H, r[:, keep], method=self._solver_method(),
+                                                 rtol=rtol, keep_factor=True)
+        return d, exact, None if solve is None else _on(keep, solve, r.shape[1])
+
+
+def _on(keep, solve, n):
+    """``solve`` on the components ``keep`` of an ``n``-vector, zero elsewhere (a clamp's
+    held outputs)."""
+    def on(r):
+        d = np.zeros((len(r), n))
+        d[:, keep] = solve(r[:, keep])
+        return d
+    return on
 
 
 def _softplus_integral(t):

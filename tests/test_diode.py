@@ -95,6 +95,21 @@ def test_warm_start_reaches_the_same_state(net, problem):
     np.testing.assert_allclose(warm.s, cold.s, atol=1e-13)
 
 
+@pytest.mark.parametrize("solver", ["dense", "sparse"])
+def test_chord_steps_reach_the_fresh_newton_state(problem, solver, monkeypatch):
+    """Reused factorisations (chord steps) end at the state fresh Newton steps reach, free,
+    nudged and clamped (the clamp relaxes a subset of the nodes)."""
+    from physlearn.systems import solvers
+
+    net = NonlinearResistorNetwork.layered([3, 8, 2], seed=2, linear_solver=solver)
+    x, y = problem
+    phases = [None, Nudge(pl.SquaredError(), y, 0.5), Clamp(y)]
+    chord = [net.equilibrium(x, nudge=phase).s for phase in phases]
+    monkeypatch.setattr(solvers, "CHORD_CONTRACTION", 0.0)
+    for phase, s in zip(phases, chord):
+        np.testing.assert_allclose(s, net.equilibrium(x, nudge=phase).s, atol=1e-12)
+
+
 def test_power_balance(net, problem):
     """Tellegen: power delivered by the sources = power absorbed by resistors and diodes."""
     x, _ = problem
