@@ -101,7 +101,10 @@ def _nonlinear_kick(P, i, a, d, w, acc, r, read, couple):
     c = t / A if read or couple else 0.0
     if read:
         z_abs = abs(z)
-        log_cosh = z_abs + math.log1p(math.exp(-2.0 * z_abs)) - math.log(2.0)
+        if z_abs < 1.0:           # cosh² = 1/(1 − tanh²): no exp (accurate while t² < 0.6)
+            log_cosh = -0.5 * math.log1p(-t * t)
+        else:
+            log_cosh = z_abs + math.log1p(math.exp(-2.0 * z_abs)) - math.log(2.0)
         acc[0][r, i] += w * (c * a - log_cosh / (A * A))
         acc[2][r, i] += w * c
         acc[3][r] += w * 0.5 * a * a
