@@ -67,7 +67,8 @@ class Loops:
 
     def run(self, *args, half, read, read_inputs, dense):
         """A run (see :func:`_run`); the keywords select the compiled loop."""
-        return self._get(_run, half, read, read_inputs, dense)(*args)
+        single = args[3].shape[2] == 1                 # one input channel
+        return self._get(_run, half, read, read_inputs, dense, single)(*args)
 
     def backward(self, *args, half, read_inputs, dense):
         """The adjoint sweep (see :func:`_backward`); the keywords select the compiled
@@ -115,10 +116,11 @@ def _contract(BT, c, w, out, r, j):
         out[r, j, k] = w * total
 
 
-def _run(physics, half, read, read_inputs, dense):
+def _run(physics, half, read, read_inputs, dense, single):
     """A run from ``(q, p)`` through the inputs in order, compiled for ``half`` (the force at
     the half step, or at the start of the step), ``read`` (the read-outs ``δ ∂V/∂θ``),
-    ``read_inputs`` (``δ ∂V/∂u`` per step) and ``dense`` (nudges).
+    ``read_inputs`` (``δ ∂V/∂u`` per step), ``dense`` (nudges) and ``single`` (one input
+    channel: the input map's read-out joins the oscillator loop).
 
     Rows ``r = s·batch + b`` run sample ``b``; with ``dense`` the momenta of row ``r`` are
     nudged by ``eps[s] nudges[b, j]`` after step ``j`` (an echo is such a run through the
@@ -152,9 +154,11 @@ def _run(physics, half, read, read_inputs, dense):
                     a = qr[i] + h * pr[i]
                     force, c[i] = kick(P, i, a if half else qr[i], d[i], dt, acc, row, read,
                                        couple)
+                    if read and single:
+                        acc[1][row, i, 0] += dt * u[0] * c[i]
                     pr[i] = decay * pr[i] - dt * force
                     qr[i] = a + h * pr[i]
-                if read:
+                if read and not single:
                     _outer_add(acc[1], row, c, u, dt)
                 if read_inputs:
                     _contract(BT, c, dt, acc_u, r, j)

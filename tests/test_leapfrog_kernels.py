@@ -17,6 +17,7 @@ from physlearn.systems.hru import HRU
 
 CASES = [(kind, kick, damping) for kind in ("linear", "nonlinear")
          for kick, damping in (("half-step", 0.0), ("start", 0.0), ("half-step", 0.2))]
+FEATURES = [1, 2]       # one input channel takes its own loop (the read-out joins the kick)
 
 
 def _units(kind, kick, damping, n_features=2):
@@ -43,13 +44,14 @@ def _close(a, b):
         np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-12)
 
 
+@pytest.mark.parametrize("n_features", FEATURES)
 @pytest.mark.parametrize("n_steps", [1, 7, 300])
 @pytest.mark.parametrize("kind, kick, damping", CASES)
-def test_forward_matches_python_loop(kind, kick, damping, n_steps):
-    system, unit, python, params = _units(kind, kick, damping)
+def test_forward_matches_python_loop(kind, kick, damping, n_steps, n_features):
+    system, unit, python, params = _units(kind, kick, damping, n_features)
     rng = np.random.default_rng(0)
     q0, p0 = rng.normal(size=(3, 5)), rng.normal(size=(3, 5))
-    x = rng.normal(size=(3, n_steps, 2))
+    x = rng.normal(size=(3, n_steps, n_features))
     options = dict(store=True, positions=True, measure=True, measure_inputs=True)
     fast = lf.forward(unit, params, q0, p0, x, system.scheme, **options)
     slow = lf.forward(python, params, q0, p0, x, system.scheme, **options)
@@ -60,11 +62,11 @@ def test_forward_matches_python_loop(kind, kick, damping, n_steps):
     assert bare.qs is None and bare.measure is None and bare.positions is None
 
 
-def _free_run(kind, kick, damping, dense, seed, n_steps=300):
+def _free_run(kind, kick, damping, dense, seed, n_features=2, n_steps=300):
     """A stored free run and its cotangents (final-time, or one per step with dense)."""
-    system, unit, python, params = _units(kind, kick, damping)
+    system, unit, python, params = _units(kind, kick, damping, n_features)
     rng = np.random.default_rng(seed)
-    x = rng.normal(size=(3, n_steps, 2))
+    x = rng.normal(size=(3, n_steps, n_features))
     flow = lf.forward(unit, params, np.zeros((3, 5)), np.zeros((3, 5)), x, system.scheme,
                       store=True)
     cot = (lf.Cotangents(n_steps, dense=rng.normal(size=(3, n_steps, 5))) if dense
@@ -72,11 +74,12 @@ def _free_run(kind, kick, damping, dense, seed, n_steps=300):
     return system, (unit, python), params, x, flow, cot
 
 
+@pytest.mark.parametrize("n_features", FEATURES)
 @pytest.mark.parametrize("dense", [False, True])
 @pytest.mark.parametrize("record", [False, True])
 @pytest.mark.parametrize("kind, kick, damping", CASES)
-def test_echo_matches_python_loop(kind, kick, damping, record, dense):
-    system, units, params, x, flow, cot = _free_run(kind, kick, damping, dense, seed=1)
+def test_echo_matches_python_loop(kind, kick, damping, record, dense, n_features):
+    system, units, params, x, flow, cot = _free_run(kind, kick, damping, dense, 1, n_features)
     eps = [1e-2, -1e-2, 3e-2]
     fast, slow = (lf.echo(u, params, flow.q, flow.p, x, system.scheme, eps, cot,
                           want_inputs=True, record=record) for u in units)
