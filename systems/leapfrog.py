@@ -74,6 +74,12 @@ class Leapfrog:
         return float(np.exp(-self.damping * self.dt))
 
 
+_PHYSICS = ("kinetic", "potential", "kinetic_grad", "potential_grad", "kinetic_param_grad",
+            "potential_param_grad", "potential_input_grad", "kick_terms", "kinetic_hvp",
+            "kinetic_param_vjp", "potential_hvp", "potential_param_vjp", "potential_input_vjp",
+            "energy", "param_shapes")
+
+
 class SeparableHamiltonian:
     """Physics of one block: ``H = T(p; θ) + V(q, u; θ)``, time-reversal invariant.
 
@@ -93,6 +99,13 @@ class SeparableHamiltonian:
     #: unit-mass oscillators driven through ``d = B u``, with ``packed(params)`` giving the
     #: parameter tuple they take; ``None``: the numpy loops of this module
     loops = None
+
+    def __init_subclass__(cls, **kwargs):
+        # a subclass that redefines the physics without its own compiled loops must not run
+        # the inherited ones (they would integrate the parent's Hamiltonian)
+        super().__init_subclass__(**kwargs)
+        if "loops" not in cls.__dict__ and any(name in cls.__dict__ for name in _PHYSICS):
+            cls.loops = None
 
     def param_shapes(self):
         raise not_implemented(self, "param_shapes", "a dict name → shape of the block's parameters")

@@ -115,3 +115,24 @@ def test_trajectory_readout_matches_per_step_readout():
     _close(fast, slow)
     run = system.run(x, y, pl.SquaredError())
     assert run.outputs.shape == (2, 40, 2) and run.flows[-1].positions is None
+
+
+def test_a_subclass_that_changes_the_physics_runs_the_numpy_loops():
+    """Inherited compiled loops would integrate the parent's Hamiltonian: a subclass that
+    redefines a physics method (and brings no loops of its own) takes the numpy loops."""
+    from physlearn.systems.hru_physics import LinearHRUPhysics
+
+    class Stiffer(LinearHRUPhysics):
+        def potential_grad(self, params, q, u):
+            return 2.0 * params["A"] * q - u @ params["B"].T
+
+    class Same(LinearHRUPhysics):
+        """A subclass that changes nothing keeps the compiled loops."""
+
+    assert Stiffer.loops is None and Same.loops is LinearHRUPhysics.loops
+    system, unit, _, params = _units("linear", "half-step", 0.0)
+    stiffer = Stiffer(unit.n_dof, unit.n_inputs)
+    x = np.random.default_rng(4).normal(size=(2, 50, 2))
+    zero = np.zeros((2, 5))
+    runs = [lf.forward(u, params, zero, zero, x, system.scheme).q for u in (unit, stiffer)]
+    assert np.max(np.abs(runs[0] - runs[1])) > 1e-3         # the override is integrated
