@@ -31,8 +31,11 @@ The physics is a :class:`Physics` of two numba functions of oscillator ``i`` of 
 
 The kinetic term is ``T = ½‖p‖²`` (unit masses): velocity ``p``, no kinetic parameters.
 A loop is compiled (at its first call, a second or two) for each combination of the options
-that act inside the oscillator loop: the kick's position, the read-outs, the nudges; there
-they are constants, so the loop carries no branch it does not take. Compiled code is not
+that act inside the time loop: the kick's position, the read-outs, the nudges, one input
+channel or several, per-step read-out rows, stored states, kept positions; there they are
+constants, so the loop carries no branch it does not take and its indices are loop-invariant
+where they can be (a run-time flag there kept the oscillator loop from vectorising: the
+echo of a 32-oscillator unit took twice as long). Compiled code is not
 cached on disk (numba cannot cache closures), so every process compiles what it uses.
 """
 
@@ -66,14 +69,19 @@ class Loops:
     _compiled: dict = field(default_factory=dict, repr=False)
 
     def run(self, *args, half, read, read_inputs, dense):
-        """A run (see :func:`_run`); the keywords select the compiled loop."""
+        """A run (see :func:`_run`); the keywords select the compiled loop, and so do
+        what the arguments ask for (per-step read-outs, stored states, kept positions, one
+        input channel): a flag fixed at compile time keeps the oscillator loop free of
+        run-time branches and loop-variant indices, which lets it vectorise."""
         single = args[3].shape[2] == 1                 # one input channel
-        return self._get(_run, half, read, read_inputs, dense, single)(*args)
+        per_step, store, keep = bool(args[8]), args[9].shape[0] > 0, args[11].shape[0] > 0
+        return self._get(_run, half, read, read_inputs, dense, single, per_step, store,
+                         keep)(*args)
 
     def backward(self, *args, half, read_inputs, dense):
-        """The adjoint sweep (see :func:`_backward`); the keywords select the compiled
-        loop."""
-        return self._get(_backward, half, read_inputs, dense)(*args)
+        """The adjoint sweep (see :func:`_backward`); the keywords and ``per_step`` select
+        the compiled loop."""
+        return self._get(_backward, half, read_inputs, dense, bool(args[7]))(*args)
 
     def _get(self, make, *options):
         key = (make.__name__,) + tuple(bool(o) for o in options)
@@ -98,6 +106,13 @@ def _drive(BT, u, out):
 
 
 @njit(inline="always")
+def _drive_single(BT, u0, out):
+    """``out = B u`` for one input channel."""
+    for i in range(out.size):
+        out[i] = BT[0, i] * u0
+
+
+@njit(inline="always")
 def _outer_add(acc, row, c, u, w):
     """``acc[row] += w c uᵀ`` (the input map's read-out, ``∂V/∂B_ik = c_i u_k``)."""
     for k in range(u.size):
@@ -116,11 +131,12 @@ def _contract(BT, c, w, out, r, j):
         out[r, j, k] = w * total
 
 
-def _run(physics, half, read, read_inputs, dense, single):
+def _run(physics, half, read, read_inputs, dense, single, per_step, store, keep):
     """A run from ``(q, p)`` through the inputs in order, compiled for ``half`` (the force at
     the half step, or at the start of the step), ``read`` (the read-outs ``δ ∂V/∂θ``),
-    ``read_inputs`` (``δ ∂V/∂u`` per step), ``dense`` (nudges) and ``single`` (one input
-    channel: the input map's read-out joins the oscillator loop).
+    ``read_inputs`` (``δ ∂V/∂u`` per step), ``dense`` (nudges), ``single`` (one input
+    channel: the input map's read-out joins the oscillator loop), ``per_step`` (a read-out
+    row per step), ``store`` (every state) and ``keep`` (every position).
 
     Rows ``r = s·batch + b`` run sample ``b``; with ``dense`` the momenta of row ``r`` are
     nudged by ``eps[s] nudges[b, j]`` after step ``j`` (an echo is such a run through the
@@ -128,20 +144,25 @@ def _run(physics, half, read, read_inputs, dense, single):
     """
     kick = physics.kick
     couple = read or read_inputs
+    need_c = (read and not single) or read_inputs      # c outlives the oscillator loop
 
     @njit(nogil=True, fastmath=_FAST)
-    def run(P, q, p, inputs, eps, nudges, dt, decay, per_step, qs, ps, positions, acc, acc_u):
-        # q, p: (rows, n), updated in place; qs, ps[r, k] (when sized) hold S_k,
-        # positions[r, j] (when sized) the positions after step j
+    def run(P, q, p, inputs, eps, nudges, dt, decay, _per_step, qs, ps, positions, acc,
+            acc_u):
+        # q, p: (rows, n), updated in place; qs, ps[r, k] (when store) hold S_k,
+        # positions[r, j] (when keep) the positions after step j
         batch, n_steps, n_in = inputs.shape
         rows, n = q.shape
-        store, keep = qs.shape[0] > 0, positions.shape[0] > 0
         h = 0.5 * dt
         BT = np.ascontiguousarray(P[1].T)           # (n_in, n): loops over i run unit-stride
         u, d, c = np.empty(n_in), np.empty(n), np.empty(n)
+        qr, pr = np.empty(n), np.empty(n)     # a row's state, local: no aliasing with acc
+        cb = np.zeros(n)       # one channel: this row's B read-out Σ u c, flushed times dt
         for r in range(rows):
             s, b = r // batch, r % batch
-            qr, pr = q[r], p[r]
+            qr[:] = q[r]
+            pr[:] = p[r]
+            cb[:] = 0.0
             if store:
                 qs[r, 0] = qr
                 ps[r, 0] = pr
@@ -149,15 +170,24 @@ def _run(physics, half, read, read_inputs, dense, single):
                 for k in range(n_in):                   # inputs may be a reversed view
                     u[k] = inputs[b, j, k]
                 row = j * rows + r if per_step else r
-                _drive(BT, u, d)
+                if single:
+                    _drive_single(BT, u[0], d)
+                else:
+                    _drive(BT, u, d)
                 for i in range(n):
                     a = qr[i] + h * pr[i]
-                    force, c[i] = kick(P, i, a if half else qr[i], d[i], dt, acc, row, read,
-                                       couple)
+                    force, ci = kick(P, i, a if half else qr[i], d[i], dt, acc, row, read,
+                                     couple)
+                    if need_c:
+                        c[i] = ci
                     if read and single:
-                        acc[1][row, i, 0] += dt * u[0] * c[i]
+                        cb[i] += u[0] * ci
                     pr[i] = decay * pr[i] - dt * force
                     qr[i] = a + h * pr[i]
+                if read and single and per_step:
+                    for i in range(n):
+                        acc[1][row, i, 0] += dt * cb[i]
+                        cb[i] = 0.0
                 if read and not single:
                     _outer_add(acc[1], row, c, u, dt)
                 if read_inputs:
@@ -172,18 +202,23 @@ def _run(physics, half, read, read_inputs, dense, single):
                 if keep:
                     for i in range(n):
                         positions[r, j, i] = qr[i]
+            q[r] = qr
+            p[r] = pr
+            if read and single and not per_step:
+                for i in range(n):
+                    acc[1][r, i, 0] += dt * cb[i]
 
     return run
 
 
-def _backward(physics, half, read_inputs, dense):
+def _backward(physics, half, read_inputs, dense, per_step):
     """The adjoint of a stored run ``qs, ps`` (states 0 … K), sweeping back: its ``m``-th step
     undoes step ``K−1−m``, with the input ``inputs[r, m]`` (the caller passes the inputs and
     the nudges reversed), and adds ``nudges[r, m]`` to ``λ_q`` after it."""
     vjp = physics.vjp
 
     @njit(nogil=True, fastmath=_FAST)
-    def backward(P, qs, ps, inputs, nudges, dt, decay, per_step, lq, lp, grads, grads_u,
+    def backward(P, qs, ps, inputs, nudges, dt, decay, _per_step, lq, lp, grads, grads_u,
                  adjoints):
         # lq, lp: (rows, n), from dL/dS_K to dL/dS_0; with per_step, adjoints[r, m] is λ
         # after m steps back and grads has a row per (step, row), m·rows + r
