@@ -498,4 +498,6 @@ def check_batch(array, what):
 
 def batch_mean(per_sample):
     """Mean over the leading (batch) axis of every array in a dict."""
-    return {name: np.mean(value, axis=0) for name, value in per_sample.items()}
+    # add.reduce / n is what np.mean computes, without its wrapper's microseconds per array
+    return {name: np.add.reduce(value, axis=0) / value.shape[0]
+            for name, value in per_sample.items()}

@@ -358,8 +358,9 @@ def _integrate_compiled(unit, params, q0, p0, inputs, scheme, store, positions, 
     n = unit.n_dof
     q, p = _rows(q0, n), _rows(p0, n)
     rows, n_steps = q.shape[0], inputs.shape[1]
-    inputs = np.ascontiguousarray(np.broadcast_to(inputs, (rows,) + inputs.shape[1:]),
-                                  dtype=float)
+    if inputs.shape[0] != rows:
+        inputs = np.broadcast_to(inputs, (rows,) + inputs.shape[1:])
+    inputs = np.ascontiguousarray(inputs, dtype=float)
     qs = np.empty((rows, n_steps + 1, n)) if store else _NONE
     ps = np.empty_like(qs) if store else _NONE
     kept = np.empty((rows, n_steps, n)) if positions else _NONE
@@ -486,8 +487,11 @@ def echo(unit, params, q_final, p_final, inputs, scheme, eps, cotangents, *,
     h, dt, decay = scheme.dt / 2, scheme.dt, scheme.decay
     eps = np.asarray(eps, dtype=float).reshape(-1, 1, 1)
     batch, n_steps = inputs.shape[:2]
-    q = np.broadcast_to(q_final, (eps.shape[0],) + q_final.shape).copy()
-    p = np.broadcast_to(-p_final, q.shape).copy()
+    q = np.empty((eps.shape[0],) + np.shape(q_final))     # (filled in place: broadcast_to
+    q[...] = q_final                                      # costs microseconds per call)
+    p = np.empty_like(q)
+    np.negative(p_final, out=p[0])
+    p[1:] = p[0]
     g = cotangents.at(n_steps)
     if g is not None:
         p += eps * g

@@ -38,9 +38,13 @@ def echo_miss(result):
         ``‖(S_+ + S_−)/2 − Σ_z S_0‖`` and ``‖(S_+ − S_−)/2‖`` over (q, p).
     """
     q, p = np.asarray(result.q), np.asarray(result.p)
-    mid = np.concatenate([q[0] + q[1], p[0] + p[1]], axis=-1) / 2
-    half = np.concatenate([q[0] - q[1], p[0] - p[1]], axis=-1) / 2
-    return np.linalg.norm(mid, axis=-1), np.linalg.norm(half, axis=-1)
+    return (0.5 * np.sqrt(_squares(q[0] + q[1]) + _squares(p[0] + p[1])),
+            0.5 * np.sqrt(_squares(q[0] - q[1]) + _squares(p[0] - p[1])))
+
+
+def _squares(v):
+    """``Σ v²`` over the last axis."""
+    return np.einsum("...i,...i->...", v, v)
 
 
 @dataclass
