@@ -87,6 +87,21 @@ def test_echo_matches_python_loop(kind, kick, damping, record, dense, n_features
         _close(getattr(fast, name), getattr(slow, name))
 
 
+@pytest.mark.parametrize("n_features", FEATURES)
+@pytest.mark.parametrize("dense", [False, True])
+@pytest.mark.parametrize("kind, kick, damping", CASES)
+def test_centered_echo_pair_matches_python_loop(kind, kick, damping, dense, n_features):
+    """RHEL's two echoes at ±ε without per-step records run as one loop over both (the
+    paired kernel); the same read-outs and final states as the numpy loop."""
+    system, units, params, x, flow, cot = _free_run(kind, kick, damping, dense, 3, n_features)
+    fast, slow = (lf.echo(u, params, flow.q, flow.p, x, system.scheme, [1e-2, -1e-2], cot)
+                  for u in units)
+    assert ("_echo_pair", kick == "half-step", dense, n_features == 1) in \
+        units[0].loops._compiled
+    for name in ("measure", "q", "p"):
+        _close(getattr(fast, name), getattr(slow, name))
+
+
 @pytest.mark.parametrize("dense", [False, True])
 @pytest.mark.parametrize("record", [False, True])
 @pytest.mark.parametrize("kind, kick, damping", CASES)
