@@ -123,6 +123,13 @@ class BatchHessian:
             out[:, o] += np.einsum("bij,bj->bi", self.S[rows], V[:, o])
         return out
 
+    def floor(self):
+        """``K + Aᵀ diag(min_b c_b) A`` (sparse): the shared part and the smallest curvature
+        of every branch over the batch, a lower bound of every ``H_b`` (nudge blocks aside)."""
+        if self.A is None:
+            return self.K
+        return (self.K + self._AT @ sp.diags(np.min(self.c, axis=0)) @ self.A).tocsr()
+
     def diagonal(self):
         """The diagonal of every ``H_b``, shape (batch, n)."""
         d = np.broadcast_to(self.K.diagonal(), (self.batch or 1, self.n)).copy()
@@ -165,9 +172,12 @@ def choose_method(H, method="auto"):
     estimated as ``nnz(K)·n/10`` for a well-connected graph — fill makes such a factor dense)
     per Newton step; conjugate gradients cost ``2 nnz(K)`` per iteration (``2n²`` with a dense
     ``K``), and reach a relative residual ``10⁻⁸`` (typical of an inexact Newton step) in
-    ``½√κ ln(2·10⁸)`` iterations, ``κ`` the condition number of the Jacobi-scaled ``K``
-    (estimated by Lanczos; cached by the caller).
-    Small problems (``n ≤ 300``) always go direct.
+    ``½√κ ln(2·10⁸)`` iterations, ``κ`` the condition number of the Jacobi-scaled
+    :meth:`BatchHessian.floor` (``K`` plus the smallest curvature of each branch; estimated by
+    Lanczos; cached by the caller). Small problems (``n ≤ 300``) always go direct. CG that
+    has not converged within the iterations one direct solve costs hands its samples to the
+    direct method (:func:`solve`), so a wrong guess costs at most about twice the direct
+    solve.
     """
     if method not in METHODS:
         raise ValueError(f"linear_solver={method!r} is not one of {list(METHODS)}")
@@ -177,11 +187,18 @@ def choose_method(H, method="auto"):
     direct = _direct_method(H)
     if n <= 300:
         return direct
-    kappa = jacobi_condition(H.K)
+    kappa = jacobi_condition(H.floor())
     iterations = 0.5 * np.sqrt(kappa) * np.log(2.0 / 1e-8)   # a typical inexact-Newton solve
-    cg_flops = iterations * 2.0 * (n * n if H.density > _DENSE_MIN_DENSITY else H.K.nnz)
+    return "cg" if iterations < _direct_in_cg_iterations(H, direct) else direct
+
+
+def _direct_in_cg_iterations(H, direct):
+    """What one direct solve costs, in CG iterations (``2 nnz(K)`` flops each, ``2n²`` with a
+    dense ``K``; a direct solve ``n³/3`` dense, ``nnz(K)·n/10`` sparse)."""
+    n = H.n
+    per_iteration = 2.0 * (n * n if H.density > _DENSE_MIN_DENSITY else H.K.nnz)
     direct_flops = n**3 / 3.0 if direct == "dense" else H.K.nnz * n / 10.0
-    return "cg" if cg_flops < direct_flops else direct
+    return direct_flops / per_iteration
 
 
 def _direct_method(H):
@@ -390,7 +407,9 @@ def _cg(H, R, rtol, max_iter=None):
     did not reach ``rtol`` within ``max_iter`` iterations (their ``d`` is to be recomputed).
     """
     batch, n = R.shape
-    max_iter = max_iter or int(10 * np.sqrt(n) + 100)
+    if max_iter is None:        # about one direct solve's worth (at least 100 iterations)
+        budget = _direct_in_cg_iterations(H, _direct_method(H))
+        max_iter = int(min(10 * np.sqrt(n) + 100, max(100.0, budget)))
     inv_diag = 1.0 / H.diagonal()
     x = np.zeros_like(R)
     r = R.copy()

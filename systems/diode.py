@@ -625,13 +625,18 @@ class NonlinearResistorNetwork(ResistorNetwork):
 
     def _solver_method(self):
         """The solve method of ``linear_solver``; ``"auto"`` chooses once per network, on the
-        conductances of its first solve (a condition estimate per training step would cost
-        Lanczos iterations on the hot path, and training changes ``K`` only gradually)."""
+        conductances of its first solve and the diodes' curvature at zero voltage (the
+        Hessian where a relaxation from rest starts; a condition estimate per training step
+        would cost Lanczos iterations on the hot path, and training changes ``K`` only
+        gradually). Ideal diodes have no curvature: ``K`` alone."""
         chosen = getattr(self, "_method_choice", None)
         if chosen is None or chosen[0] != self.linear_solver:
             K = self._laplacian()["K"]
-            chosen = (self.linear_solver,
-                      batched.choose_method(batched.BatchHessian(K), self.linear_solver))
+            at_rest = batched.BatchHessian(K)
+            if self.diode_law != "ideal" and len(self.diode_pairs):
+                c0 = self.diode_differential_conductance(np.zeros((1, len(self.diode_pairs))))
+                at_rest = batched.BatchHessian(K, self._diode_free, c0)
+            chosen = (self.linear_solver, batched.choose_method(at_rest, self.linear_solver))
             self._method_choice = chosen
         return chosen[1]
 

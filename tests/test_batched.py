@@ -89,12 +89,23 @@ def test_cg_hands_unconverged_samples_to_a_direct_solve(monkeypatch):
 
 
 def test_auto_picks_cg_for_a_well_connected_network_and_direct_for_a_grid():
+    """``"auto"`` judges the Hessian where a relaxation from rest starts: the Laplacian plus
+    every diode's curvature at zero voltage. Shockley diodes barely conduct there, so a grid
+    keeps the Laplacian's condition and goes direct; the smooth law's diodes conduct g_D/2 at
+    rest, which makes the same grid's Hessian diagonally dominant, and CG reaches the same
+    equilibrium."""
     dense_net = NonlinearResistorNetwork.random(400, n_inputs=40, n_outputs=4, degree=60,
                                                 diode_law="shockley", seed=0)
     assert dense_net._solver_method() == "cg"
     grid = nx.convert_node_labels_to_integers(nx.grid_2d_graph(25, 25))
-    grid_net = NonlinearResistorNetwork(grid, [0, 1, 2], [600, 601], 624, seed=0)
-    assert grid_net._solver_method() == "sparse"
+    args = (grid, [0, 1, 2], [600, 601], 624)
+    assert NonlinearResistorNetwork(*args, diode_law="shockley", seed=0)._solver_method() \
+        == "sparse"
+    smooth = NonlinearResistorNetwork(*args, seed=0)
+    assert smooth._solver_method() == "cg"
+    x = np.random.default_rng(0).normal(size=(3, 3))
+    direct = NonlinearResistorNetwork(*args, seed=0, linear_solver="sparse")
+    assert np.allclose(smooth.equilibrium(x).s, direct.equilibrium(x).s, rtol=0, atol=1e-10)
     with pytest.raises(ValueError, match=r"linear_solver='lu' is not one of"):
         NonlinearResistorNetwork.layered([2, 3, 1], linear_solver="lu")
 
