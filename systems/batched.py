@@ -114,10 +114,14 @@ class BatchHessian:
         rows = slice(None) if rows is None else rows
         if self._dense_K is not None or self.density > _DENSE_MIN_DENSITY:
             out = V @ self.dense_K()
-        else:
-            out = np.asarray(self.K @ V.T).T
-        if self.A is not None:
-            out += np.asarray(self._AT @ (np.asarray(self.A @ V.T) * self.c[rows].T)).T
+            if self.A is not None:
+                out += np.asarray(self._AT @ (np.asarray(self.A @ V.T) * self.c[rows].T)).T
+        else:           # sample columns, made contiguous once (scipy copies strided ones)
+            Vt = np.ascontiguousarray(V.T)
+            out = self.K @ Vt
+            if self.A is not None:
+                out += self._AT @ (np.asarray(self.A @ Vt) * self.c[rows].T)
+            out = out.T
         if self.S is not None:
             o = self.outputs
             out[:, o] += np.einsum("bij,bj->bi", self.S[rows], V[:, o])
@@ -423,18 +427,26 @@ def _cg(H, R, rtol, max_iter=None):
     for _ in range(max_iter):
         if not len(live):
             break
-        Ap = H.matvec(p[live], rows=live)
-        curvature = np.einsum("bi,bi->b", p[live], Ap)
-        bad = ~(curvature > 0)
-        if np.any(bad):
-            failed[live[bad]] = True
-        alpha = np.where(bad, 0.0, rz[live] / np.where(bad, 1.0, curvature))
-        x[live] += alpha[:, None] * p[live]
-        r[live] -= alpha[:, None] * Ap
-        z_l = r[live] * inv_diag[live]
-        rz_new = np.einsum("bi,bi->b", r[live], z_l)
-        p[live] = z_l + (rz_new / np.where(rz[live] == 0, 1.0, rz[live]))[:, None] * p[live]
-        rz[live] = rz_new
-        done[live] = np.linalg.norm(r[live], axis=1) <= target[live]
+        rows = slice(None) if len(live) == batch else live   # all running: views, no copies
+        failed[live[_cg_step(H, x, r, p, rz, inv_diag, rows, live)]] = True
+        done[live] = np.linalg.norm(r[rows], axis=1) <= target[live]
         live = live[~(done[live] | failed[live])]
     return x, done & ~failed
+
+
+def _cg_step(H, x, r, p, rz, inv_diag, rows, live):
+    """One conjugate-gradient step of the samples ``rows`` (a slice of all, or the indices
+    ``live``), in place; returns the mask of those that met non-positive curvature (left
+    where they were)."""
+    P = p[rows]
+    Ap = H.matvec(P, rows=None if isinstance(rows, slice) else live)
+    curvature = np.einsum("bi,bi->b", P, Ap)
+    bad = ~(curvature > 0)
+    alpha = np.where(bad, 0.0, rz[rows] / np.where(bad, 1.0, curvature))
+    x[rows] += alpha[:, None] * P
+    r[rows] -= alpha[:, None] * Ap
+    z = r[rows] * inv_diag[rows]
+    rz_new = np.einsum("bi,bi->b", r[rows], z)
+    p[rows] = z + (rz_new / np.where(rz[rows] == 0, 1.0, rz[rows]))[:, None] * P
+    rz[rows] = rz_new
+    return bad
